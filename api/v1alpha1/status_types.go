@@ -1,0 +1,290 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// VirtualMachineStatus is what is known about a VM. Two writers share it, each
+// with server-side apply under its own field manager, so neither clobbers the
+// other: the node agent owns the facts (everything but conditions and
+// observedGeneration) and the controller owns conditions and
+// observedGeneration.
+type VirtualMachineStatus struct {
+	// ObservedGeneration is the spec generation the controller last acted on.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// RunState is the VM's run state, summarised.
+	// +optional
+	RunState RunState `json:"runState,omitempty"`
+
+	// RunStateReason is the hypervisor's own name for the state, for example
+	// QEMU's "io-error", "guest-panicked", "watchdog" or "paused".
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	RunStateReason string `json:"runStateReason,omitempty"`
+
+	// RunStateSince is when the run state last changed, as far as the agent saw.
+	// +optional
+	RunStateSince *metav1.Time `json:"runStateSince,omitempty"`
+
+	// StartTime is when the VM's hypervisor process last started, as far as
+	// the agent can tell (for QEMU, when the QMP socket was created; for
+	// libvirt and LXD, their start events). A panic or watchdog expiry before
+	// StartTime belongs to an earlier run.
+	// +optional
+	StartTime *metav1.Time `json:"startTime,omitempty"`
+
+	// Monitor describes the agent's connection to the hypervisor.
+	// +optional
+	Monitor *MonitorStatus `json:"monitor,omitempty"`
+
+	// EventCounts counts the events received, keyed by event name (QMP event
+	// names such as GUEST_PANICKED, or a source's action name). Counts are
+	// exact even when Kubernetes Events are coalesced.
+	// +optional
+	EventCounts map[string]int64 `json:"eventCounts,omitempty"`
+
+	// Delivery accounts for every event the agent received but did not
+	// publish one for one: nothing is dropped silently.
+	// +optional
+	Delivery *DeliveryStatus `json:"delivery,omitempty"`
+
+	// LastPanic is the most recent guest panic.
+	// +optional
+	LastPanic *PanicInfo `json:"lastPanic,omitempty"`
+
+	// LastWatchdog is the most recent watchdog expiry.
+	// +optional
+	LastWatchdog *WatchdogInfo `json:"lastWatchdog,omitempty"`
+
+	// LastReset is the most recent reset of the VM (guest- or host-initiated).
+	// +optional
+	LastReset *ResetInfo `json:"lastReset,omitempty"`
+
+	// DisplaySessions are the VNC and SPICE clients connected now.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=64
+	DisplaySessions []DisplaySession `json:"displaySessions,omitempty"`
+
+	// BlockErrors are the I/O errors seen, one entry per block device.
+	// +optional
+	// +listType=map
+	// +listMapKey=device
+	// +kubebuilder:validation:MaxItems=64
+	BlockErrors []BlockError `json:"blockErrors,omitempty"`
+
+	// BalloonActualBytes is the guest memory size the balloon driver reports.
+	// +optional
+	BalloonActualBytes *int64 `json:"balloonActualBytes,omitempty"`
+
+	// RTCOffsetSeconds is the guest real-time clock's offset from host UTC.
+	// +optional
+	RTCOffsetSeconds *int64 `json:"rtcOffsetSeconds,omitempty"`
+
+	// Resources are the VM's devices as the hypervisor reported them.
+	// +optional
+	Resources *ResourceFacts `json:"resources,omitempty"`
+
+	// Conditions are the controller's judgement of the facts above; Ready is
+	// always present.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +patchStrategy=merge
+	// +patchMergeKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty" patchStrategy:"merge" patchMergeKey:"type"`
+}
+
+// RunState is the summarised run state of a VM.
+// +kubebuilder:validation:Enum=Running;Paused;Shutdown;Suspended;Crashed;Unknown
+type RunState string
+
+// Run states.
+const (
+	RunStateRunning   RunState = "Running"
+	RunStatePaused    RunState = "Paused"
+	RunStateShutdown  RunState = "Shutdown"
+	RunStateSuspended RunState = "Suspended"
+	RunStateCrashed   RunState = "Crashed"
+	RunStateUnknown   RunState = "Unknown"
+)
+
+// MonitorState is the state of the agent's connection to the hypervisor.
+// +kubebuilder:validation:Enum=Connected;Connecting;Disconnected;Refused
+type MonitorState string
+
+// Monitor states.
+const (
+	// MonitorConnected: the agent is connected and streaming events.
+	MonitorConnected MonitorState = "Connected"
+	// MonitorConnecting: the agent is trying to connect.
+	MonitorConnecting MonitorState = "Connecting"
+	// MonitorDisconnected: the connection was lost; the agent retries.
+	MonitorDisconnected MonitorState = "Disconnected"
+	// MonitorRefused: the agent will not connect, for example because the
+	// socket is outside its trusted roots; lastError says why.
+	MonitorRefused MonitorState = "Refused"
+)
+
+// MonitorStatus describes the agent's connection to the hypervisor.
+type MonitorStatus struct {
+	// State is the connection state.
+	State MonitorState `json:"state"`
+	// Connected is true while the agent is connected and streaming events.
+	Connected bool `json:"connected"`
+	// Source is the event source: qmp, libvirt or lxd.
+	// +optional
+	// +kubebuilder:validation:Enum=qmp;libvirt;lxd
+	Source string `json:"source,omitempty"`
+	// Endpoint is where the agent connects, for example the QMP socket path.
+	// +optional
+	// +kubebuilder:validation:MaxLength=512
+	Endpoint string `json:"endpoint,omitempty"`
+	// QEMUVersion is the version the hypervisor reported.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	QEMUVersion string `json:"qemuVersion,omitempty"`
+	// VMName is the name the hypervisor knows the VM by (QEMU's -name).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	VMName string `json:"vmName,omitempty"`
+	// VMUUID is the UUID the hypervisor reported.
+	// +optional
+	// +kubebuilder:validation:MaxLength=36
+	VMUUID string `json:"vmUUID,omitempty"`
+	// Since is when State last changed.
+	// +optional
+	Since *metav1.Time `json:"since,omitempty"`
+	// LastEventTime is the hypervisor's timestamp of the last event received.
+	// +optional
+	LastEventTime *metav1.MicroTime `json:"lastEventTime,omitempty"`
+	// LastError is the last connection error, in words.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	LastError string `json:"lastError,omitempty"`
+	// Reconnects counts the connections made after the first.
+	// +optional
+	Reconnects int64 `json:"reconnects,omitempty"`
+}
+
+// DeliveryStatus accounts for events received but not published one for one.
+type DeliveryStatus struct {
+	// Coalesced counts events folded into another Kubernetes Event's series
+	// or into a later status write.
+	// +optional
+	Coalesced int64 `json:"coalesced,omitempty"`
+	// Shed counts events the agent could not keep (for example when its
+	// queue overflowed); state was re-synced from the hypervisor each time.
+	// +optional
+	Shed int64 `json:"shed,omitempty"`
+	// Resyncs counts full state re-syncs from the hypervisor.
+	// +optional
+	Resyncs int64 `json:"resyncs,omitempty"`
+}
+
+// PanicInfo is a guest panic as QEMU reported it.
+type PanicInfo struct {
+	// Time is QEMU's timestamp of the panic.
+	Time metav1.MicroTime `json:"time"`
+	// Action is what QEMU did: pause, poweroff or run.
+	// +kubebuilder:validation:MaxLength=32
+	Action string `json:"action"`
+	// Info is the guest's panic information, when the guest gave it
+	// (Hyper-V crash registers or s390 reason), in words.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Info string `json:"info,omitempty"`
+}
+
+// WatchdogInfo is a watchdog expiry as QEMU reported it.
+type WatchdogInfo struct {
+	// Time is QEMU's timestamp of the expiry.
+	Time metav1.MicroTime `json:"time"`
+	// Action is what QEMU did: reset, shutdown, poweroff, pause, debug,
+	// none or inject-nmi.
+	// +kubebuilder:validation:MaxLength=32
+	Action string `json:"action"`
+}
+
+// ResetInfo is a reset of the VM.
+type ResetInfo struct {
+	// Time is the hypervisor's timestamp of the reset.
+	Time metav1.MicroTime `json:"time"`
+	// Guest is true when the guest asked for the reset.
+	// +optional
+	Guest bool `json:"guest,omitempty"`
+	// Reason is QEMU's shutdown cause, for example host-qmp-system-reset.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+}
+
+// DisplaySession is a VNC or SPICE client connected to the VM's console.
+type DisplaySession struct {
+	// Protocol is vnc or spice.
+	// +kubebuilder:validation:Enum=vnc;spice
+	Protocol string `json:"protocol"`
+	// Client is the client's address, host:port.
+	// +kubebuilder:validation:MaxLength=300
+	Client string `json:"client"`
+	// Since is when the client connected (or when the agent first saw it).
+	// +optional
+	Since *metav1.MicroTime `json:"since,omitempty"`
+	// Auth is the authentication scheme, when known.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Auth string `json:"auth,omitempty"`
+	// Username is the authenticated user (VNC x509 dname or SASL username), when known.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Username string `json:"username,omitempty"`
+}
+
+// BlockError summarises the I/O errors of one block device.
+type BlockError struct {
+	// Device is the block device (QEMU's device name or node name).
+	// +kubebuilder:validation:MaxLength=256
+	Device string `json:"device"`
+	// Operation is read or write, for the last error.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Operation string `json:"operation,omitempty"`
+	// Action is what QEMU did about the last error: ignore, report or stop.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Action string `json:"action,omitempty"`
+	// NoSpace is true when the last error was ENOSPC.
+	// +optional
+	NoSpace bool `json:"nospace,omitempty"`
+	// Reason is the error in words (strerror), for the last error.
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Reason string `json:"reason,omitempty"`
+	// Count is the number of errors seen on this device.
+	Count int64 `json:"count"`
+	// LastTime is the hypervisor's timestamp of the last error.
+	// +optional
+	LastTime *metav1.MicroTime `json:"lastTime,omitempty"`
+}
+
+// ResourceFacts are the VM's devices as the hypervisor reported them.
+type ResourceFacts struct {
+	// VCPUs is the number of virtual CPUs.
+	// +optional
+	VCPUs *int32 `json:"vcpus,omitempty"`
+	// MemoryBytes is the guest memory size.
+	// +optional
+	MemoryBytes *int64 `json:"memoryBytes,omitempty"`
+	// Disks are the disk images or devices attached.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	Disks []string `json:"disks,omitempty"`
+	// NICs are the network interfaces (MAC addresses) attached.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=256
+	NICs []string `json:"nics,omitempty"`
+}

@@ -1,0 +1,11 @@
+package controllers
+
+// The controller's permissions, kept least-privilege: it reads VirtualMachines,
+// writes only their status (conditions), records transition Events and reads
+// the agents' heartbeat Leases. Leader election has its own namespaced Role
+// (config/rbac/leader_election_role.yaml).
+//
+// +kubebuilder:rbac:groups=vmevents.dev,resources=virtualmachines,verbs=get;list;watch
+// +kubebuilder:rbac:groups=vmevents.dev,resources=virtualmachines/status,verbs=get;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;list;watch
