@@ -67,6 +67,7 @@ func Start() (*Env, error) {
 	}
 	cfg, err := env.Start()
 	if err != nil {
+		_ = env.Stop() // Start may fail after launching etcd and the apiserver
 		return nil, fmt.Errorf("starting the control plane from %s: %w", assets, err)
 	}
 	c, err := client.New(cfg, client.Options{Scheme: env.Scheme})

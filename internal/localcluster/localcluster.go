@@ -1,0 +1,307 @@
+// Package localcluster runs a stand-alone Kubernetes control plane on
+// loopback: real etcd and a real kube-apiserver with token authentication and
+// RBAC, and one identity per component, so the controller and the agent run
+// under exactly the permissions config/rbac gives them in a cluster.
+//
+// `make demo` and the end-to-end suite use it; the binaries come from
+// hack/control-plane.sh (KUBEBUILDER_ASSETS).
+package localcluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Identity is a user the apiserver knows by a static token.
+type Identity struct {
+	// Name is the Kubernetes user name; a service account's is
+	// system:serviceaccount:<namespace>:<name>, which RBAC bindings to that
+	// ServiceAccount match.
+	Name   string
+	Groups []string
+}
+
+// Well-known identities: the admin, and the two components as the service
+// accounts config/rbac binds their roles to.
+var (
+	Admin      = Identity{Name: "vmevents-admin", Groups: []string{"system:masters"}}
+	Controller = ServiceAccount("vmevents-system", "vmevents-controller")
+	Agent      = ServiceAccount("vmevents-system", "vmevents-agent")
+)
+
+// ServiceAccount is the identity of a service account, with the groups the
+// apiserver gives service-account tokens.
+func ServiceAccount(namespace, name string) Identity {
+	return Identity{
+		Name:   "system:serviceaccount:" + namespace + ":" + name,
+		Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + namespace, "system:authenticated"},
+	}
+}
+
+// Options configures a Cluster.
+type Options struct {
+	// Assets is the folder with etcd, kube-apiserver and kubectl.
+	Assets string
+	// Dir holds the cluster's data, keys, kubeconfigs and logs.
+	Dir string
+	// Identities get a token and a kubeconfig each (Admin always does).
+	Identities []Identity
+}
+
+// Cluster is a running control plane.
+type Cluster struct {
+	opts     Options
+	server   string
+	etcdPort int
+	apiPort  int
+	etcd     *process
+	api      *process
+	tokens   map[string]string
+}
+
+// Start starts etcd and kube-apiserver and waits until the apiserver is ready.
+func Start(ctx context.Context, opts Options) (*Cluster, error) {
+	for _, d := range []string{"pki", "etcd", "logs", "kubeconfigs"} {
+		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o700); err != nil {
+			return nil, err
+		}
+	}
+	c := &Cluster{opts: opts, tokens: map[string]string{}}
+	if err := writePKI(filepath.Join(opts.Dir, "pki")); err != nil {
+		return nil, fmt.Errorf("creating keys: %w", err)
+	}
+	ids := append([]Identity{Admin}, opts.Identities...)
+	if err := c.writeTokens(ids); err != nil {
+		return nil, err
+	}
+	var err error
+	if c.etcdPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	peerPort, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	if c.apiPort, err = freePort(); err != nil {
+		return nil, err
+	}
+	c.server = fmt.Sprintf("https://127.0.0.1:%d", c.apiPort)
+	if err := c.startEtcd(peerPort); err != nil {
+		return nil, err
+	}
+	if err := c.StartAPIServer(ctx); err != nil {
+		c.Stop()
+		return nil, err
+	}
+	for _, id := range ids {
+		if err := c.writeKubeconfig(id); err != nil {
+			c.Stop()
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+// Server is the apiserver's URL.
+func (c *Cluster) Server() string { return c.server }
+
+// Kubectl is the path of the kubectl that came with the control plane.
+func (c *Cluster) Kubectl() string { return filepath.Join(c.opts.Assets, "kubectl") }
+
+// Kubeconfig is the path of the kubeconfig for an identity given at Start.
+func (c *Cluster) Kubeconfig(id Identity) string {
+	return filepath.Join(c.opts.Dir, "kubeconfigs", sanitize(id.Name)+".yaml")
+}
+
+// LogFile is the path of a component's log, "etcd" or "kube-apiserver".
+func (c *Cluster) LogFile(component string) string {
+	return filepath.Join(c.opts.Dir, "logs", component+".log")
+}
+
+func (c *Cluster) writeTokens(ids []Identity) error {
+	var b strings.Builder
+	for i, id := range ids {
+		tok := make([]byte, 24)
+		if _, err := rand.Read(tok); err != nil {
+			return err
+		}
+		c.tokens[id.Name] = hex.EncodeToString(tok)
+		fmt.Fprintf(&b, "%s,%s,uid-%d,\"%s\"\n", c.tokens[id.Name], id.Name, i, strings.Join(id.Groups, ","))
+	}
+	return os.WriteFile(filepath.Join(c.opts.Dir, "pki", "tokens.csv"), []byte(b.String()), 0o600)
+}
+
+func (c *Cluster) writeKubeconfig(id Identity) error {
+	ca := filepath.Join(c.opts.Dir, "pki", "ca.crt")
+	cfg := fmt.Sprintf(`apiVersion: v1
+kind: Config
+clusters:
+- name: vmevents-local
+  cluster:
+    server: %s
+    certificate-authority: %s
+users:
+- name: %q
+  user:
+    token: %s
+contexts:
+- name: vmevents-local
+  context:
+    cluster: vmevents-local
+    user: %q
+    namespace: default
+current-context: vmevents-local
+`, c.server, ca, id.Name, c.tokens[id.Name], id.Name)
+	return os.WriteFile(c.Kubeconfig(id), []byte(cfg), 0o600)
+}
+
+func (c *Cluster) startEtcd(peerPort int) error {
+	client := fmt.Sprintf("http://127.0.0.1:%d", c.etcdPort)
+	peer := fmt.Sprintf("http://127.0.0.1:%d", peerPort)
+	cmd, err := c.spawn("etcd", filepath.Join(c.opts.Assets, "etcd"),
+		"--data-dir", filepath.Join(c.opts.Dir, "etcd"),
+		"--listen-client-urls", client, "--advertise-client-urls", client,
+		"--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer,
+		"--initial-cluster", "default="+peer,
+		"--unsafe-no-fsync", // a throw-away local store; fsync only slows tests
+	)
+	c.etcd = cmd
+	return err
+}
+
+// StartAPIServer starts kube-apiserver (again, after StopAPIServer) and waits
+// until it is ready.
+func (c *Cluster) StartAPIServer(ctx context.Context) error {
+	pki := filepath.Join(c.opts.Dir, "pki")
+	cmd, err := c.spawn("kube-apiserver", filepath.Join(c.opts.Assets, "kube-apiserver"),
+		"--etcd-servers", fmt.Sprintf("http://127.0.0.1:%d", c.etcdPort),
+		"--bind-address", "127.0.0.1",
+		"--secure-port", fmt.Sprint(c.apiPort),
+		"--tls-cert-file", filepath.Join(pki, "serving.crt"),
+		"--tls-private-key-file", filepath.Join(pki, "serving.key"),
+		"--token-auth-file", filepath.Join(pki, "tokens.csv"),
+		"--authorization-mode", "RBAC",
+		"--anonymous-auth=false",
+		"--service-account-issuer", "https://kubernetes.default.svc",
+		"--service-account-key-file", filepath.Join(pki, "sa.key"),
+		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
+		"--service-cluster-ip-range", "10.96.0.0/24",
+		"--allow-privileged=true",
+	)
+	if err != nil {
+		return err
+	}
+	c.api = cmd
+	return c.waitReady(ctx)
+}
+
+// StopAPIServer stops kube-apiserver, leaving etcd running: an apiserver
+// outage as clients see it.
+func (c *Cluster) StopAPIServer() {
+	stop(c.api)
+	c.api = nil
+}
+
+// Stop stops every process the cluster started.
+func (c *Cluster) Stop() {
+	stop(c.api)
+	stop(c.etcd)
+	c.api, c.etcd = nil, nil
+}
+
+// process is a started child; done closes when it has exited.
+type process struct {
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+func (c *Cluster) spawn(name, bin string, args ...string) (*process, error) {
+	log, err := os.OpenFile(c.LogFile(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	// Its own process group, so a Ctrl-C aimed at the caller's terminal
+	// reaches the caller, which then stops this process in order.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		log.Close()
+		return nil, fmt.Errorf("starting %s: %w", name, err)
+	}
+	p := &process{cmd: cmd, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); log.Close(); close(p.done) }()
+	return p, nil
+}
+
+// stop asks the process to end, and kills it if it has not within 10 s.
+func stop(p *process) {
+	if p == nil {
+		return
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.done:
+	case <-time.After(10 * time.Second):
+		_ = p.cmd.Process.Kill()
+		<-p.done
+	}
+}
+
+// waitReady polls /readyz with the admin token until the apiserver answers ok.
+func (c *Cluster) waitReady(ctx context.Context) error {
+	caPEM, err := os.ReadFile(filepath.Join(c.opts.Dir, "pki", "ca.crt"))
+	if err != nil {
+		return err
+	}
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(caPEM)
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	defer cancel()
+	var last error
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, c.server+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+c.tokens[Admin.Name])
+		resp, err := hc.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			err = fmt.Errorf("readyz answered %s", resp.Status)
+		}
+		last = err
+		select {
+		case <-ctx.Done():
+			return errors.Join(fmt.Errorf("kube-apiserver not ready (log: %s)", c.LogFile("kube-apiserver")), last)
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func sanitize(s string) string {
+	return strings.NewReplacer(":", "-", "/", "-").Replace(s)
+}
