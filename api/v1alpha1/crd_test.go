@@ -158,3 +158,17 @@ var _ = Describe("kubectl get vm", func() {
 		Expect(wide[1]).To(ContainSubstring("7.2.15"))
 	})
 })
+
+var _ = Describe("selecting VMs by node", func() {
+	It("serves spec.nodeName as a field selector, so each agent lists only its node's VMs", func() {
+		for _, n := range []string{"node-a", "node-b"} {
+			vm := testenv.VirtualMachine(ns, "on-"+n, vmv1.VirtualMachineSpec{NodeName: n, Libvirt: &vmv1.LibvirtSource{Domain: n}})
+			Expect(env.Client.Create(ctx, vm)).To(Succeed())
+			DeferCleanup(env.Client.Delete, ctx, vm)
+		}
+		var list vmv1.VirtualMachineList
+		Expect(env.Client.List(ctx, &list, client.MatchingFields{"spec.nodeName": "node-b"})).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
+		Expect(list.Items[0].Name).To(Equal("on-node-b"))
+	})
+})
