@@ -26,14 +26,14 @@ type VirtualMachineStatus struct {
 
 	// RunStateSince is when the run state last changed, as far as the agent saw.
 	// +optional
-	RunStateSince *metav1.Time `json:"runStateSince,omitempty"`
+	RunStateSince *metav1.MicroTime `json:"runStateSince,omitempty"`
 
 	// StartTime is when the VM's hypervisor process last started, as far as
 	// the agent can tell (for QEMU, when the QMP socket was created; for
 	// libvirt and LXD, their start events). A panic or watchdog expiry before
 	// StartTime belongs to an earlier run.
 	// +optional
-	StartTime *metav1.Time `json:"startTime,omitempty"`
+	StartTime *metav1.MicroTime `json:"startTime,omitempty"`
 
 	// Monitor describes the agent's connection to the hypervisor.
 	// +optional
