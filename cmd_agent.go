@@ -4,7 +4,19 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
+	"path/filepath"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/vmevents/vmevents/internal/heartbeat"
+	"github.com/vmevents/vmevents/internal/scheme"
+	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 // stringList is a repeatable string flag.
@@ -13,13 +25,21 @@ type stringList []string
 func (s *stringList) String() string     { return fmt.Sprint(*s) }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
+// defaultSocketRoot is where the DaemonSet mounts the node's QMP sockets.
+const defaultSocketRoot = "/var/run/vmevents"
+
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vmevents agent", flag.ContinueOnError)
 	var common commonFlags
 	common.bind(fs)
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "the node this agent runs on (default $NODE_NAME)")
+	namespace := fs.String("namespace", envOr("POD_NAMESPACE", heartbeat.DefaultNamespace), "namespace of the agent's heartbeat Lease (default $POD_NAMESPACE, else vmevents-system)")
 	var roots stringList
-	fs.Var(&roots, "socket-root", "folder under which QMP sockets are trusted, after resolving symlinks; repeatable (default /var/run/vmevents)")
+	fs.Var(&roots, "socket-root", "folder under which QMP sockets are trusted, after resolving symlinks; repeatable (default "+defaultSocketRoot+")")
+	maxMessage := fs.Int("qmp-max-message-bytes", qmp.DefaultMaxMessageBytes, "largest QMP message accepted; a larger one ends the connection")
+	queueSize := fs.Int("qmp-event-queue", qmp.DefaultQueueSize, "events buffered per VM before the oldest are shed (counted, then re-synced)")
+	statusInterval := fs.Duration("status-interval", 500*time.Millisecond, "least time between two status writes of one VM; later facts are merged into the next write")
+	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: vmevents agent [flags]\n\nNode agent: follows the hypervisor event streams of the VirtualMachines on\nthis node and publishes them as VirtualMachine status and Kubernetes Events.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -31,5 +51,62 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintln(stderr, "--node-name is required (or set $NODE_NAME, as the DaemonSet does from the downward API)")
 		return errUsage
 	}
-	return fmt.Errorf("the agent is not built yet")
+	if len(roots) == 0 {
+		roots = stringList{defaultSocketRoot}
+	}
+	for _, r := range roots {
+		if !filepath.IsAbs(r) {
+			fmt.Fprintf(stderr, "--socket-root %q must be an absolute path\n", r)
+			return errUsage
+		}
+	}
+	common.setupLogging()
+	cfg, err := common.restConfig()
+	if err != nil {
+		return fmt.Errorf("loading the cluster connection: %w", err)
+	}
+	cacheOpts, clientOpts := qmpagent.CacheOptions(*nodeName)
+	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
+		Scheme:                  scheme.New(),
+		Metrics:                 metricsserver.Options{BindAddress: common.metricsAddr},
+		HealthProbeBindAddress:  common.probeAddr,
+		Cache:                   cacheOpts,
+		Client:                  clientOpts,
+		GracefulShutdownTimeout: ptrTo(10 * time.Second),
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if _, err := qmpagent.New(mgr, qmpagent.Config{
+		NodeName:       *nodeName,
+		SocketRoots:    roots,
+		Namespace:      *namespace,
+		StatusInterval: *statusInterval,
+		QMP:            qmp.Options{MaxMessageBytes: *maxMessage, QueueSize: *queueSize},
+		MaxBackoff:     *maxBackoff,
+	}); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("informers", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return fmt.Errorf("VirtualMachine cache not synced")
+		}
+		return nil
+	}); err != nil {
+		return err
+	}
+	ctrl.Log.WithName("agent").Info("starting", "node", *nodeName, "socketRoots", []string(roots))
+	return mgr.Start(ctrl.SetupSignalHandler())
 }
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func ptrTo[T any](v T) *T { return &v }

@@ -1,0 +1,219 @@
+// Package qmpagent is the node agent (`vmevents agent`): for every
+// VirtualMachine on its node it runs a session on the VM's hypervisor
+// monitor and publishes what it learns as VirtualMachine status and
+// Kubernetes Events. Sub-packages: qmp speaks QMP, qmpsource turns a QMP
+// monitor into the plain-Go model, publish writes the model to Kubernetes.
+package qmpagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/publish"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/qmpagent/qmpsource"
+)
+
+// Config is the agent's configuration.
+type Config struct {
+	// NodeName is the node the agent runs on; it watches only VMs whose
+	// spec.nodeName is this.
+	NodeName string
+	// SocketRoots are the folders QMP sockets are trusted under.
+	SocketRoots []string
+	// Namespace holds the agent's heartbeat Lease.
+	Namespace string
+	// StatusInterval is the least time between two status writes of a VM.
+	StatusInterval time.Duration
+	// QMP configures the QMP client.
+	QMP qmp.Options
+	// MinBackoff and MaxBackoff bound reconnect waits.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Agent runs the sessions of one node's VMs.
+type Agent struct {
+	cfg    Config
+	client client.Client
+	reader client.Reader
+	events *publish.Events
+	status *publish.Coalescer[types.NamespacedName, model.Facts]
+
+	mu       sync.Mutex
+	ctx      context.Context // the manager's, for sessions; set by Start
+	sessions map[types.NamespacedName]*running
+}
+
+// running is a live session.
+type running struct {
+	socketPath string
+	cancel     context.CancelFunc
+	done       chan struct{}
+}
+
+// New wires an agent into the manager: the VM reconciler, the status and
+// event writers and the heartbeat Lease.
+func New(mgr manager.Manager, cfg Config) (*Agent, error) {
+	if cfg.NodeName == "" {
+		return nil, errors.New("the node name is required")
+	}
+	if cfg.StatusInterval <= 0 {
+		cfg.StatusInterval = 500 * time.Millisecond
+	}
+	a := &Agent{
+		cfg:      cfg,
+		client:   mgr.GetClient(),
+		reader:   mgr.GetAPIReader(),
+		events:   publish.NewEvents(mgr.GetClient(), cfg.NodeName),
+		sessions: map[types.NamespacedName]*running{},
+	}
+	a.events.Observe = observe("event")
+	a.status = publish.NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
+	if err := mgr.Add(a); err != nil {
+		return nil, err
+	}
+	if err := mgr.Add(&Heartbeat{Client: a.reader, Writer: a.client, Node: cfg.NodeName, Namespace: cfg.Namespace}); err != nil {
+		return nil, err
+	}
+	return a, ctrl.NewControllerManagedBy(mgr).
+		For(&vmv1.VirtualMachine{}).
+		Named("agent").
+		Complete(a)
+}
+
+// Start runs the writers until ctx ends, then stops every session.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	a.ctx = ctx
+	a.mu.Unlock()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); a.status.Run(ctx, 4) }()
+	go func() { defer wg.Done(); a.events.Run(ctx) }()
+	<-ctx.Done()
+	a.mu.Lock()
+	for key, r := range a.sessions {
+		r.cancel()
+		<-r.done
+		delete(a.sessions, key)
+	}
+	a.mu.Unlock()
+	wg.Wait()
+	return nil
+}
+
+// NeedLeaderElection is false: every node's agent runs.
+func (a *Agent) NeedLeaderElection() bool { return false }
+
+// Reconcile starts, restarts or stops the session of one VM.
+func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	var vm vmv1.VirtualMachine
+	err := a.client.Get(ctx, req.NamespacedName, &vm)
+	if apierrors.IsNotFound(err) || (err == nil && (!vm.DeletionTimestamp.IsZero() || vm.Spec.NodeName != a.cfg.NodeName)) {
+		a.stop(req.NamespacedName)
+		if err == nil {
+			a.events.Forget(vm.UID)
+		}
+		return ctrl.Result{}, nil
+	}
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	if vm.Spec.QMP == nil {
+		a.stop(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+	a.ensure(&vm)
+	return ctrl.Result{}, nil
+}
+
+// ensure runs a session for the VM's current socket path, replacing one that
+// follows an old path.
+func (a *Agent) ensure(vm *vmv1.VirtualMachine) {
+	key := types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}
+	path := vm.Spec.QMP.SocketPath
+	a.mu.Lock()
+	if r, ok := a.sessions[key]; ok && r.socketPath == path {
+		a.mu.Unlock()
+		return
+	}
+	a.mu.Unlock()
+	a.stop(key)
+
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.ctx == nil || a.ctx.Err() != nil {
+		return
+	}
+	ctx, cancel := context.WithCancel(a.ctx)
+	r := &running{socketPath: path, cancel: cancel, done: make(chan struct{})}
+	a.sessions[key] = r
+	metrics.Sessions.Inc()
+	ref := corev1.ObjectReference{
+		APIVersion: vmv1.GroupVersion.String(), Kind: "VirtualMachine",
+		Namespace: vm.Namespace, Name: vm.Name, UID: vm.UID,
+	}
+	sk := &sink{agent: a, key: key, ref: ref}
+	s := &qmpsource.Session{
+		SocketPath: path,
+		Roots:      a.cfg.SocketRoots,
+		Sink:       sk,
+		Facts:      publish.FactsFromStatus(vm.Status),
+		QMP:        a.cfg.QMP,
+		MinBackoff: a.cfg.MinBackoff,
+		MaxBackoff: a.cfg.MaxBackoff,
+		Log:        ctrl.Log.WithName("session").WithValues("vm", key.String()),
+	}
+	go func() {
+		defer close(r.done)
+		defer metrics.Sessions.Dec()
+		defer sk.close()
+		s.Run(ctx)
+	}()
+}
+
+// stop ends a VM's session and waits for it.
+func (a *Agent) stop(key types.NamespacedName) {
+	a.mu.Lock()
+	r, ok := a.sessions[key]
+	delete(a.sessions, key)
+	a.mu.Unlock()
+	if !ok {
+		return
+	}
+	r.cancel()
+	<-r.done
+}
+
+func (a *Agent) writeStatus(ctx context.Context, key types.NamespacedName, f model.Facts) error {
+	start := time.Now()
+	err := publish.ApplyFacts(ctx, a.client, key, f)
+	observe("status")(time.Since(start), err)
+	if err != nil {
+		return fmt.Errorf("writing the status of %s: %w", key, err)
+	}
+	return nil
+}
+
+func observe(kind string) func(time.Duration, error) {
+	return func(d time.Duration, err error) {
+		result := "ok"
+		if err != nil {
+			result = "error"
+		}
+		metrics.APIWriteSeconds.WithLabelValues(kind, result).Observe(d.Seconds())
+	}
+}

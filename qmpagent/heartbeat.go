@@ -1,0 +1,87 @@
+package qmpagent
+
+import (
+	"context"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/vmevents/vmevents/internal/heartbeat"
+)
+
+// Heartbeat renews the node's agent Lease, so the controller can tell an
+// agent that stopped reporting from one that has nothing to say.
+type Heartbeat struct {
+	// Client reads the Lease (uncached: the agent may not list Leases).
+	Client client.Reader
+	// Writer creates and updates it.
+	Writer    client.Writer
+	Node      string
+	Namespace string
+	// Interval between renewals; heartbeat.DefaultRenewInterval when zero.
+	Interval time.Duration
+}
+
+// NeedLeaderElection is false: every node's agent beats.
+func (h *Heartbeat) NeedLeaderElection() bool { return false }
+
+// Start renews the Lease until ctx ends.
+func (h *Heartbeat) Start(ctx context.Context) error {
+	interval := h.Interval
+	if interval <= 0 {
+		interval = heartbeat.DefaultRenewInterval
+	}
+	log := ctrl.Log.WithName("heartbeat")
+	for {
+		start := time.Now()
+		err := h.renew(ctx)
+		observe("lease")(time.Since(start), err)
+		if err != nil && ctx.Err() == nil {
+			log.Error(err, "renewing the agent Lease", "namespace", h.Namespace, "name", heartbeat.LeaseName(h.Node))
+		}
+		if !sleepCtx(ctx, interval) {
+			return nil
+		}
+	}
+}
+
+func (h *Heartbeat) renew(ctx context.Context) error {
+	now := metav1.NewMicroTime(time.Now())
+	var lease coordinationv1.Lease
+	err := h.Client.Get(ctx, client.ObjectKey{Namespace: h.Namespace, Name: heartbeat.LeaseName(h.Node)}, &lease)
+	if apierrors.IsNotFound(err) {
+		lease = coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: h.Namespace, Name: heartbeat.LeaseName(h.Node), Labels: heartbeat.Labels(h.Node)},
+			Spec: coordinationv1.LeaseSpec{
+				HolderIdentity:       ptr.To(h.Node),
+				LeaseDurationSeconds: ptr.To(int32(heartbeat.DefaultDuration / time.Second)),
+				AcquireTime:          &now,
+				RenewTime:            &now,
+			},
+		}
+		return h.Writer.Create(ctx, &lease)
+	}
+	if err != nil {
+		return err
+	}
+	lease.Spec.RenewTime = &now
+	lease.Spec.HolderIdentity = ptr.To(h.Node)
+	lease.Spec.LeaseDurationSeconds = ptr.To(int32(heartbeat.DefaultDuration / time.Second))
+	return h.Writer.Update(ctx, &lease)
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

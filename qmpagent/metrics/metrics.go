@@ -1,0 +1,57 @@
+// Package metrics holds the node agent's Prometheus metrics, registered with
+// controller-runtime's registry so they are served on the manager's /metrics.
+package metrics
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	// EventsReceived counts hypervisor events by source and event name.
+	EventsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_received_total",
+		Help: "Hypervisor events received, by source and event name.",
+	}, []string{"source", "event"})
+	// EventsPublished counts occurrences that started a Kubernetes Event.
+	EventsPublished = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_published_total",
+		Help: "Occurrences that started a new Kubernetes Event, by type.",
+	}, []string{"type"})
+	// EventsCoalesced counts occurrences folded into an existing Event series.
+	EventsCoalesced = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_coalesced_total",
+		Help: "Occurrences folded into an existing Kubernetes Event series (its count says how many).",
+	})
+	// EventsShed counts events the agent could not keep, by reason.
+	EventsShed = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_shed_total",
+		Help: "Events shed before publishing, by reason; each is still counted in the VM's eventCounts.",
+	}, []string{"reason"})
+	// SessionsConnected is the number of monitors connected now.
+	SessionsConnected = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vmevents_agent_sessions_connected",
+		Help: "Hypervisor monitor sessions connected now.",
+	})
+	// Sessions is the number of sessions the agent runs, connected or not.
+	Sessions = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vmevents_agent_sessions",
+		Help: "Hypervisor monitor sessions the agent runs, connected or not.",
+	})
+	// Reconnects counts connections made after a session's first.
+	Reconnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_reconnects_total",
+		Help: "Monitor connections made after a session's first.",
+	})
+	// APIWriteSeconds measures the agent's writes to the Kubernetes API.
+	APIWriteSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "vmevents_agent_api_write_duration_seconds",
+		Help:    "Duration of the agent's Kubernetes API writes, by kind (status, event, lease) and result.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+	}, []string{"kind", "result"})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed,
+		SessionsConnected, Sessions, Reconnects, APIWriteSeconds)
+}

@@ -1,0 +1,181 @@
+package model
+
+import (
+	"maps"
+	"slices"
+	"time"
+)
+
+// Run states, as the API summarises them.
+const (
+	RunStateRunning   = "Running"
+	RunStatePaused    = "Paused"
+	RunStateShutdown  = "Shutdown"
+	RunStateSuspended = "Suspended"
+	RunStateCrashed   = "Crashed"
+	RunStateUnknown   = "Unknown"
+)
+
+// Monitor connection states.
+const (
+	MonitorConnected    = "Connected"
+	MonitorConnecting   = "Connecting"
+	MonitorDisconnected = "Disconnected"
+	MonitorRefused      = "Refused"
+)
+
+// Facts is everything the agent knows about one VM. It is a value: Clone
+// before handing it to another goroutine.
+type Facts struct {
+	RunState       string
+	RunStateReason string
+	RunStateSince  time.Time
+	StartTime      time.Time
+
+	Monitor Monitor
+
+	// EventCounts counts events by name; exact, whatever is coalesced.
+	EventCounts map[string]int64
+	Delivery    Delivery
+
+	LastPanic    *Panic
+	LastWatchdog *Watchdog
+	LastReset    *Reset
+
+	// Display holds the connected VNC/SPICE clients, keyed by protocol+client.
+	Display     map[string]DisplaySession
+	BlockErrors map[string]BlockError
+
+	BalloonActualBytes *int64
+	RTCOffsetSeconds   *int64
+}
+
+// Monitor is the agent's connection to the hypervisor.
+type Monitor struct {
+	State         string
+	Source        string
+	Endpoint      string
+	QEMUVersion   string
+	VMName        string
+	VMUUID        string
+	Since         time.Time
+	LastEventTime time.Time
+	LastError     string
+	Reconnects    int64
+}
+
+// Delivery accounts for events not published one for one.
+type Delivery struct {
+	Coalesced int64
+	Shed      int64
+	Resyncs   int64
+}
+
+// Panic is a guest panic.
+type Panic struct {
+	Time   time.Time
+	Action string
+	Info   string
+}
+
+// Watchdog is a watchdog expiry.
+type Watchdog struct {
+	Time   time.Time
+	Action string
+}
+
+// Reset is a VM reset.
+type Reset struct {
+	Time   time.Time
+	Guest  bool
+	Reason string
+}
+
+// DisplaySession is a connected VNC or SPICE client.
+type DisplaySession struct {
+	Protocol string
+	Client   string
+	Since    time.Time
+	Auth     string
+	Username string
+}
+
+// Key identifies a session among the others.
+func (d DisplaySession) Key() string { return d.Protocol + "/" + d.Client }
+
+// BlockError summarises the I/O errors of one device.
+type BlockError struct {
+	Device    string
+	Operation string
+	Action    string
+	NoSpace   bool
+	Reason    string
+	Count     int64
+	LastTime  time.Time
+}
+
+// Count adds n to the counter of an event name.
+func (f *Facts) Count(name string, n int64) {
+	if f.EventCounts == nil {
+		f.EventCounts = map[string]int64{}
+	}
+	f.EventCounts[name] += n
+}
+
+// SetRunState records a run state, moving RunStateSince only when it changes.
+func (f *Facts) SetRunState(state, reason string, at time.Time) {
+	if f.RunState != state || f.RunStateReason != reason {
+		f.RunStateSince = at
+	}
+	f.RunState, f.RunStateReason = state, reason
+}
+
+// SetMonitorState records the connection state, moving Since only when it changes.
+func (f *Facts) SetMonitorState(state string, at time.Time) {
+	if f.Monitor.State != state {
+		f.Monitor.Since = at
+	}
+	f.Monitor.State = state
+}
+
+// Clone returns a deep copy.
+func (f Facts) Clone() Facts {
+	c := f
+	c.EventCounts = maps.Clone(f.EventCounts)
+	c.Display = maps.Clone(f.Display)
+	c.BlockErrors = maps.Clone(f.BlockErrors)
+	c.LastPanic = clonePtr(f.LastPanic)
+	c.LastWatchdog = clonePtr(f.LastWatchdog)
+	c.LastReset = clonePtr(f.LastReset)
+	c.BalloonActualBytes = clonePtr(f.BalloonActualBytes)
+	c.RTCOffsetSeconds = clonePtr(f.RTCOffsetSeconds)
+	return c
+}
+
+// DisplaySessions returns the sessions in a stable order.
+func (f Facts) DisplaySessions() []DisplaySession {
+	keys := slices.Sorted(maps.Keys(f.Display))
+	out := make([]DisplaySession, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, f.Display[k])
+	}
+	return out
+}
+
+// BlockErrorList returns the block errors in a stable order.
+func (f Facts) BlockErrorList() []BlockError {
+	keys := slices.Sorted(maps.Keys(f.BlockErrors))
+	out := make([]BlockError, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, f.BlockErrors[k])
+	}
+	return out
+}
+
+func clonePtr[T any](p *T) *T {
+	if p == nil {
+		return nil
+	}
+	v := *p
+	return &v
+}

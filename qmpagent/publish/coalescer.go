@@ -1,0 +1,143 @@
+package publish
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Coalescer writes the latest value per key with at most one write in flight
+// per key and at least MinInterval between the writes of one key. Values put
+// while a write is in flight or waiting replace each other: only the newest is
+// written. A failed write is retried with exponential backoff, with whatever
+// value is newest by then, until it succeeds or the key is forgotten.
+type Coalescer[K comparable, V any] struct {
+	write       func(ctx context.Context, key K, v V) error
+	minInterval time.Duration
+	queue       workqueue.TypedRateLimitingInterface[K]
+
+	mu        sync.Mutex
+	pending   map[K]V
+	lastWrite map[K]time.Time
+	stats     CoalescerStats
+}
+
+// CoalescerStats counts what a Coalescer did.
+type CoalescerStats struct {
+	Puts, Writes, Failures uint64
+}
+
+// NewCoalescer returns a Coalescer calling write; Run starts its workers.
+func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, write func(ctx context.Context, key K, v V) error) *Coalescer[K, V] {
+	rl := workqueue.NewTypedItemExponentialFailureRateLimiter[K](100*time.Millisecond, 30*time.Second)
+	return &Coalescer[K, V]{
+		write:       write,
+		minInterval: minInterval,
+		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
+		pending:     map[K]V{},
+		lastWrite:   map[K]time.Time{},
+	}
+}
+
+// Put records v as the newest value for key and schedules its write.
+func (c *Coalescer[K, V]) Put(key K, v V) {
+	c.mu.Lock()
+	c.pending[key] = v
+	c.stats.Puts++
+	wait := c.minInterval - time.Since(c.lastWrite[key])
+	c.mu.Unlock()
+	if wait > 0 {
+		c.queue.AddAfter(key, wait)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// Forget drops key's unwritten value and history.
+func (c *Coalescer[K, V]) Forget(key K) {
+	c.mu.Lock()
+	delete(c.pending, key)
+	delete(c.lastWrite, key)
+	c.mu.Unlock()
+	c.queue.Forget(key)
+}
+
+// Pending reports whether key has a value not yet written.
+func (c *Coalescer[K, V]) Pending(key K) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[key]
+	return ok
+}
+
+// Stats returns the counts so far.
+func (c *Coalescer[K, V]) Stats() CoalescerStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Run writes until ctx ends, with the given number of workers.
+func (c *Coalescer[K, V]) Run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.next(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+}
+
+// next handles one key; false once the queue shuts down. The workqueue never
+// hands the same key to two workers at once: that is the "one write in
+// flight" guarantee.
+func (c *Coalescer[K, V]) next(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+
+	c.mu.Lock()
+	v, ok := c.pending[key]
+	delete(c.pending, key)
+	if wait := c.minInterval - time.Since(c.lastWrite[key]); ok && wait > 0 {
+		// Woken early by a Put racing an AddAfter: keep the value and come
+		// back when the interval is over.
+		c.pending[key] = v
+		c.mu.Unlock()
+		c.queue.AddAfter(key, wait)
+		return true
+	}
+	c.mu.Unlock()
+	if !ok {
+		return true // already written by an earlier wake-up
+	}
+
+	err := c.write(ctx, key, v)
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.stats.Failures++
+		if _, newer := c.pending[key]; !newer {
+			c.pending[key] = v
+		}
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.stats.Writes++
+	c.lastWrite[key] = time.Now()
+	c.queue.Forget(key)
+	if _, newer := c.pending[key]; newer {
+		c.queue.AddAfter(key, c.minInterval)
+	}
+	return true
+}

@@ -1,0 +1,214 @@
+package qmpsource
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
+)
+
+// Sink receives what a session learns.
+type Sink interface {
+	// Facts receives a snapshot of the facts after every change; the sink
+	// owns it.
+	Facts(f model.Facts)
+	// Occurred publishes an occurrence and reports whether it was folded
+	// into an existing Event series.
+	Occurred(o model.Occurrence) (coalesced bool)
+}
+
+// Session follows one VM's QMP socket until its context ends: connect,
+// re-sync, stream events; when QEMU goes away, mark the monitor disconnected
+// and reconnect with capped exponential backoff and jitter.
+type Session struct {
+	// SocketPath is the QMP socket from the VM's spec.
+	SocketPath string
+	// Roots are the folders sockets are trusted under.
+	Roots []string
+	// Sink receives facts and occurrences.
+	Sink Sink
+	// Facts are the facts to start from: what was published before, so
+	// counters continue.
+	Facts model.Facts
+	// QMP configures the client.
+	QMP qmp.Options
+	// MinBackoff and MaxBackoff bound the wait between connection attempts.
+	MinBackoff, MaxBackoff time.Duration
+	// Log is the session's logger.
+	Log logr.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+func (s *Session) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+// Run follows the socket until ctx ends.
+func (s *Session) Run(ctx context.Context) {
+	if s.MinBackoff <= 0 {
+		s.MinBackoff = 200 * time.Millisecond
+	}
+	if s.MaxBackoff <= 0 {
+		s.MaxBackoff = 30 * time.Second
+	}
+	f := s.Facts.Clone()
+	f.Monitor.Source, f.Monitor.Endpoint = "qmp", s.SocketPath
+	connectedBefore := false
+	for attempt := 0; ; attempt++ {
+		err := s.connectOnce(ctx, &f, connectedBefore)
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			connectedBefore, attempt = true, 0
+		}
+		state := model.MonitorDisconnected
+		if errors.Is(err, ErrUntrusted) {
+			state = model.MonitorRefused
+		}
+		s.setMonitor(&f, state, err)
+		if !sleep(ctx, s.backoff(attempt)) {
+			return
+		}
+	}
+}
+
+// connectOnce runs one connection from dial to its end. It returns nil when
+// a connection was made and later lost, otherwise why none was made.
+func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect bool) error {
+	path, err := Resolve(s.SocketPath, s.Roots)
+	if err != nil {
+		return err
+	}
+	conn, err := qmp.Dial(ctx, path, s.QMP)
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	// The event loop below ends when the connection does: close it when the
+	// session is told to stop.
+	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
+	defer stop()
+
+	if reconnect {
+		f.Monitor.Reconnects++
+	}
+	if info, err := os.Stat(path); err == nil {
+		// QEMU creates its QMP socket at start-up: the socket's time tells
+		// a restarted QEMU from a reconnecting agent.
+		f.StartTime = info.ModTime()
+	}
+	f.Delivery.Resyncs++
+	if err := s.resync(ctx, conn, f, Sync); err != nil {
+		return err
+	}
+	s.setMonitor(f, model.MonitorConnected, nil)
+	s.Log.V(1).Info("connected", "socket", path, "qemu", f.Monitor.QEMUVersion)
+
+	for ev := range conn.Events() {
+		if err := s.handle(ctx, conn, f, ev); err != nil {
+			return err
+		}
+	}
+	if err := conn.Err(); err != nil && !errors.Is(err, qmp.ErrClosed) {
+		f.Monitor.LastError = model.Clean(err.Error(), 1024)
+	}
+	s.Log.V(1).Info("disconnected", "socket", path, "reason", conn.Err())
+	return nil
+}
+
+// handle applies one event (or gap) and publishes what changed.
+func (s *Session) handle(ctx context.Context, conn *qmp.Conn, f *model.Facts, ev qmp.Event) error {
+	if ev.Gap != nil {
+		return s.handleGap(ctx, conn, f, ev.Gap)
+	}
+	res := Apply(f, ev, s.now())
+	if s.Sink.Occurred(res.Occurrence) {
+		f.Delivery.Coalesced++
+	}
+	if res.Resync {
+		if err := s.resync(ctx, conn, f, SyncStatus); err != nil {
+			return err
+		}
+		return nil
+	}
+	s.Sink.Facts(f.Clone())
+	return nil
+}
+
+// handleGap accounts for events the QMP client shed because this session
+// fell behind: counters get the exact numbers, the last event of each kind
+// is applied and published (a fault in a storm still gets its Event), and
+// the state is re-synced from QEMU.
+func (s *Session) handleGap(ctx context.Context, conn *qmp.Conn, f *model.Facts, gap *qmp.Gap) error {
+	for _, name := range gap.Names() {
+		lost := int64(gap.Lost[name])
+		last, ok := gap.Last[name]
+		if name == qmp.OtherEvents || !ok {
+			f.Count("OTHER", lost)
+			f.Delivery.Shed += lost
+			continue
+		}
+		res := Apply(f, last, s.now())
+		if s.Sink.Occurred(res.Occurrence) {
+			f.Delivery.Coalesced++
+		}
+		f.Count(res.Occurrence.Action, lost-1)
+		f.Delivery.Shed += lost - 1
+	}
+	f.Delivery.Resyncs++
+	return s.resync(ctx, conn, f, Sync)
+}
+
+// resync runs a sync function and publishes the result.
+func (s *Session) resync(ctx context.Context, conn *qmp.Conn, f *model.Facts, sync func(context.Context, monitor, *model.Facts, time.Time) error) error {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := sync(qctx, conn, f, s.now()); err != nil {
+		return err
+	}
+	s.Sink.Facts(f.Clone())
+	return nil
+}
+
+func (s *Session) setMonitor(f *model.Facts, state string, err error) {
+	f.SetMonitorState(state, s.now())
+	if err != nil {
+		f.Monitor.LastError = model.Clean(err.Error(), 1024)
+	}
+	if state == model.MonitorConnected {
+		f.Monitor.LastError = ""
+	}
+	s.Sink.Facts(f.Clone())
+}
+
+// backoff is the wait before attempt n+1: exponential, capped, with ±50%
+// jitter so that many sessions losing QEMU at once do not retry in step.
+func (s *Session) backoff(attempt int) time.Duration {
+	d := s.MinBackoff << min(attempt, 20)
+	if d > s.MaxBackoff || d <= 0 {
+		d = s.MaxBackoff
+	}
+	return time.Duration(float64(d) * (0.5 + rand.Float64()))
+}
+
+func sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}

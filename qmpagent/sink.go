@@ -1,0 +1,63 @@
+package qmpagent
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/vmevents/vmevents/qmpagent/metrics"
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/qmpsource"
+)
+
+// sink connects one VM's session to the publishers and keeps the metrics.
+type sink struct {
+	agent *Agent
+	key   types.NamespacedName
+	ref   corev1.ObjectReference
+
+	connected  bool
+	reconnects int64
+	shed       int64
+	started    bool
+}
+
+func (s *sink) Facts(f model.Facts) {
+	connected := f.Monitor.State == model.MonitorConnected
+	if connected != s.connected {
+		if connected {
+			metrics.SessionsConnected.Inc()
+		} else {
+			metrics.SessionsConnected.Dec()
+		}
+		s.connected = connected
+	}
+	if s.started {
+		if d := f.Monitor.Reconnects - s.reconnects; d > 0 {
+			metrics.Reconnects.Add(float64(d))
+		}
+		if d := f.Delivery.Shed - s.shed; d > 0 {
+			metrics.EventsShed.WithLabelValues("queue-overflow").Add(float64(d))
+		}
+	}
+	s.started, s.reconnects, s.shed = true, f.Monitor.Reconnects, f.Delivery.Shed
+	s.agent.status.Put(s.key, f)
+}
+
+func (s *sink) Occurred(o model.Occurrence) bool {
+	metrics.EventsReceived.WithLabelValues("qmp", qmpsource.MetricName(o.Action)).Inc()
+	coalesced := s.agent.events.Publish(s.ref, o)
+	if coalesced {
+		metrics.EventsCoalesced.Inc()
+	} else {
+		metrics.EventsPublished.WithLabelValues(o.EventType()).Inc()
+	}
+	return coalesced
+}
+
+// close accounts for the end of the session.
+func (s *sink) close() {
+	if s.connected {
+		metrics.SessionsConnected.Dec()
+		s.connected = false
+	}
+}

@@ -1,0 +1,79 @@
+package qmpagent_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	"github.com/vmevents/vmevents/internal/scheme"
+	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/qmpagent"
+)
+
+// The agent suite runs the real agent against a real kube-apiserver, with
+// QMP peers that speak the exact wire protocol: real QEMU where it can
+// produce the behaviour, the qmptest server for what it cannot (storms).
+func TestAgent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("needs a control plane (make test)")
+	}
+	suiteT = t
+	RegisterFailHandler(Fail)
+	// Generous: a 2-core CI machine may be busy; Eventually returns as soon
+	// as the condition holds, so this costs nothing when things are fast.
+	SetDefaultEventuallyTimeout(15 * time.Second)
+	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
+	RunSpecs(t, "Node agent")
+}
+
+const node = "node-1"
+
+var (
+	suiteT *testing.T
+	env    *testenv.Env
+	ctx    context.Context
+)
+
+var _ = BeforeSuite(func() {
+	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
+	var err error
+	env, err = testenv.Start()
+	Expect(err).NotTo(HaveOccurred())
+	DeferCleanup(func() { Expect(env.Stop()).To(Succeed()) })
+
+	Expect(env.Client.Create(context.Background(), namespace("vmevents-system"))).To(Succeed())
+
+	cacheOpts, clientOpts := qmpagent.CacheOptions(node)
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cacheOpts,
+		Client:                 clientOpts,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = qmpagent.New(mgr, qmpagent.Config{
+		NodeName:    node,
+		SocketRoots: []string{os.TempDir()},
+		Namespace:   "vmevents-system",
+		MinBackoff:  50 * time.Millisecond,
+		MaxBackoff:  time.Second,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	var cancel context.CancelFunc
+	ctx, cancel = context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(ctx)).To(Succeed())
+	}()
+	DeferCleanup(func() { cancel(); <-done })
+})
