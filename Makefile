@@ -76,6 +76,10 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	  done; \
 	done
 
+.PHONY: bench
+bench: ## Benchmarks: the QMP client against go-qemu (numbers go to docs/).
+	hack/bench-qmp.sh
+
 ##@ Local control plane and demo
 
 .PHONY: control-plane
