@@ -1,15 +1,21 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/http"
+	"os"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
+	"github.com/vmevents/vmevents/controllers"
+	"github.com/vmevents/vmevents/internal/heartbeat"
 	"github.com/vmevents/vmevents/internal/scheme"
 )
 
@@ -19,39 +25,79 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	common.bind(fs)
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader so only one replica acts at a time")
 	leaderNS := fs.String("leader-election-namespace", "vmevents-system", "namespace of the leader election Lease")
+	agentNS := fs.String("agent-namespace", heartbeat.DefaultNamespace, "namespace of the agents' heartbeat Leases")
+	leaseGrace := fs.Duration("agent-lease-grace", controllers.DefaultLeaseGrace, "how long past its duration an agent Lease may go unrenewed before MonitorConnected turns Unknown (AgentNotReporting); absorbs clock skew")
+	ioWindow := fs.Duration("io-error-window", controllers.DefaultIOErrorWindow, "how long a block I/O error keeps IOError True on a VM that keeps running")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: vmevents controller [flags]\n\nTurns the facts the node agents report into VirtualMachine conditions\n(Ready, MonitorConnected, Paused, GuestPanicked, WatchdogExpired, IOError).\n\nFlags:\n")
+		fmt.Fprintf(fs.Output(), "Usage: vmevents controller [flags]\n\nTurns the facts the node agents report into VirtualMachine conditions\n(Ready, MonitorConnected, Paused, GuestPanicked, WatchdogExpired, IOError)\nand records every condition flip as an Event.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stdout, stderr); err != nil {
 		return err
+	}
+	if *leaseGrace < 0 || *ioWindow <= 0 {
+		fmt.Fprintln(stderr, "--agent-lease-grace must not be negative and --io-error-window must be positive")
+		return errUsage
 	}
 	common.setupLogging()
 	cfg, err := common.restConfig()
 	if err != nil {
 		return fmt.Errorf("loading the cluster connection: %w", err)
 	}
+	// The Events name the replica that wrote them; in a pod the hostname
+	// is the pod name.
+	instance := os.Getenv("POD_NAME")
+	if instance == "" {
+		if instance, err = os.Hostname(); err != nil {
+			return fmt.Errorf("naming this replica: %w", err)
+		}
+	}
 	gracePeriod := 10 * time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
+		Cache:                   controllers.CacheOptions(*agentNS),
 		Metrics:                 metricsserver.Options{BindAddress: common.metricsAddr},
 		HealthProbeBindAddress:  common.probeAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "vmevents-controller",
 		LeaderElectionNamespace: *leaderNS,
 		// Hand leadership over at once on a clean shutdown instead of
-		// making the next replica wait for the lease to expire.
+		// making the next replica wait for the lease to expire. Safe: the
+		// process exits right after the manager stops.
 		LeaderElectionReleaseOnCancel: true,
-		GracefulShutdownTimeout:       &gracePeriod,
+		// On SIGTERM, in-flight reconciles get this long to finish; a
+		// reconcile cut short is harmless (status first, Events repaired
+		// by the next leader).
+		GracefulShutdownTimeout: &gracePeriod,
 	})
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
+	ctx := ctrl.SetupSignalHandler()
+	r := &controllers.VirtualMachineReconciler{
+		AgentNamespace:    *agentNS,
+		LeaseGrace:        *leaseGrace,
+		IOErrorWindow:     *ioWindow,
+		ReportingInstance: instance,
+	}
+	// VMs are independent; a few workers keep a node's worth of VMs (all
+	// reconciled when its agent's Lease lapses) from queueing behind each
+	// other.
+	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
+		return fmt.Errorf("setting up the controller: %w", err)
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
-	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+	// Ready once the caches are synced, so a rolling update does not
+	// retire the old replica before the new one could act.
+	if err := mgr.AddReadyzCheck("informers", func(req *http.Request) error {
+		if !mgr.GetCache().WaitForCacheSync(req.Context()) {
+			return errors.New("caches not synced")
+		}
+		return nil
+	}); err != nil {
 		return err
 	}
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }

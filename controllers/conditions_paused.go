@@ -1,0 +1,64 @@
+package controllers
+
+import (
+	"fmt"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+)
+
+// pauseMessages explain each Paused reason to a person.
+var pauseMessages = map[string]string{
+	ReasonPausedByUser:  "the VM was paused through its monitor (stop command)",
+	ReasonIOError:       "QEMU paused the VM on a block I/O error (werror/rerror=stop); see the IOError condition",
+	ReasonWatchdog:      "QEMU paused the VM because its watchdog expired (action pause); see the WatchdogExpired condition",
+	ReasonGuestPanicked: "QEMU stopped the VM after a guest panic; see the GuestPanicked condition",
+	ReasonDebug:         "the VM is stopped for a debugger (gdbstub or watchdog action debug)",
+	ReasonSuspended:     "the guest suspended itself (ACPI S3)",
+	ReasonMigration:     "the VM is stopped for a migration",
+	ReasonShutdown:      "the guest shut down",
+	ReasonPrelaunch:     "QEMU was started stopped (-S) and waits for a cont command",
+	ReasonSnapshot:      "the VM is stopped while a snapshot is saved or restored",
+	ReasonInternalError: "QEMU stopped the VM on an internal error (for example a KVM failure)",
+	ReasonUnknownCause:  "the VM is paused and the agent did not report why",
+}
+
+// setPausedCondition says whether the VM is stopped, with the cause as
+// reason (KubeVirt only knows User, Migration and IOError and loses the
+// rest to "unknown"; here every QEMU run state has a reason).
+func setPausedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) {
+	c := metav1.Condition{Type: vmv1.ConditionPaused}
+	reason, paused, unknown := f.pauseCause()
+	switch {
+	case !f.reported():
+		c.Status, c.Reason = metav1.ConditionUnknown, ReasonAwaitingFacts
+		c.Message = "the agent has not reported the run state yet"
+	case unknown:
+		c.Status, c.Reason = metav1.ConditionUnknown, ReasonRunStateUnknown
+		c.Message = fmt.Sprintf("the agent does not know the run state (%q)", f.status.RunState)
+	case paused:
+		c.Status, c.Reason = metav1.ConditionTrue, reason
+		c.Message = pauseMessages[reason]
+		if r := f.status.RunStateReason; r != "" {
+			c.Message += fmt.Sprintf(" (QEMU run state %q)", r)
+		}
+		if s := f.status.RunStateSince; s != nil {
+			c.Message += fmt.Sprintf(", since %s", stamp(s.Time))
+		}
+	default:
+		c.Status, c.Reason = metav1.ConditionFalse, ReasonRunning
+		// Resumed is sticky while the VM runs, so that the Event for the
+		// resume can be told from "was never paused" after a restart.
+		if p := previous(vm, vmv1.ConditionPaused); p != nil &&
+			(p.Status == metav1.ConditionTrue || (p.Status == metav1.ConditionFalse && p.Reason == ReasonResumed)) {
+			c.Reason = ReasonResumed
+		}
+		c.Message = "the VM is running"
+		if s := f.status.RunStateSince; s != nil {
+			c.Message += fmt.Sprintf(" since %s", stamp(s.Time))
+		}
+	}
+	setCondition(vm, c, now)
+}

@@ -1,0 +1,143 @@
+package controllers
+
+import (
+	"encoding/json"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+)
+
+func TestEventTypeFor(t *testing.T) {
+	cases := []struct {
+		typ, status, reason, want string
+	}{
+		{ready, "Unknown", ReasonAwaitingFacts, ""},
+		{mon, "Unknown", ReasonAwaitingFacts, ""},
+		{ready, "True", ReasonReady, "Normal"},
+		{ready, "False", "GuestPanicked", "Warning"},
+		{ready, "Unknown", ReasonAgentNotReporting, "Warning"},
+		{mon, "True", ReasonConnected, "Normal"},
+		{mon, "False", ReasonRefused, "Warning"},
+		{mon, "Unknown", ReasonNoAgent, "Warning"},
+		{paused, "True", ReasonWatchdog, "Warning"},
+		{paused, "True", ReasonUnknownCause, "Warning"},
+		{paused, "True", ReasonPausedByUser, "Normal"},
+		{paused, "True", ReasonMigration, "Normal"},
+		{paused, "Unknown", ReasonRunStateUnknown, "Warning"},
+		{paused, "False", ReasonResumed, "Normal"},
+		{paused, "False", ReasonRunning, ""},
+		{panics, "True", ReasonPause, "Warning"},
+		{panics, "False", ReasonRecovered, "Normal"},
+		{panics, "False", ReasonNoPanic, ""},
+		{wdog, "True", ReasonInjectNMI, "Warning"},
+		{wdog, "False", ReasonRecovered, "Normal"},
+		{wdog, "False", ReasonNotExpired, ""},
+		{ioerr, "True", ReasonRecentErrors, "Warning"},
+		{ioerr, "False", ReasonRecovered, "Normal"},
+		{ioerr, "False", ReasonNoIOError, ""},
+	}
+	for _, c := range cases {
+		got := eventTypeFor(metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason})
+		if got != c.want {
+			t.Errorf("%s=%s (%s): %q, want %q", c.typ, c.status, c.reason, got, c.want)
+		}
+	}
+}
+
+func TestEventName(t *testing.T) {
+	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: types.UID("uid-1")}}
+	c := metav1.Condition{Type: panics, Status: "True", Reason: ReasonPause, LastTransitionTime: metav1.NewTime(t0)}
+	name := eventName(vm, c)
+	if !strings.HasPrefix(name, "db-1.") || len(validation.IsDNS1123Subdomain(name)) > 0 {
+		t.Fatalf("bad name %q", name)
+	}
+	same := c
+	same.Reason, same.Message = ReasonRun, "changed in place"
+	if eventName(vm, same) != name {
+		t.Errorf("a reason change in place must not make a new Event")
+	}
+	for what, other := range map[string]metav1.Condition{
+		"status": {Type: panics, Status: "False", LastTransitionTime: c.LastTransitionTime},
+		"time":   {Type: panics, Status: "True", LastTransitionTime: metav1.NewTime(t0.Add(time.Second))},
+		"type":   {Type: wdog, Status: "True", LastTransitionTime: c.LastTransitionTime},
+	} {
+		if eventName(vm, other) == name {
+			t.Errorf("another %s, same Event name", what)
+		}
+	}
+	otherVM := vm.DeepCopy()
+	otherVM.UID = "uid-2" // the same name, re-created
+	if eventName(otherVM, c) == name {
+		t.Errorf("a re-created VM shares Event names with its predecessor")
+	}
+	long := vm.DeepCopy()
+	long.Name = strings.Repeat("a", 253)
+	if n := eventName(long, c); len(n) > 253 || len(validation.IsDNS1123Subdomain(n)) > 0 {
+		t.Errorf("long VM name gives an invalid Event name %q", n)
+	}
+}
+
+func TestTransitionEvent(t *testing.T) {
+	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: "uid-1"}}
+	c := metav1.Condition{Type: mon, Status: "False", Reason: ReasonRefused, Message: strings.Repeat("x", 5000), LastTransitionTime: metav1.NewTime(t0)}
+	ev := transitionEvent(vm, c, corev1.EventTypeWarning, "pod-1")
+	if ev.Reason != "MonitorConnectedFalse" || ev.Action != EventAction || ev.ReportingController != ReportingController || ev.ReportingInstance != "pod-1" {
+		t.Errorf("unexpected event %+v", ev)
+	}
+	if len(ev.Note) > noteLimit {
+		t.Errorf("note of %d bytes, the API server takes %d", len(ev.Note), noteLimit)
+	}
+	if !ev.EventTime.Time.Equal(t0) || ev.Regarding.UID != "uid-1" || ev.Namespace != "ns" || ev.Labels[LabelConditionType] != mon {
+		t.Errorf("unexpected event %+v", ev)
+	}
+}
+
+func TestStatusApplySendsOnlyConditions(t *testing.T) {
+	vm := &vmv1.VirtualMachine{
+		ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", Generation: 4, ResourceVersion: "77"},
+		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1"},
+		Status:     running(),
+	}
+	data, err := json.Marshal(newStatusApply(vm, []metav1.Condition{{Type: ready, Status: "True", Reason: ReasonReady, LastTransitionTime: metav1.NewTime(t0)}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]map[string]any{}
+	for _, k := range []string{"metadata", "status"} {
+		m := map[string]any{}
+		if err := json.Unmarshal(top[k], &m); err != nil {
+			t.Fatal(err)
+		}
+		got[k] = m
+	}
+	if keys := sortedKeys(top); strings.Join(keys, ",") != "apiVersion,kind,metadata,status" {
+		t.Errorf("top-level fields %v: no spec may be sent", keys)
+	}
+	if keys := sortedKeys(got["status"]); strings.Join(keys, ",") != "conditions,observedGeneration" {
+		t.Errorf("status fields %v: only conditions and observedGeneration may be sent", keys)
+	}
+	if got["metadata"]["resourceVersion"] != "77" {
+		t.Errorf("the apply must be conditional on the version it was computed from: %v", got["metadata"])
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

@@ -1,0 +1,205 @@
+// Package controllers holds the vmevents controller: it turns the facts the
+// node agents write into VirtualMachine status (run state, monitor
+// connection, last panic, watchdog, resets, block errors) and the agents'
+// heartbeat Leases into conditions (Ready, MonitorConnected, Paused,
+// GuestPanicked, WatchdogExpired, IOError), and records every condition
+// flip as a Kubernetes Event. The agent reports; the controller judges.
+//
+// The state machine is documented in docs/conditions.md.
+package controllers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/internal/heartbeat"
+)
+
+const (
+	// FieldManager is the server-side apply field manager of the
+	// controller: it owns status.conditions and status.observedGeneration,
+	// and nothing else.
+	FieldManager = "vmevents-controller"
+	// ControllerName names the controller in logs and metrics.
+	ControllerName = "virtualmachine"
+
+	// DefaultLeaseGrace is how long past its duration an agent Lease may go
+	// unrenewed before the agent counts as not reporting.
+	DefaultLeaseGrace = 20 * time.Second
+	// DefaultIOErrorWindow is how long a block I/O error keeps IOError True
+	// on a VM that keeps running (QEMU action report or ignore).
+	DefaultIOErrorWindow = 5 * time.Minute
+
+	// conflictRetry is the requeue after the VM changed under a status
+	// apply; the change's own watch event usually comes first.
+	conflictRetry = time.Second
+)
+
+// VirtualMachineReconciler computes the conditions of VirtualMachines.
+type VirtualMachineReconciler struct {
+	// Client reads VMs and Leases from the manager's cache and writes status
+	// and Events.
+	Client client.Client
+	// AgentNamespace is where the agents keep their heartbeat Leases.
+	AgentNamespace string
+	// LeaseGrace is added to a Lease's duration before it counts as stale.
+	LeaseGrace time.Duration
+	// IOErrorWindow: see DefaultIOErrorWindow.
+	IOErrorWindow time.Duration
+	// EventRepairWindow: see DefaultEventRepairWindow.
+	EventRepairWindow time.Duration
+	// ReportingInstance identifies this replica in Events (the pod name).
+	ReportingInstance string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+
+	events *eventRecorder
+	counts *conditionCounter
+}
+
+func (r *VirtualMachineReconciler) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+// SetupWithManager fills in defaults, indexes VMs by node and registers the
+// controller: it watches VirtualMachines, and agent Leases mapped to the
+// VMs of their node. The manager's cache should be built with
+// CacheOptions(r.AgentNamespace).
+func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctrl.Manager, opts controller.Options) error {
+	if r.Client == nil {
+		r.Client = mgr.GetClient()
+	}
+	if r.AgentNamespace == "" {
+		r.AgentNamespace = heartbeat.DefaultNamespace
+	}
+	if r.IOErrorWindow <= 0 {
+		r.IOErrorWindow = DefaultIOErrorWindow
+	}
+	if r.EventRepairWindow <= 0 {
+		r.EventRepairWindow = DefaultEventRepairWindow
+	}
+	if r.LeaseGrace < 0 {
+		return fmt.Errorf("the agent lease grace must not be negative, got %s", r.LeaseGrace)
+	}
+	if r.ReportingInstance == "" {
+		return errors.New("ReportingInstance is required: it names this replica in Events")
+	}
+	r.events = newEventRecorder(r.Client, r.ReportingInstance, r.EventRepairWindow)
+	r.counts = newConditionCounter()
+
+	if err := mgr.GetFieldIndexer().IndexField(ctx, &vmv1.VirtualMachine{}, NodeNameField, indexNodeName); err != nil {
+		return fmt.Errorf("indexing VirtualMachines by node: %w", err)
+	}
+	return ctrl.NewControllerManagedBy(mgr).
+		Named(ControllerName).
+		For(&vmv1.VirtualMachine{}).
+		Watches(&coordinationv1.Lease{},
+			handler.EnqueueRequestsFromMapFunc(r.vmsForLease),
+			builder.WithPredicates(r.leaseLivenessChanged())).
+		WithOptions(opts).
+		Complete(r)
+}
+
+// Reconcile computes a VM's conditions from its facts and its agent's
+// Lease, applies them if they changed, records the transitions as Events,
+// and comes back when time alone would change a condition.
+func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	log := ctrl.LoggerFrom(ctx)
+
+	vm := &vmv1.VirtualMachine{}
+	if err := r.Client.Get(ctx, req.NamespacedName, vm); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.counts.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, r.failed("read", err)
+	}
+	if !vm.DeletionTimestamp.IsZero() {
+		// Nothing to clean up (no finalizer); the object is going away.
+		r.counts.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+
+	now := r.now()
+	agent, err := r.liveness(ctx, vm.Spec.NodeName, now)
+	if err != nil {
+		return ctrl.Result{}, r.failed("read", err)
+	}
+	f := newFacts(vm, agent, r.IOErrorWindow)
+
+	desired := vm.DeepCopy()
+	computeConditions(desired, f, now)
+	before := ownedConditions(vm.Status.Conditions)
+	after := ownedConditions(desired.Status.Conditions)
+
+	if wait := flipsTooSoon(before, after, now); wait > 0 {
+		log.V(1).Info("a condition flipped less than a second ago; holding the next flip back", "wait", wait)
+		return ctrl.Result{RequeueAfter: wait}, nil
+	}
+	if !conditionsEqual(before, after) || vm.Status.ObservedGeneration != vm.Generation {
+		err := r.Client.Status().Apply(ctx, newStatusApply(vm, after), client.FieldOwner(FieldManager), client.ForceOwnership)
+		switch {
+		case apierrors.IsConflict(err):
+			// Computed from a version that is no longer current: compute
+			// again from the new one rather than risk a second flip.
+			log.V(1).Info("VM changed while applying its conditions; recomputing")
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		case apierrors.IsNotFound(err):
+			r.counts.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		case err != nil:
+			return ctrl.Result{}, r.failed("apply", fmt.Errorf("applying conditions: %w", err))
+		}
+		countTransitions(before, after)
+		log.V(1).Info("conditions applied", "conditions", after)
+	}
+	r.counts.set(req.NamespacedName, after)
+
+	// After the status: an Event is only ever recorded for a transition
+	// that is persisted, and a crash before this line is repaired by the
+	// next reconcile (events.go).
+	if err := r.events.ensure(ctx, vm, after, now); err != nil {
+		return ctrl.Result{}, r.failed("events", err)
+	}
+	return ctrl.Result{RequeueAfter: requeueAfter(f, now)}, nil
+}
+
+// failed counts a reconcile error by step and returns it for a backoff retry.
+func (r *VirtualMachineReconciler) failed(step string, err error) error {
+	reconcileErrorsTotal.WithLabelValues(step).Inc()
+	return err
+}
+
+// minRequeue keeps a requeue that is due from spinning.
+const minRequeue = 10 * time.Millisecond
+
+// requeueAfter is how long until time alone changes a condition: the agent
+// Lease going stale, or the last recent I/O error leaving its window; zero
+// when only a watch event can.
+func requeueAfter(f facts, now time.Time) time.Duration {
+	var at time.Time
+	if f.agent.state == agentAlive {
+		at = f.agent.staleAt
+	}
+	if t := f.ioErrorRecheck(now); !t.IsZero() && (at.IsZero() || t.Before(at)) {
+		at = t
+	}
+	if at.IsZero() {
+		return 0
+	}
+	return max(at.Sub(now), minRequeue)
+}

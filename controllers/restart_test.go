@@ -1,0 +1,100 @@
+package controllers_test
+
+import (
+	"time"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	eventsv1 "k8s.io/api/events/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/controllers"
+)
+
+// counterValue reads a counter of the controller's metrics.
+func counterValue(name string, labels map[string]string) float64 {
+	GinkgoHelper()
+	families, err := metrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if want, ok := labels[l.GetName()]; ok && want != l.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
+}
+
+var _ = Describe("restarting the controller", func() {
+	It("records no duplicate Events, leaves the conditions alone, and repairs a missing Event", func() {
+		vm := newVM("restart", nodeA)
+		tl := newTimeline()
+		applyFacts(vm, healthyFacts(tl))
+		expectConditions(vm, healthyConditions)
+
+		panicked := healthyFacts(tl)
+		panickedAt("pause", time.Second, "")(tl, &panicked)
+		stoppedIn("guest-panicked", time.Second)(tl, &panicked)
+		applyFacts(vm, panicked)
+		expectConditions(vm, map[string]string{sPanic: "True/Pause", sPaused: "True/GuestPanicked", sReady: "False/GuestPanicked"})
+		want := []string{"GuestPanicked=True:Warning", "MonitorConnected=True:Normal", "Paused=True:Warning", "Ready=False:Warning", "Ready=True:Normal"}
+		Eventually(func(g Gomega) []string { return transitionEvents(g, vm) }).Should(ConsistOf(want))
+		before := getVM(Default, vm)
+
+		By("stopping the controller, and losing one Event as if it crashed between the status and the Event")
+		stopController()
+		var list eventsv1.EventList
+		Expect(env.Client.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+		var lost *eventsv1.Event
+		for i, e := range list.Items {
+			if e.Regarding.UID == vm.UID && e.Labels[controllers.LabelConditionType] == vmv1.ConditionGuestPanicked {
+				lost = &list.Items[i]
+			}
+		}
+		Expect(lost).NotTo(BeNil())
+		Expect(env.Client.Delete(ctx, lost)).To(Succeed())
+		exists := counterValue("vmevents_transition_events_total", map[string]string{"result": "already_exists"})
+
+		By("starting a new controller (a new leader)")
+		stopController = startController("controller-2")
+
+		// The new controller re-creates the lost Event under the same name,
+		// and gets AlreadyExists for the other current states
+		// (MonitorConnected True, Paused True, Ready False).
+		Eventually(func(g Gomega) []string { return transitionEvents(g, vm) }).Should(ConsistOf(want))
+		Eventually(func() float64 {
+			return counterValue("vmevents_transition_events_total", map[string]string{"result": "already_exists"})
+		}).Should(BeNumerically(">=", exists+3))
+		var again eventsv1.Event
+		Expect(env.Client.Get(ctx, client.ObjectKeyFromObject(lost), &again)).To(Succeed())
+		Expect(again.ReportingInstance).To(Equal("controller-2"))
+		Expect(again.EventTime.Time).To(BeTemporally("==", lost.EventTime.Time))
+
+		// It wrote nothing: same conditions, same lastTransitionTimes, same version.
+		after := getVM(Default, vm)
+		Expect(after.ResourceVersion).To(Equal(before.ResourceVersion))
+		Expect(after.Status.Conditions).To(Equal(before.Status.Conditions))
+		noDuplicateEvents(vm)
+
+		By("the next flips are recorded once each")
+		recovered := healthyFacts(tl)
+		panickedAt("pause", time.Second, "")(tl, &recovered)
+		resetAt(2*time.Second)(tl, &recovered)
+		resumedAt(2*time.Second)(tl, &recovered)
+		applyFacts(vm, recovered)
+		expectConditions(vm, map[string]string{sPanic: "False/Recovered", sPaused: "False/Resumed", sReady: "True/Running"})
+		Eventually(func(g Gomega) []string { return transitionEvents(g, vm) }).Should(ConsistOf(append(want,
+			"GuestPanicked=False:Normal", "Paused=False:Normal", "Ready=True:Normal")))
+		noDuplicateEvents(vm)
+	})
+})
