@@ -28,7 +28,7 @@ func TestAgent(t *testing.T) {
 	RegisterFailHandler(Fail)
 	// Generous: a 2-core CI machine may be busy; Eventually returns as soon
 	// as the condition holds, so this costs nothing when things are fast.
-	SetDefaultEventuallyTimeout(15 * time.Second)
+	SetDefaultEventuallyTimeout(60 * time.Second)
 	SetDefaultEventuallyPollingInterval(100 * time.Millisecond)
 	RunSpecs(t, "Node agent")
 }

@@ -20,6 +20,10 @@ type Occurrence struct {
 	Warning bool
 	// Note says what happened in plain words.
 	Note string
+	// Repeat is how many occurrences this one stands for: 1 (or 0) normally,
+	// more when it is the last of a run of events the agent could not
+	// handle one by one, so that Event series counts stay exact.
+	Repeat int64
 	// Series tells apart occurrences that share Action and Reason but must
 	// not be folded into one Event series: another disk, another action.
 	Series string

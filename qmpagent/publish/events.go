@@ -90,7 +90,7 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 		s = &series{regarding: regarding, first: occ, name: eventName(regarding, key, occ.Time)}
 		e.series[key] = s
 	}
-	s.count++
+	s.count += max(1, occ.Repeat)
 	if occ.Time.After(s.last) {
 		s.last = occ.Time
 	}

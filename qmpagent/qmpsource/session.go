@@ -160,6 +160,7 @@ func (s *Session) handleGap(ctx context.Context, conn *qmp.Conn, f *model.Facts,
 			continue
 		}
 		res := Apply(f, last, s.now())
+		res.Occurrence.Repeat = lost
 		if s.Sink.Occurred(res.Occurrence) {
 			f.Delivery.Coalesced++
 		}

@@ -1,0 +1,97 @@
+package qmpsource
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/qmpagent/qmp/qmptest"
+)
+
+// recorder is a Sink that keeps the newest facts and every occurrence.
+type recorder struct {
+	mu    sync.Mutex
+	facts model.Facts
+	occs  []model.Occurrence
+}
+
+func (r *recorder) Facts(f model.Facts) { r.mu.Lock(); r.facts = f; r.mu.Unlock() }
+func (r *recorder) Occurred(o model.Occurrence) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.occs = append(r.occs, o)
+	return false
+}
+func (r *recorder) last() model.Facts { r.mu.Lock(); defer r.mu.Unlock(); return r.facts.Clone() }
+
+// idleQEMU answers queries like a running QEMU without SPICE or balloon.
+func idleQEMU(c qmptest.Command) string {
+	switch c.Execute {
+	case "query-status":
+		return qmptest.Return(c.ID, map[string]any{"running": true, "singlestep": false, "status": "running"})
+	case "query-name":
+		return qmptest.Return(c.ID, map[string]any{"name": "t"})
+	case "query-uuid":
+		return qmptest.Return(c.ID, map[string]any{"UUID": "5f0c3a3e-8d1b-4c55-9a4e-2b7f6c1d9e20"})
+	case "query-vnc":
+		return qmptest.Return(c.ID, map[string]any{"enabled": false})
+	case "query-block":
+		return qmptest.Return(c.ID, []any{})
+	default:
+		return qmptest.Error(c.ID, "CommandNotFound", "The command "+c.Execute+" has not been found")
+	}
+}
+
+// eventually polls cond until it holds or a minute passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestSessionCountsEveryEventOfAStormWithASmallQueue(t *testing.T) {
+	const storm = 5000
+	srv := qmptest.NewServer(t)
+	srv.Serve(func(p *qmptest.Peer) error {
+		if err := p.Handshake(); err != nil {
+			return err
+		}
+		done := make(chan error, 1)
+		go func() { done <- p.Respond(idleQEMU) }()
+		for i := range storm {
+			if err := p.Event("RTC_CHANGE", map[string]any{"offset": i}); err != nil {
+				return err
+			}
+		}
+		if err := p.Event("WATCHDOG", map[string]any{"action": "pause"}); err != nil {
+			return err
+		}
+		return <-done
+	})
+	rec := &recorder{}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{SocketPath: srv.Path, Roots: []string{os.TempDir()}, Sink: rec, QMP: qmp.Options{QueueSize: 16}, Log: logr.Discard()}
+	done := make(chan struct{})
+	go func() { defer close(done); s.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+
+	eventually(t, "every event counted", func() bool {
+		f := rec.last()
+		return f.EventCounts["RTC_CHANGE"] == storm && f.EventCounts["WATCHDOG"] == 1
+	})
+	f := rec.last()
+	if *f.RTCOffsetSeconds != storm-1 || f.LastWatchdog == nil {
+		t.Errorf("facts after the storm: offset %v, watchdog %+v", *f.RTCOffsetSeconds, f.LastWatchdog)
+	}
+}
