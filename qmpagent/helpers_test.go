@@ -3,6 +3,7 @@ package qmpagent_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
@@ -83,3 +84,7 @@ func statusWrites() uint64 {
 	}
 	return n
 }
+
+// deadlineNow is a deadline already passed: an Accept with it only returns
+// a connection that is already waiting.
+func deadlineNow() time.Time { return time.Now() }
