@@ -187,11 +187,16 @@ type GuestPVShutdownEvent struct{}
 // says which one of the pointers is set; for a type this package does not
 // know, none is and Raw still holds the JSON.
 type GuestPanicInformation struct {
-	Type   GuestPanicInformationType
+	// Type is the union's discriminator.
+	Type GuestPanicInformationType
+	// HyperV is set when Type is "hyper-v".
 	HyperV *GuestPanicInformationHyperV
-	S390   *GuestPanicInformationS390
-	TDX    *GuestPanicInformationTDX
-	SEV    *GuestPanicInformationSEV
+	// S390 is set when Type is "s390".
+	S390 *GuestPanicInformationS390
+	// TDX is set when Type is "tdx".
+	TDX *GuestPanicInformationTDX
+	// SEV is set when Type is "sev".
+	SEV *GuestPanicInformationSEV
 	// Raw is the union exactly as QEMU sent it.
 	Raw json.RawMessage
 }

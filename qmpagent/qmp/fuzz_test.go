@@ -2,12 +2,15 @@ package qmp
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 // chunkReader returns its data in reads of at most n bytes, to move
@@ -135,6 +138,55 @@ func FuzzEventDecode(f *testing.F) {
 		}
 		if strings.TrimSpace(string(data)) == "" {
 			return
+		}
+	})
+}
+
+// FuzzConn feeds arbitrary bytes to a connection after the handshake: it
+// must end with an error or a clean EOF, deliver every event it decoded
+// and never panic or hang.
+func FuzzConn(f *testing.F) {
+	for _, s := range decoderSeeds() {
+		f.Add(s)
+	}
+	f.Add([]byte(resetLine + returnLine + "\x16\x03\x01garbage"))
+	f.Add([]byte(prettyReset + `{"return": 1, "id": 2}` + `{"QMP": {}}`))
+	f.Fuzz(func(t *testing.T, in []byte) {
+		client, server := net.Pipe()
+		go func() {
+			defer server.Close()
+			if _, err := io.WriteString(server, greetingLine); err != nil {
+				return
+			}
+			var cmd struct {
+				ID json.RawMessage `json:"id"`
+			}
+			if json.NewDecoder(server).Decode(&cmd) != nil {
+				return
+			}
+			_, _ = io.WriteString(server, `{"return": {}, "id": `+string(cmd.ID)+"}\r\n")
+			_, _ = server.Write(in)
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c, err := NewConn(ctx, client, Options{MaxMessageBytes: 4096, QueueSize: 8})
+		if err != nil {
+			t.Fatalf("handshake: %v", err)
+		}
+		defer c.Close()
+		var got uint64
+		for ev := range c.Events() {
+			if ev.Gap != nil {
+				got += ev.Gap.Total()
+				continue
+			}
+			got++
+		}
+		if c.Err() == nil {
+			t.Fatalf("events channel closed but Err() is nil")
+		}
+		if st := c.Stats(); st.EventsRead != got {
+			t.Fatalf("read %d events, delivered or accounted %d", st.EventsRead, got)
 		}
 	})
 }

@@ -19,6 +19,11 @@ const maxOutBuffer = 128
 // resumes. While a gap is pending every event goes into it, so the marker
 // is always delivered before any event that arrived after it was opened.
 //
+// An item the consumer has just taken may still count for an instant (the
+// dispatcher hands it over, then removes it from the ring), so a push that
+// races with it can find the queue full one item early and shed. The
+// bound is therefore never exceeded, and the accounting stays exact.
+//
 // The reader hands an event straight to the channel when nothing is
 // waiting in the ring; a dispatcher goroutine moves ring items to the
 // channel when the channel was full, and closes the channel once the

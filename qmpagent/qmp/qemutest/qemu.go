@@ -13,13 +13,12 @@ package qemutest
 import (
 	"bytes"
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -161,7 +160,7 @@ func Start(t testing.TB, opts Options) *Instance {
 	deadline := time.Now().Add(startTimeout)
 	for _, s := range sockets {
 		for {
-			if _, err := os.Stat(s); err == nil {
+			if listening(s) {
 				break
 			}
 			select {
@@ -175,6 +174,30 @@ func Start(t testing.TB, opts Options) *Instance {
 		}
 	}
 	return in
+}
+
+// listening reports whether a unix socket is bound at path and listening.
+// QEMU creates the socket file with bind() before it calls listen(), and a
+// connect in between is refused, so the file's existence is not enough.
+// Probing with a connection would take the monitor's only client slot;
+// /proc/net/unix shows the listening state without touching the socket.
+func listening(path string) bool {
+	if _, err := os.Stat(path); err != nil {
+		return false
+	}
+	table, err := os.ReadFile("/proc/net/unix")
+	if err != nil {
+		return true // not Linux: the file's existence is the best we know
+	}
+	// Columns: Num RefCount Protocol Flags Type St Inode Path. Flags
+	// 00010000 (__SO_ACCEPTCON) marks a listening socket.
+	for _, line := range strings.Split(string(table), "\n") {
+		f := strings.Fields(line)
+		if len(f) >= 8 && f[7] == path && f[3] == "00010000" {
+			return true
+		}
+	}
+	return false
 }
 
 // freePort returns a TCP port that was free a moment ago. VNC needs a
@@ -274,23 +297,16 @@ type syncBuffer struct {
 	b  bytes.Buffer
 }
 
+// Write appends p.
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
+// String returns everything written so far.
 func (s *syncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
-}
-
-// ErrNoNoneSecurity is returned by VNCHandshake when the server does not
-// offer the "None" security type.
-var ErrNoNoneSecurity = errors.New("qemutest: VNC server does not offer security type None")
-
-// errorf wraps VNC handshake failures.
-func errorf(format string, args ...any) error {
-	return fmt.Errorf("qemutest: VNC handshake: "+format, args...)
 }

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"errors"
+	"fmt"
 	"io"
 	"net"
 	"time"
@@ -91,4 +93,13 @@ func readReason(r io.Reader) string {
 		return "(no reason)"
 	}
 	return string(b)
+}
+
+// ErrNoNoneSecurity is returned by VNCHandshake when the server does not
+// offer the "None" security type.
+var ErrNoNoneSecurity = errors.New("qemutest: VNC server does not offer security type None")
+
+// errorf wraps VNC handshake failures.
+func errorf(format string, args ...any) error {
+	return fmt.Errorf("qemutest: VNC handshake: "+format, args...)
 }

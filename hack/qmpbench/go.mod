@@ -1,0 +1,15 @@
+module github.com/vmevents/vmevents/hack/qmpbench
+
+go 1.26.0
+
+require (
+	github.com/digitalocean/go-qemu v0.0.0-20250212194115-ee9b0668d242
+	github.com/vmevents/vmevents v0.0.0-00010101000000-000000000000
+)
+
+require (
+	github.com/digitalocean/go-libvirt v0.0.0-20220804181439-8648fbde413e // indirect
+	golang.org/x/sys v0.46.0 // indirect
+)
+
+replace github.com/vmevents/vmevents => ../..
