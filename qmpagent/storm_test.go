@@ -18,22 +18,7 @@ func fakeQEMU(script func(p *qmptest.Peer) error) *qmptest.Server {
 		}
 		replies := make(chan error, 1)
 		go func() {
-			replies <- p.Respond(func(c qmptest.Command) string {
-				switch c.Execute {
-				case "query-status":
-					return qmptest.Return(c.ID, map[string]any{"running": true, "singlestep": false, "status": "running"})
-				case "query-name":
-					return qmptest.Return(c.ID, map[string]any{"name": "storm"})
-				case "query-uuid":
-					return qmptest.Return(c.ID, map[string]any{"UUID": "5f0c3a3e-8d1b-4c55-9a4e-2b7f6c1d9e20"})
-				case "query-vnc":
-					return qmptest.Return(c.ID, map[string]any{"enabled": false})
-				case "query-block":
-					return qmptest.Return(c.ID, []any{})
-				default:
-					return qmptest.Error(c.ID, "CommandNotFound", "The command "+c.Execute+" has not been found")
-				}
-			})
+			replies <- p.Respond(qmptest.RunningQEMU)
 		}()
 		if err := script(p); err != nil {
 			return err

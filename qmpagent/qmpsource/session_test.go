@@ -30,24 +30,6 @@ func (r *recorder) Occurred(o model.Occurrence) bool {
 }
 func (r *recorder) last() model.Facts { r.mu.Lock(); defer r.mu.Unlock(); return r.facts.Clone() }
 
-// idleQEMU answers queries like a running QEMU without SPICE or balloon.
-func idleQEMU(c qmptest.Command) string {
-	switch c.Execute {
-	case "query-status":
-		return qmptest.Return(c.ID, map[string]any{"running": true, "singlestep": false, "status": "running"})
-	case "query-name":
-		return qmptest.Return(c.ID, map[string]any{"name": "t"})
-	case "query-uuid":
-		return qmptest.Return(c.ID, map[string]any{"UUID": "5f0c3a3e-8d1b-4c55-9a4e-2b7f6c1d9e20"})
-	case "query-vnc":
-		return qmptest.Return(c.ID, map[string]any{"enabled": false})
-	case "query-block":
-		return qmptest.Return(c.ID, []any{})
-	default:
-		return qmptest.Error(c.ID, "CommandNotFound", "The command "+c.Execute+" has not been found")
-	}
-}
-
 // eventually polls cond until it holds or a minute passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -68,7 +50,7 @@ func TestSessionCountsEveryEventOfAStormWithASmallQueue(t *testing.T) {
 			return err
 		}
 		done := make(chan error, 1)
-		go func() { done <- p.Respond(idleQEMU) }()
+		go func() { done <- p.Respond(qmptest.RunningQEMU) }()
 		for i := range storm {
 			if err := p.Event("RTC_CHANGE", map[string]any{"offset": i}); err != nil {
 				return err
