@@ -39,6 +39,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	maxMessage := fs.Int("qmp-max-message-bytes", qmp.DefaultMaxMessageBytes, "largest QMP message accepted; a larger one ends the connection")
 	queueSize := fs.Int("qmp-event-queue", qmp.DefaultQueueSize, "events buffered per VM before the oldest are shed (counted, then re-synced)")
 	statusInterval := fs.Duration("status-interval", 500*time.Millisecond, "least time between two status writes of one VM; later facts are merged into the next write")
+	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
+	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: vmevents agent [flags]\n\nNode agent: follows the hypervisor event streams of the VirtualMachines on\nthis node and publishes them as VirtualMachine status and Kubernetes Events.\n\nFlags:\n")
@@ -60,6 +62,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			return errUsage
 		}
 	}
+	if *discover != "" && !filepath.IsAbs(*discover) {
+		fmt.Fprintf(stderr, "--discover %q must be an absolute pattern\n", *discover)
+		return errUsage
+	}
 	common.setupLogging()
 	cfg, err := common.restConfig()
 	if err != nil {
@@ -78,12 +84,14 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
 	if _, err := qmpagent.New(mgr, qmpagent.Config{
-		NodeName:       *nodeName,
-		SocketRoots:    roots,
-		Namespace:      *namespace,
-		StatusInterval: *statusInterval,
-		QMP:            qmp.Options{MaxMessageBytes: *maxMessage, QueueSize: *queueSize},
-		MaxBackoff:     *maxBackoff,
+		NodeName:          *nodeName,
+		SocketRoots:       roots,
+		Namespace:         *namespace,
+		StatusInterval:    *statusInterval,
+		QMP:               qmp.Options{MaxMessageBytes: *maxMessage, QueueSize: *queueSize},
+		MaxBackoff:        *maxBackoff,
+		DiscoverGlob:      *discover,
+		DiscoverNamespace: *discoverNS,
 	}); err != nil {
 		return err
 	}

@@ -42,6 +42,12 @@ type Config struct {
 	QMP qmp.Options
 	// MinBackoff and MaxBackoff bound reconnect waits.
 	MinBackoff, MaxBackoff time.Duration
+	// DiscoverGlob, when set, turns discovery on: a VirtualMachine is
+	// created in DiscoverNamespace for each matching QMP socket.
+	DiscoverGlob      string
+	DiscoverNamespace string
+	// DiscoverInterval is the time between discovery scans.
+	DiscoverInterval time.Duration
 }
 
 // Agent runs the sessions of one node's VMs.
@@ -87,6 +93,14 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	}
 	if err := mgr.Add(&Heartbeat{Client: a.reader, Writer: a.client, Node: cfg.NodeName, Namespace: cfg.Namespace}); err != nil {
 		return nil, err
+	}
+	if cfg.DiscoverGlob != "" {
+		if err := mgr.Add(&Discovery{
+			Client: a.client, Glob: cfg.DiscoverGlob, Roots: cfg.SocketRoots, Node: cfg.NodeName,
+			Namespace: cfg.DiscoverNamespace, Interval: cfg.DiscoverInterval, QMP: cfg.QMP,
+		}); err != nil {
+			return nil, err
+		}
 	}
 	return a, ctrl.NewControllerManagedBy(mgr).
 		For(&vmv1.VirtualMachine{}).

@@ -3,12 +3,15 @@ package qmpagent_test
 import (
 	"context"
 	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
@@ -39,7 +42,50 @@ var (
 	suiteT *testing.T
 	env    *testenv.Env
 	ctx    context.Context
+	// stopAgent stops the running agent and waits for it; tests that
+	// restart the agent replace it.
+	stopAgent func()
 )
+
+// discoverGlob is what the suite's agent discovers: sockets named
+// discover-*.qmp in a folder of the temp dir, so no other test's QEMU is
+// discovered behind its back.
+var discoverGlob = filepath.Join(os.TempDir(), "*", "discover-*.qmp")
+
+// startAgent starts an agent for the node, as `vmevents agent` does, and
+// returns the function that stops it.
+func startAgent() func() {
+	cacheOpts, clientOpts := qmpagent.CacheOptions(node)
+	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		Scheme:                 scheme.New(),
+		Metrics:                metricsserver.Options{BindAddress: "0"},
+		HealthProbeBindAddress: "0",
+		Cache:                  cacheOpts,
+		Client:                 clientOpts,
+		// A restarted agent registers its controller again.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = qmpagent.New(mgr, qmpagent.Config{
+		NodeName:          node,
+		SocketRoots:       []string{os.TempDir()},
+		Namespace:         "vmevents-system",
+		MinBackoff:        50 * time.Millisecond,
+		MaxBackoff:        time.Second,
+		DiscoverGlob:      discoverGlob,
+		DiscoverNamespace: "default",
+		DiscoverInterval:  200 * time.Millisecond,
+	})
+	Expect(err).NotTo(HaveOccurred())
+	mctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer GinkgoRecover()
+		defer close(done)
+		Expect(mgr.Start(mctx)).To(Succeed())
+	}()
+	return func() { cancel(); <-done }
+}
 
 var _ = BeforeSuite(func() {
 	ctrl.SetLogger(zap.New(zap.WriteTo(GinkgoWriter), zap.UseDevMode(true)))
@@ -50,30 +96,7 @@ var _ = BeforeSuite(func() {
 
 	Expect(env.Client.Create(context.Background(), namespace("vmevents-system"))).To(Succeed())
 
-	cacheOpts, clientOpts := qmpagent.CacheOptions(node)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cacheOpts,
-		Client:                 clientOpts,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	_, err = qmpagent.New(mgr, qmpagent.Config{
-		NodeName:    node,
-		SocketRoots: []string{os.TempDir()},
-		Namespace:   "vmevents-system",
-		MinBackoff:  50 * time.Millisecond,
-		MaxBackoff:  time.Second,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	var cancel context.CancelFunc
-	ctx, cancel = context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(ctx)).To(Succeed())
-	}()
-	DeferCleanup(func() { cancel(); <-done })
+	ctx = context.Background()
+	stopAgent = startAgent()
+	DeferCleanup(func() { stopAgent() })
 })

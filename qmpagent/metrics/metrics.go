@@ -43,6 +43,11 @@ var (
 		Name: "vmevents_agent_reconnects_total",
 		Help: "Monitor connections made after a session's first.",
 	})
+	// Discovered counts VirtualMachines created by discovery.
+	Discovered = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_discovered_total",
+		Help: "VirtualMachines created by discovery.",
+	})
 	// APIWriteSeconds measures the agent's writes to the Kubernetes API.
 	APIWriteSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "vmevents_agent_api_write_duration_seconds",
@@ -53,5 +58,5 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed,
-		SessionsConnected, Sessions, Reconnects, APIWriteSeconds)
+		SessionsConnected, Sessions, Reconnects, Discovered, APIWriteSeconds)
 }

@@ -93,6 +93,32 @@ func (c *Coalescer[K, V]) Run(ctx context.Context, workers int) {
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
+	c.flush(FlushTimeout)
+}
+
+// FlushTimeout bounds the last attempt, at shutdown, to write what is still
+// pending (delayed by MinInterval or by a retry).
+const FlushTimeout = 5 * time.Second
+
+// flush writes every pending value once, for a graceful shutdown: an agent
+// stopped during a storm still publishes its final counts.
+func (c *Coalescer[K, V]) flush(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = map[K]V{}
+	c.mu.Unlock()
+	for key, v := range pending {
+		if ctx.Err() != nil {
+			return
+		}
+		if err := c.write(ctx, key, v); err == nil {
+			c.mu.Lock()
+			c.stats.Writes++
+			c.mu.Unlock()
+		}
+	}
 }
 
 // next handles one key; false once the queue shuts down. The workqueue never

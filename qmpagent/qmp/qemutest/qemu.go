@@ -70,6 +70,9 @@ type Options struct {
 	// under nested KVM: a real-mode triple fault, for one, does not reset
 	// the VM there, so TripleFault needs "tcg".
 	Accel string
+	// QMPPath, when set, is where the QMP socket goes instead of the
+	// instance's directory: a QEMU restarted on the same socket.
+	QMPPath string
 	// Args are appended to the command line, for example
 	// []string{"-device", "pvpanic"}.
 	Args []string
@@ -105,6 +108,9 @@ func Start(t testing.TB, opts Options) *Instance {
 	}
 	t.Cleanup(func() { _ = os.RemoveAll(dir) })
 	in := &Instance{Dir: dir, QMPPath: filepath.Join(dir, "qmp.sock"), done: make(chan struct{})}
+	if opts.QMPPath != "" {
+		in.QMPPath = opts.QMPPath
+	}
 
 	accel := opts.Accel
 	if accel == "" {

@@ -1,0 +1,40 @@
+package qmpagent_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+
+	. "github.com/onsi/ginkgo/v2"
+	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/qmpagent/qmp/qemutest"
+)
+
+var _ = Describe("discovery", func() {
+	It("creates a VirtualMachine for a QEMU started with only -qmp, which the agent then follows", func() {
+		dir, err := os.MkdirTemp("", "disc")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(os.RemoveAll, dir)
+		socket := filepath.Join(dir, "discover-Build_Box.qmp")
+		qemutest.Start(suiteT, qemutest.Options{QMPPath: socket})
+
+		name := qmpagent.DiscoveredName("", socket, node)
+		vm := &vmv1.VirtualMachine{}
+		Eventually(func() error {
+			return env.Client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: name}, vm)
+		}).Should(Succeed())
+		Expect(vm.Spec.NodeName).To(Equal(node))
+		Expect(vm.Spec.QMP.SocketPath).To(Equal(socket))
+		Expect(vm.Labels).To(HaveKeyWithValue(qmpagent.DiscoveredLabel, "true"))
+		DeferCleanup(env.Client.Delete, context.Background(), vm)
+
+		Eventually(getVM(vm)).Should(And(
+			HaveField("Monitor.State", vmv1.MonitorConnected),
+			HaveField("Monitor.QEMUVersion", Not(BeEmpty())),
+		))
+	})
+})

@@ -1,0 +1,115 @@
+package publish
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+)
+
+// recordingWriter blocks its first write until released and records every
+// value written.
+type recordingWriter struct {
+	mu      sync.Mutex
+	written []int
+	started chan struct{}
+	release chan struct{}
+	fail    int  // fail this many writes first
+	blocked bool // the first write has been held
+}
+
+func (w *recordingWriter) write(_ context.Context, _ string, v int) error {
+	w.mu.Lock()
+	first := !w.blocked && w.started != nil
+	w.blocked = true
+	w.mu.Unlock()
+	if first {
+		close(w.started)
+		<-w.release
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.fail > 0 {
+		w.fail--
+		return errors.New("apiserver unavailable")
+	}
+	w.written = append(w.written, v)
+	return nil
+}
+
+func (w *recordingWriter) values() []int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.written...)
+}
+
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestCoalescerWritesOnlyTheNewestValueOfAStorm(t *testing.T) {
+	w := &recordingWriter{started: make(chan struct{}), release: make(chan struct{})}
+	c := NewCoalescer("test", 0, w.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 2) }()
+	defer func() { cancel(); <-done }()
+
+	c.Put("vm", 0)
+	<-w.started // the first write is in flight
+	for i := 1; i <= 10000; i++ {
+		c.Put("vm", i)
+	}
+	close(w.release)
+	waitFor(t, "the newest value written", func() bool {
+		v := w.values()
+		return len(v) > 0 && v[len(v)-1] == 10000
+	})
+	if got := w.values(); len(got) != 2 || got[0] != 0 {
+		t.Errorf("writes %v, want the first value and then only the newest", got)
+	}
+}
+
+func TestCoalescerRetriesFailedWritesWithTheNewestValue(t *testing.T) {
+	w := &recordingWriter{fail: 3}
+	c := NewCoalescer("test", 0, w.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 1) }()
+	defer func() { cancel(); <-done }()
+
+	c.Put("vm", 1)
+	c.Put("vm", 2)
+	waitFor(t, "a successful write", func() bool { return len(w.values()) > 0 })
+	if got := w.values(); got[len(got)-1] != 2 {
+		t.Errorf("writes %v, want the newest value 2 last", got)
+	}
+	if s := c.Stats(); s.Failures != 3 {
+		t.Errorf("failures %d, want 3", s.Failures)
+	}
+}
+
+func TestCoalescerFlushesPendingValuesAtShutdown(t *testing.T) {
+	w := &recordingWriter{}
+	c := NewCoalescer("test", time.Hour, w.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 1) }()
+
+	c.Put("vm", 1)
+	waitFor(t, "the first write", func() bool { return len(w.values()) == 1 })
+	c.Put("vm", 2) // held back by the hour-long interval
+	cancel()
+	<-done
+	if got := w.values(); len(got) != 2 || got[1] != 2 {
+		t.Errorf("writes %v, want the held-back value flushed at shutdown", got)
+	}
+}
