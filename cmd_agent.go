@@ -28,6 +28,13 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 // defaultSocketRoot is where the DaemonSet mounts the node's QMP sockets.
 const defaultSocketRoot = "/var/run/vmevents"
 
+// sourceFlags binds the flags of an optional event source (libvirt, LXD) and
+// returns the function that, after parsing, gives its factory, or nil when
+// the source is not turned on. Each source's file registers one in init.
+type sourceFlags func(fs *flag.FlagSet) func() (qmpagent.SourceFactory, error)
+
+var agentSources []sourceFlags
+
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vmevents agent", flag.ContinueOnError)
 	var common commonFlags
@@ -42,6 +49,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
+	var sourceBuilders []func() (qmpagent.SourceFactory, error)
+	for _, bind := range agentSources {
+		sourceBuilders = append(sourceBuilders, bind(fs))
+	}
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: vmevents agent [flags]\n\nNode agent: follows the hypervisor event streams of the VirtualMachines on\nthis node and publishes them as VirtualMachine status and Kubernetes Events.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -65,6 +76,17 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if *discover != "" && !filepath.IsAbs(*discover) {
 		fmt.Fprintf(stderr, "--discover %q must be an absolute pattern\n", *discover)
 		return errUsage
+	}
+	var sources []qmpagent.SourceFactory
+	for _, build := range sourceBuilders {
+		src, err := build()
+		if err != nil {
+			fmt.Fprintln(stderr, err)
+			return errUsage
+		}
+		if src != nil {
+			sources = append(sources, src)
+		}
 	}
 	common.setupLogging()
 	cfg, err := common.restConfig()
@@ -92,6 +114,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		MaxBackoff:        *maxBackoff,
 		DiscoverGlob:      *discover,
 		DiscoverNamespace: *discoverNS,
+		Sources:           sources,
 	}); err != nil {
 		return err
 	}

@@ -48,7 +48,13 @@ type Config struct {
 	DiscoverNamespace string
 	// DiscoverInterval is the time between discovery scans.
 	DiscoverInterval time.Duration
+	// Sources are the event sources besides QMP sockets (libvirt, LXD),
+	// each built with the agent as its Publisher and run by the manager.
+	Sources []SourceFactory
 }
+
+// SourceFactory builds an event source that publishes through p.
+type SourceFactory func(p Publisher) (manager.Runnable, error)
 
 // Agent runs the sessions of one node's VMs.
 type Agent struct {
@@ -61,6 +67,9 @@ type Agent struct {
 	mu       sync.Mutex
 	ctx      context.Context // the manager's, for sessions; set by Start
 	sessions map[types.NamespacedName]*running
+
+	factsMu sync.Mutex
+	facts   map[types.NamespacedName]model.Facts
 }
 
 // running is a live session.
@@ -85,6 +94,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 		reader:   mgr.GetAPIReader(),
 		events:   publish.NewEvents(mgr.GetClient(), cfg.NodeName),
 		sessions: map[types.NamespacedName]*running{},
+		facts:    map[types.NamespacedName]model.Facts{},
 	}
 	a.events.Observe = observe("event")
 	a.status = publish.NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
@@ -93,6 +103,15 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	}
 	if err := mgr.Add(&Heartbeat{Client: a.reader, Writer: a.client, Node: cfg.NodeName, Namespace: cfg.Namespace}); err != nil {
 		return nil, err
+	}
+	for _, build := range cfg.Sources {
+		src, err := build(a)
+		if err != nil {
+			return nil, err
+		}
+		if err := mgr.Add(src); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.DiscoverGlob != "" {
 		if err := mgr.Add(&Discovery{
@@ -138,6 +157,7 @@ func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	err := a.client.Get(ctx, req.NamespacedName, &vm)
 	if apierrors.IsNotFound(err) || (err == nil && (!vm.DeletionTimestamp.IsZero() || vm.Spec.NodeName != a.cfg.NodeName)) {
 		a.stop(req.NamespacedName)
+		a.forgetFacts(req.NamespacedName)
 		if err == nil {
 			a.events.Forget(vm.UID)
 		}
@@ -185,7 +205,7 @@ func (a *Agent) ensure(vm *vmv1.VirtualMachine) {
 		SocketPath: path,
 		Roots:      a.cfg.SocketRoots,
 		Sink:       sk,
-		Facts:      publish.FactsFromStatus(vm.Status),
+		Facts:      a.startingFacts(key, vm),
 		QMP:        a.cfg.QMP,
 		MinBackoff: a.cfg.MinBackoff,
 		MaxBackoff: a.cfg.MaxBackoff,
@@ -230,4 +250,15 @@ func observe(kind string) func(time.Duration, error) {
 		}
 		metrics.APIWriteSeconds.WithLabelValues(kind, result).Observe(d.Seconds())
 	}
+}
+
+// startingFacts are the facts a new session continues from: the agent's own
+// if it has them (newer than its cache), else what the VM's status says.
+func (a *Agent) startingFacts(key types.NamespacedName, vm *vmv1.VirtualMachine) model.Facts {
+	a.factsMu.Lock()
+	defer a.factsMu.Unlock()
+	if f, ok := a.facts[key]; ok {
+		return f.Clone()
+	}
+	return publish.FactsFromStatus(vm.Status)
 }

@@ -40,18 +40,17 @@ func (s *sink) Facts(f model.Facts) {
 		}
 	}
 	s.started, s.reconnects, s.shed = true, f.Monitor.Reconnects, f.Delivery.Shed
-	s.agent.status.Put(s.key, f)
+	// The QMP session knows everything but the devices libvirt reports.
+	s.agent.UpdateFacts(s.key, func(cur *model.Facts) {
+		resources := cur.Resources
+		*cur = f
+		cur.Resources = resources
+	})
 }
 
 func (s *sink) Occurred(o model.Occurrence) bool {
 	metrics.EventsReceived.WithLabelValues("qmp", qmpsource.MetricName(o.Action)).Inc()
-	coalesced := s.agent.events.Publish(s.ref, o)
-	if coalesced {
-		metrics.EventsCoalesced.Inc()
-	} else {
-		metrics.EventsPublished.WithLabelValues(o.EventType()).Inc()
-	}
-	return coalesced
+	return s.agent.Publish(s.ref, o, "qmp")
 }
 
 // close accounts for the end of the session.

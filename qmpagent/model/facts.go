@@ -48,6 +48,17 @@ type Facts struct {
 
 	BalloonActualBytes *int64
 	RTCOffsetSeconds   *int64
+
+	// Resources are the VM's devices, as libvirt's audit records tell them.
+	Resources Resources
+}
+
+// Resources are a VM's devices.
+type Resources struct {
+	VCPUs       *int32
+	MemoryBytes *int64
+	Disks       []string
+	NICs        []string
 }
 
 // Monitor is the agent's connection to the hypervisor.
@@ -149,6 +160,10 @@ func (f Facts) Clone() Facts {
 	c.LastReset = clonePtr(f.LastReset)
 	c.BalloonActualBytes = clonePtr(f.BalloonActualBytes)
 	c.RTCOffsetSeconds = clonePtr(f.RTCOffsetSeconds)
+	c.Resources.VCPUs = clonePtr(f.Resources.VCPUs)
+	c.Resources.MemoryBytes = clonePtr(f.Resources.MemoryBytes)
+	c.Resources.Disks = slices.Clone(f.Resources.Disks)
+	c.Resources.NICs = slices.Clone(f.Resources.NICs)
 	return c
 }
 

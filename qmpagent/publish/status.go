@@ -76,6 +76,9 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 	if r := f.LastReset; r != nil {
 		s.LastReset = &vmv1.ResetInfo{Time: metav1.NewMicroTime(r.Time), Guest: r.Guest, Reason: r.Reason}
 	}
+	if r := f.Resources; r.VCPUs != nil || r.MemoryBytes != nil || len(r.Disks) > 0 || len(r.NICs) > 0 {
+		s.Resources = &vmv1.ResourceFacts{VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, Disks: r.Disks, NICs: r.NICs}
+	}
 	for _, d := range f.DisplaySessions() {
 		s.DisplaySessions = append(s.DisplaySessions, vmv1.DisplaySession{
 			Protocol: d.Protocol, Client: d.Client, Since: microTime(d.Since), Auth: d.Auth, Username: d.Username,
@@ -112,6 +115,9 @@ func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 			VMName: m.VMName, VMUUID: m.VMUUID, Since: goTime(m.Since), LastEventTime: goMicroTime(m.LastEventTime),
 			LastError: m.LastError, Reconnects: m.Reconnects,
 		}
+	}
+	if r := s.Resources; r != nil {
+		f.Resources = model.Resources{VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, Disks: r.Disks, NICs: r.NICs}
 	}
 	if d := s.Delivery; d != nil {
 		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs}

@@ -1,0 +1,88 @@
+package qmpagent
+
+import (
+	"context"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/publish"
+)
+
+// Publisher is how an event source reaches Kubernetes. The agent keeps one
+// set of facts per VM, whichever sources feed it, and writes it coalesced.
+type Publisher interface {
+	// UpdateFacts changes a VM's facts and schedules the status write. The
+	// first update of a VM starts from the status it has, so counters
+	// continue across agent restarts.
+	UpdateFacts(key types.NamespacedName, update func(f *model.Facts))
+	// Publish tells an occurrence about an object (a VirtualMachine, or
+	// the Node for events that concern no VM); source ("qmp", "libvirt",
+	// "lxd") labels the metrics. It reports whether the occurrence was
+	// folded into an existing Event series.
+	Publish(regarding corev1.ObjectReference, occ model.Occurrence, source string) (coalesced bool)
+	// VirtualMachines lists this node's VirtualMachines (from the cache).
+	VirtualMachines(ctx context.Context) ([]vmv1.VirtualMachine, error)
+	// Node is the reference of the node the agent runs on.
+	Node() corev1.ObjectReference
+}
+
+var _ Publisher = (*Agent)(nil)
+
+// UpdateFacts implements Publisher.
+func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
+	a.factsMu.Lock()
+	f, ok := a.facts[key]
+	if !ok {
+		var vm vmv1.VirtualMachine
+		if err := a.client.Get(context.Background(), key, &vm); err == nil {
+			f = publish.FactsFromStatus(vm.Status)
+		}
+	}
+	update(&f)
+	a.facts[key] = f
+	snapshot := f.Clone()
+	a.factsMu.Unlock()
+	a.status.Put(key, snapshot)
+}
+
+// forgetFacts drops a VM's facts when the agent stops following it.
+func (a *Agent) forgetFacts(key types.NamespacedName) {
+	a.factsMu.Lock()
+	delete(a.facts, key)
+	a.factsMu.Unlock()
+}
+
+// Publish implements Publisher.
+func (a *Agent) Publish(regarding corev1.ObjectReference, occ model.Occurrence, source string) bool {
+	coalesced := a.events.Publish(regarding, occ)
+	if coalesced {
+		metrics.EventsCoalesced.Inc()
+	} else {
+		metrics.EventsPublished.WithLabelValues(occ.EventType()).Inc()
+	}
+	return coalesced
+}
+
+// VirtualMachines implements Publisher.
+func (a *Agent) VirtualMachines(ctx context.Context) ([]vmv1.VirtualMachine, error) {
+	var list vmv1.VirtualMachineList
+	if err := a.client.List(ctx, &list); err != nil {
+		return nil, err
+	}
+	out := list.Items[:0]
+	for _, vm := range list.Items {
+		if vm.Spec.NodeName == a.cfg.NodeName {
+			out = append(out, vm)
+		}
+	}
+	return out, nil
+}
+
+// Node implements Publisher.
+func (a *Agent) Node() corev1.ObjectReference {
+	return corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+}
