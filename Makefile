@@ -87,8 +87,9 @@ control-plane: ## Build (once) the real kube-apiserver, etcd and kubectl into bi
 	@hack/control-plane.sh >/dev/null
 
 .PHONY: demo
-demo: control-plane $(KUSTOMIZE) ## A local control plane with vmevents installed; shows `kubectl get vm`.
-	go run ./hack/demo -assets "$$(hack/control-plane.sh)" -kustomize $(KUSTOMIZE)
+demo: build control-plane $(KUSTOMIZE) ## The whole system with three real QEMU VMs; shows what kubectl shows. Ctrl-C stops it.
+	@hack/ensure-qemu.sh
+	go run ./hack/demo -assets "$$(hack/control-plane.sh)" -kustomize $(KUSTOMIZE) -binary $(LOCALBIN)/vmevents
 
 ##@ Tools
 

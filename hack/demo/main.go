@@ -1,9 +1,13 @@
-// Command demo is `make demo`: a local control plane on loopback with vmevents
-// installed from config/default through the real kubectl, a sample
-// VirtualMachine, and what kubectl shows. It keeps everything running until
-// Ctrl-C, then stops every process it started.
+// Command demo is `make demo`: the whole system on this machine, as users
+// see it. A local control plane (real etcd and kube-apiserver, token
+// authentication, RBAC), vmevents installed from config/default through the
+// real kubectl, the controller and the agent as local processes under their
+// service-account identities, and three real QEMU VMs that do things: a
+// guest panic and a VNC session on web-1, a pause/resume and a watchdog
+// expiry on db-1, a disk read error on batch-1. Then it shows what kubectl
+// shows, keeps everything running, and stops every process on Ctrl-C.
 //
-// Usage: go run ./hack/demo -assets DIR -kustomize PATH
+// Usage: go run ./hack/demo -assets DIR -kustomize PATH -binary PATH
 package main
 
 import (
@@ -11,90 +15,203 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
-	"github.com/vmevents/vmevents/internal/localcluster"
+	"github.com/vmevents/vmevents/internal/qemuvm"
+	"github.com/vmevents/vmevents/internal/stack"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 func main() {
-	assets := flag.String("assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd, kube-apiserver and kubectl")
-	kustomize := flag.String("kustomize", "kustomize", "the kustomize binary")
-	dir := flag.String("dir", "_demo", "folder for the demo's state (wiped at start)")
+	var opts stack.Options
+	flag.StringVar(&opts.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd, kube-apiserver and kubectl")
+	flag.StringVar(&opts.Kustomize, "kustomize", "kustomize", "the kustomize binary")
+	flag.StringVar(&opts.Binary, "binary", "bin/vmevents", "the vmevents binary")
+	flag.StringVar(&opts.Dir, "dir", "_demo", "folder for the demo's state (wiped at start)")
+	flag.StringVar(&opts.Node, "node", "demo-node", "the node name the agent reports as")
 	flag.Parse()
-	if err := run(*assets, *kustomize, *dir); err != nil {
+	if err := run(opts); err != nil {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(assets, kustomize, dir string) error {
-	if assets == "" {
+// vmSpec is a demo VM: how QEMU starts and what it does once watched.
+type vmSpec struct {
+	name string
+	qemu qemuvm.Options
+	act  func(ctx context.Context, vm *qemuvm.VM, mon *qmp.Conn) error
+}
+
+func run(opts stack.Options) error {
+	if opts.Assets == "" {
 		return fmt.Errorf("no control plane binaries: run `make demo`, or pass -assets (hack/control-plane.sh prints the folder)")
 	}
-	dir, err := filepath.Abs(dir)
-	if err != nil {
+	var err error
+	if opts.Dir, err = filepath.Abs(opts.Dir); err != nil {
 		return err
 	}
-	if err := os.RemoveAll(dir); err != nil {
+	if opts.Binary, err = filepath.Abs(opts.Binary); err != nil {
+		return err
+	}
+	if opts.Repo, err = os.Getwd(); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(opts.Dir); err != nil {
 		return err
 	}
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 
-	step("starting etcd and kube-apiserver on loopback (token authentication, RBAC)")
-	cluster, err := localcluster.Start(ctx, localcluster.Options{
-		Assets: assets, Dir: dir,
-		Identities: []localcluster.Identity{localcluster.Controller, localcluster.Agent},
-	})
+	step("starting etcd and kube-apiserver on loopback (token authentication, RBAC), installing config/default")
+	s, err := stack.Up(ctx, opts)
 	if err != nil {
 		return err
 	}
-	defer cluster.Stop()
-	kc := cluster.Kubeconfig(localcluster.Admin)
-	kubectl := func(args ...string) error { return runKubectl(cluster.Kubectl(), kc, "", args...) }
+	defer func() { step("stopping every process the demo started"); s.Down() }()
 
-	step("installing vmevents: kustomize build config/default | kubectl apply -f -")
-	manifests, err := exec.Command(kustomize, "build", "config/default").Output()
+	step("starting the controller and the agent as local processes, as their service accounts")
+	if err := s.StartController(); err != nil {
+		return err
+	}
+	if err := s.StartAgent(); err != nil {
+		return err
+	}
+
+	specs, err := demoVMs(opts.Dir)
 	if err != nil {
-		return fmt.Errorf("kustomize build config/default: %w", err)
-	}
-	if err := runKubectl(cluster.Kubectl(), kc, string(manifests), "apply", "-f", "-"); err != nil {
 		return err
 	}
-	if err := kubectl("wait", "--for=condition=Established", "crd/virtualmachines.vmevents.dev", "--timeout=60s"); err != nil {
-		return err
+	var vms []*qemuvm.VM
+	defer func() {
+		for _, vm := range vms {
+			vm.Kill()
+		}
+	}()
+	for i := range specs {
+		sp := &specs[i]
+		step(fmt.Sprintf("booting QEMU VM %s (paused until the agent watches it)", sp.name))
+		sp.qemu.QMPPath = filepath.Join(s.SocketRoot, sp.name+".qmp")
+		vm, err := qemuvm.Launch(ctx, sp.qemu)
+		if err != nil {
+			return err
+		}
+		vms = append(vms, vm)
+		manifest := fmt.Sprintf("apiVersion: vmevents.dev/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  nodeName: %s\n  qmp:\n    socketPath: %s\n", sp.name, opts.Node, sp.qemu.QMPPath)
+		if out, err := s.KubectlIn(manifest, "apply", "-f", "-"); err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+	}
+	for _, sp := range specs {
+		if out, err := s.Kubectl("wait", "--for=jsonpath={.status.monitor.state}=Connected", "vm/"+sp.name, "--timeout=120s"); err != nil {
+			return fmt.Errorf("the agent did not connect to %s: %w\n%s\n(agent log: %s)", sp.name, err, out, s.LogFile("agent"))
+		}
 	}
 
-	step("applying the sample VirtualMachines (config/samples)")
-	if err := kubectl("apply", "-k", "config/samples"); err != nil {
-		return err
+	for i, sp := range specs {
+		step("making " + sp.name + " do things")
+		mon, err := qmp.Dial(ctx, vms[i].PrettyQMPPath, qmp.Options{})
+		if err != nil {
+			return err
+		}
+		err = sp.act(ctx, vms[i], mon)
+		_ = mon.Close()
+		if err != nil {
+			return fmt.Errorf("%s: %w", sp.name, err)
+		}
+	}
+	for _, w := range []struct{ vm, condition string }{
+		{"web-1", "GuestPanicked"}, {"db-1", "WatchdogExpired"}, {"batch-1", "IOError"},
+	} {
+		step("kubectl wait --for=condition=" + w.condition + " vm/" + w.vm)
+		if out, err := s.Kubectl("wait", "--for=condition="+w.condition, "vm/"+w.vm, "--timeout=120s"); err != nil {
+			return fmt.Errorf("%w\n%s\n(logs: %s, %s)", err, out, s.LogFile("agent"), s.LogFile("controller"))
+		} else {
+			fmt.Print(out)
+		}
+	}
+	// The agent's facts trail the conditions by a status write at most;
+	// wait for the last of them so the outputs below tell the whole story.
+	for _, w := range []struct{ vm, jsonpath string }{
+		{"web-1", "{.status.eventCounts.VNC_DISCONNECTED}=1"},
+		{"web-1", "{.status.runState}=Paused"}, {"db-1", "{.status.runState}=Paused"}, {"batch-1", "{.status.runState}=Paused"},
+	} {
+		_, _ = s.Kubectl("wait", "--for=jsonpath="+w.jsonpath, "vm/"+w.vm, "--timeout=30s")
 	}
 
-	step("kubectl get vm")
-	if err := kubectl("get", "vm", "-o", "wide"); err != nil {
-		return err
+	for _, args := range [][]string{
+		{"get", "vm", "-o", "wide"},
+		{"get", "events", "--sort-by=.metadata.creationTimestamp"},
+		{"describe", "vm", "web-1"},
+	} {
+		step("kubectl " + strings.Join(args, " "))
+		out, err := s.Kubectl(args...)
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		fmt.Print(out)
 	}
 
-	fmt.Printf("\nThe control plane keeps running. In another terminal:\n\n    export KUBECONFIG=%s\n    kubectl get vm\n\nPress Ctrl-C to stop everything.\n", kc)
+	fmt.Printf("\nEverything keeps running. In another terminal:\n\n    export KUBECONFIG=%s\n    kubectl get vm\n    kubectl describe vm web-1\n\nLogs: %s\nPress Ctrl-C to stop every process the demo started.\n", s.Kubeconfig(), filepath.Join(opts.Dir, "logs"))
 	<-ctx.Done()
-	step("stopping")
 	return nil
+}
+
+// demoVMs are the three VMs, each in its own folder under dir.
+func demoVMs(dir string) ([]vmSpec, error) {
+	vmDir := func(name string) (string, error) {
+		d := filepath.Join(dir, "vms", name)
+		return d, os.MkdirAll(d, 0o700)
+	}
+	web, err := vmDir("web-1")
+	if err != nil {
+		return nil, err
+	}
+	db, err := vmDir("db-1")
+	if err != nil {
+		return nil, err
+	}
+	batch, err := vmDir("batch-1")
+	if err != nil {
+		return nil, err
+	}
+	disk, err := qemuvm.ReadErrorDisk(batch, "disk0")
+	if err != nil {
+		return nil, err
+	}
+	return []vmSpec{
+		{name: "web-1", qemu: qemuvm.Options{Dir: web, Name: "web-1", Boot: qemuvm.Panic, Paused: true, VNC: true, PrettyMonitor: true,
+			Args: []string{"-device", "pvpanic"}},
+			act: func(ctx context.Context, vm *qemuvm.VM, mon *qmp.Conn) error {
+				fmt.Println("    a VNC client connects to", vm.VNCAddr, "and leaves; then the guest runs and panics (pvpanic)")
+				hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+				defer cancel()
+				if _, err := qemuvm.VNCHandshake(hctx, vm.VNCAddr); err != nil {
+					return err
+				}
+				return mon.Execute(ctx, "cont", nil, nil)
+			}},
+		{name: "db-1", qemu: qemuvm.Options{Dir: db, Name: "db-1", Boot: qemuvm.Watchdog, Paused: true, PrettyMonitor: true,
+			Args: []string{"-device", "ib700", "-watchdog-action", "pause"}},
+			act: func(ctx context.Context, _ *qemuvm.VM, mon *qmp.Conn) error {
+				fmt.Println("    runs, is paused and resumed by the operator; its watchdog then expires (action pause)")
+				for _, c := range []string{"cont", "stop", "cont"} {
+					if err := mon.Execute(ctx, c, nil, nil); err != nil {
+						return err
+					}
+				}
+				return nil
+			}},
+		{name: "batch-1", qemu: qemuvm.Options{Dir: batch, Name: "batch-1", Paused: true, PrettyMonitor: true, Args: disk},
+			act: func(ctx context.Context, _ *qemuvm.VM, mon *qmp.Conn) error {
+				fmt.Println("    runs; its disk fails the BIOS's first read (EIO), which stops the VM")
+				return mon.Execute(ctx, "cont", nil, nil)
+			}},
+	}, nil
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
-
-func runKubectl(bin, kubeconfig, stdin string, args ...string) error {
-	cmd := exec.Command(bin, append([]string{"--kubeconfig", kubeconfig}, args...)...)
-	cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
-	if stdin != "" {
-		cmd.Stdin = strings.NewReader(stdin)
-	}
-	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("kubectl %s: %w", strings.Join(args, " "), err)
-	}
-	return nil
-}

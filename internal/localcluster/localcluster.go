@@ -18,11 +18,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/vmevents/vmevents/internal/proc"
 )
 
 // Identity is a user the apiserver knows by a static token.
@@ -67,8 +67,8 @@ type Cluster struct {
 	server   string
 	etcdPort int
 	apiPort  int
-	etcd     *process
-	api      *process
+	etcd     *proc.Process
+	api      *proc.Process
 	tokens   map[string]string
 }
 
@@ -222,44 +222,12 @@ func (c *Cluster) Stop() {
 	c.api, c.etcd = nil, nil
 }
 
-// process is a started child; done closes when it has exited.
-type process struct {
-	cmd  *exec.Cmd
-	done chan struct{}
+func (c *Cluster) spawn(name, bin string, args ...string) (*proc.Process, error) {
+	return proc.Start(name, c.LogFile(name), bin, args...)
 }
 
-func (c *Cluster) spawn(name, bin string, args ...string) (*process, error) {
-	log, err := os.OpenFile(c.LogFile(name), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
-	if err != nil {
-		return nil, err
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout, cmd.Stderr = log, log
-	// Its own process group, so a Ctrl-C aimed at the caller's terminal
-	// reaches the caller, which then stops this process in order.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		log.Close()
-		return nil, fmt.Errorf("starting %s: %w", name, err)
-	}
-	p := &process{cmd: cmd, done: make(chan struct{})}
-	go func() { _ = cmd.Wait(); log.Close(); close(p.done) }()
-	return p, nil
-}
-
-// stop asks the process to end, and kills it if it has not within 10 s.
-func stop(p *process) {
-	if p == nil {
-		return
-	}
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(10 * time.Second):
-		_ = p.cmd.Process.Kill()
-		<-p.done
-	}
-}
+// stop ends a child, killing it if it has not ended within 10 s.
+func stop(p *proc.Process) { p.Stop(10 * time.Second) }
 
 // waitReady polls /readyz with the admin token until the apiserver answers ok.
 func (c *Cluster) waitReady(ctx context.Context) error {

@@ -45,7 +45,8 @@ func Sync(ctx context.Context, m monitor, f *model.Facts, now time.Time) error {
 	if name, err := m.QueryName(ctx); err == nil {
 		f.Monitor.VMName = model.Clean(name, 256)
 	}
-	if uuid, err := m.QueryUUID(ctx); err == nil {
+	// QEMU answers all zeros when no -uuid was given: that is no UUID.
+	if uuid, err := m.QueryUUID(ctx); err == nil && uuid != "00000000-0000-0000-0000-000000000000" {
 		f.Monitor.VMUUID = model.Clean(uuid, 36)
 	}
 	if err := syncDisplay(ctx, m, f, now); err != nil {

@@ -1,4 +1,4 @@
-package qemutest
+package qemuvm
 
 import (
 	"bytes"
@@ -97,9 +97,9 @@ func readReason(r io.Reader) string {
 
 // ErrNoNoneSecurity is returned by VNCHandshake when the server does not
 // offer the "None" security type.
-var ErrNoNoneSecurity = errors.New("qemutest: VNC server does not offer security type None")
+var ErrNoNoneSecurity = errors.New("qemuvm: VNC server does not offer security type None")
 
 // errorf wraps VNC handshake failures.
 func errorf(format string, args ...any) error {
-	return fmt.Errorf("qemutest: VNC handshake: "+format, args...)
+	return fmt.Errorf("qemuvm: VNC handshake: "+format, args...)
 }

@@ -1,4 +1,4 @@
-package qemutest
+package qemuvm
 
 import "fmt"
 
@@ -75,7 +75,7 @@ var TripleFault = []byte{
 // signature at offset 510. It panics if code does not fit.
 func BootSector(code []byte) []byte {
 	if len(code) > 510 {
-		panic(fmt.Sprintf("qemutest: %d bytes of boot code do not fit in a boot sector", len(code)))
+		panic(fmt.Sprintf("qemuvm: %d bytes of boot code do not fit in a boot sector", len(code)))
 	}
 	img := make([]byte, 512)
 	copy(img, code)

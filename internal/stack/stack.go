@@ -1,0 +1,162 @@
+// Package stack runs the whole vmevents system on one machine, as users see
+// it: a real control plane with token authentication and RBAC
+// (internal/localcluster), vmevents installed from config/default through the
+// real kubectl, and the controller and the agent as local processes under the
+// same service-account identities and RBAC they have in a cluster. `make
+// demo` and the end-to-end suite (test/e2e) are both built on it.
+package stack
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/vmevents/vmevents/internal/localcluster"
+	"github.com/vmevents/vmevents/internal/proc"
+)
+
+// Options configures a Stack.
+type Options struct {
+	// Assets holds etcd, kube-apiserver and kubectl (hack/control-plane.sh).
+	Assets string
+	// Kustomize is the kustomize binary.
+	Kustomize string
+	// Binary is the vmevents binary (make build).
+	Binary string
+	// Repo is the repository root (for config/).
+	Repo string
+	// Dir holds all state; it is created.
+	Dir string
+	// Node is the node name the agent reports as.
+	Node string
+	// AgentArgs are extra agent flags.
+	AgentArgs []string
+	// ControllerArgs are extra controller flags.
+	ControllerArgs []string
+}
+
+// Stack is a running system.
+type Stack struct {
+	Options
+	Cluster *localcluster.Cluster
+	// SocketRoot is the folder the agent trusts QMP sockets under.
+	SocketRoot string
+
+	controller *proc.Process
+	agent      *proc.Process
+}
+
+// Up starts the control plane and installs vmevents into it. It does not
+// start the controller or the agent: see StartController and StartAgent.
+func Up(ctx context.Context, opts Options) (*Stack, error) {
+	s := &Stack{Options: opts, SocketRoot: filepath.Join(opts.Dir, "sockets")}
+	for _, d := range []string{opts.Dir, s.SocketRoot, s.logDir()} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	c, err := localcluster.Start(ctx, localcluster.Options{
+		Assets: opts.Assets, Dir: filepath.Join(opts.Dir, "cluster"),
+		Identities: []localcluster.Identity{localcluster.Controller, localcluster.Agent},
+	})
+	if err != nil {
+		return nil, err
+	}
+	s.Cluster = c
+	if err := s.install(); err != nil {
+		s.Down()
+		return nil, err
+	}
+	return s, nil
+}
+
+// install applies `kustomize build config/default` through the real kubectl.
+func (s *Stack) install() error {
+	cmd := exec.Command(s.Kustomize, "build", filepath.Join(s.Repo, "config", "default"))
+	manifests, err := cmd.Output()
+	if err != nil {
+		return fmt.Errorf("kustomize build config/default: %w", err)
+	}
+	if out, err := s.KubectlIn(string(manifests), "apply", "-f", "-"); err != nil {
+		return fmt.Errorf("installing vmevents: %w\n%s", err, out)
+	}
+	if out, err := s.Kubectl("wait", "--for=condition=Established", "crd/virtualmachines.vmevents.dev", "--timeout=60s"); err != nil {
+		return fmt.Errorf("waiting for the CRD: %w\n%s", err, out)
+	}
+	return nil
+}
+
+// Kubeconfig is the admin kubeconfig.
+func (s *Stack) Kubeconfig() string { return s.Cluster.Kubeconfig(localcluster.Admin) }
+
+// Kubectl runs the real kubectl as the admin and returns its combined output.
+func (s *Stack) Kubectl(args ...string) (string, error) { return s.KubectlIn("", args...) }
+
+// KubectlIn runs kubectl as the admin with stdin.
+func (s *Stack) KubectlIn(stdin string, args ...string) (string, error) {
+	return s.KubectlAs(localcluster.Admin, stdin, args...)
+}
+
+// KubectlAs runs kubectl as one of the stack's identities.
+func (s *Stack) KubectlAs(id localcluster.Identity, stdin string, args ...string) (string, error) {
+	cmd := exec.Command(s.Cluster.Kubectl(), append([]string{"--kubeconfig", s.Cluster.Kubeconfig(id)}, args...)...)
+	if stdin != "" {
+		cmd.Stdin = strings.NewReader(stdin)
+	}
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (s *Stack) logDir() string { return filepath.Join(s.Dir, "logs") }
+
+// LogFile is the log of "controller" or "agent".
+func (s *Stack) LogFile(component string) string {
+	return filepath.Join(s.logDir(), component+".log")
+}
+
+// StartController starts `vmevents controller` as its service account.
+func (s *Stack) StartController() error {
+	args := append([]string{"controller",
+		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Controller),
+		"--leader-elect", "--leader-election-namespace", "vmevents-system",
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+	}, s.ControllerArgs...)
+	p, err := proc.Start("controller", s.LogFile("controller"), s.Binary, args...)
+	s.controller = p
+	return err
+}
+
+// StartAgent starts `vmevents agent` as its service account.
+func (s *Stack) StartAgent() error {
+	args := append([]string{"agent",
+		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Agent),
+		"--node-name", s.Node, "--namespace", "vmevents-system",
+		"--socket-root", s.SocketRoot,
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+	}, s.AgentArgs...)
+	p, err := proc.Start("agent", s.LogFile("agent"), s.Binary, args...)
+	s.agent = p
+	return err
+}
+
+// StopController stops the controller gracefully.
+func (s *Stack) StopController() { s.controller.Stop(15 * time.Second); s.controller = nil }
+
+// StopAgent stops the agent gracefully.
+func (s *Stack) StopAgent() { s.agent.Stop(15 * time.Second); s.agent = nil }
+
+// KillAgent kills the agent with SIGKILL, as a crash would.
+func (s *Stack) KillAgent() { s.agent.Kill(); s.agent = nil }
+
+// Down stops every process the stack started.
+func (s *Stack) Down() {
+	s.agent.Stop(15 * time.Second)
+	s.controller.Stop(15 * time.Second)
+	if s.Cluster != nil {
+		s.Cluster.Stop()
+	}
+}
