@@ -61,8 +61,14 @@ build: ## Build bin/vmevents.
 ##@ Tests
 
 .PHONY: test
-test: verify control-plane ## Everything: checks, unit, fuzz seeds, envtest and end-to-end suites.
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" go test -count=1 ./...
+test: verify control-plane $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest and end-to-end suites.
+	@hack/ensure-qemu.sh
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" KUSTOMIZE=$(KUSTOMIZE) go test -count=1 -timeout 30m ./...
+
+.PHONY: test-e2e
+test-e2e: control-plane $(KUSTOMIZE) ## The end-to-end suite: the whole system, real QEMU, asserted through kubectl.
+	@hack/ensure-qemu.sh
+	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" KUSTOMIZE=$(KUSTOMIZE) go test -count=1 -timeout 20m ./test/e2e/ -ginkgo.v
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no control plane, no QEMU).

@@ -19,11 +19,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/vmevents/vmevents/internal/qemuvm"
 	"github.com/vmevents/vmevents/internal/stack"
-	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 func main() {
@@ -38,13 +36,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "demo:", err)
 		os.Exit(1)
 	}
-}
-
-// vmSpec is a demo VM: how QEMU starts and what it does once watched.
-type vmSpec struct {
-	name string
-	qemu qemuvm.Options
-	act  func(ctx context.Context, vm *qemuvm.VM, mon *qmp.Conn) error
 }
 
 func run(opts stack.Options) error {
@@ -82,7 +73,7 @@ func run(opts stack.Options) error {
 		return err
 	}
 
-	specs, err := demoVMs(opts.Dir)
+	specs, err := stack.Scenarios(opts.Dir)
 	if err != nil {
 		return err
 	}
@@ -93,42 +84,27 @@ func run(opts stack.Options) error {
 		}
 	}()
 	for i := range specs {
-		sp := &specs[i]
-		step(fmt.Sprintf("booting QEMU VM %s (paused until the agent watches it)", sp.name))
-		sp.qemu.QMPPath = filepath.Join(s.SocketRoot, sp.name+".qmp")
-		vm, err := qemuvm.Launch(ctx, sp.qemu)
+		step(fmt.Sprintf("booting QEMU VM %s (paused until the agent watches it)", specs[i].Name))
+		vm, err := s.Boot(ctx, &specs[i])
 		if err != nil {
 			return err
 		}
 		vms = append(vms, vm)
-		manifest := fmt.Sprintf("apiVersion: vmevents.dev/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  nodeName: %s\n  qmp:\n    socketPath: %s\n", sp.name, opts.Node, sp.qemu.QMPPath)
-		if out, err := s.KubectlIn(manifest, "apply", "-f", "-"); err != nil {
-			return fmt.Errorf("%w\n%s", err, out)
+	}
+	for _, sc := range specs {
+		if out, err := s.Kubectl("wait", "--for=jsonpath={.status.monitor.state}=Connected", "vm/"+sc.Name, "--timeout=120s"); err != nil {
+			return fmt.Errorf("the agent did not connect to %s: %w\n%s\n(agent log: %s)", sc.Name, err, out, s.LogFile("agent"))
 		}
 	}
-	for _, sp := range specs {
-		if out, err := s.Kubectl("wait", "--for=jsonpath={.status.monitor.state}=Connected", "vm/"+sp.name, "--timeout=120s"); err != nil {
-			return fmt.Errorf("the agent did not connect to %s: %w\n%s\n(agent log: %s)", sp.name, err, out, s.LogFile("agent"))
+	for i, sc := range specs {
+		step(sc.Name + ": " + sc.Story)
+		if err := stack.Play(ctx, sc, vms[i]); err != nil {
+			return fmt.Errorf("%s: %w", sc.Name, err)
 		}
 	}
-
-	for i, sp := range specs {
-		step("making " + sp.name + " do things")
-		mon, err := qmp.Dial(ctx, vms[i].PrettyQMPPath, qmp.Options{})
-		if err != nil {
-			return err
-		}
-		err = sp.act(ctx, vms[i], mon)
-		_ = mon.Close()
-		if err != nil {
-			return fmt.Errorf("%s: %w", sp.name, err)
-		}
-	}
-	for _, w := range []struct{ vm, condition string }{
-		{"web-1", "GuestPanicked"}, {"db-1", "WatchdogExpired"}, {"batch-1", "IOError"},
-	} {
-		step("kubectl wait --for=condition=" + w.condition + " vm/" + w.vm)
-		if out, err := s.Kubectl("wait", "--for=condition="+w.condition, "vm/"+w.vm, "--timeout=120s"); err != nil {
+	for _, sc := range specs {
+		step("kubectl wait --for=condition=" + sc.Condition + " vm/" + sc.Name)
+		if out, err := s.Kubectl("wait", "--for=condition="+sc.Condition, "vm/"+sc.Name, "--timeout=120s"); err != nil {
 			return fmt.Errorf("%w\n%s\n(logs: %s, %s)", err, out, s.LogFile("agent"), s.LogFile("controller"))
 		} else {
 			fmt.Print(out)
@@ -159,59 +135,6 @@ func run(opts stack.Options) error {
 	fmt.Printf("\nEverything keeps running. In another terminal:\n\n    export KUBECONFIG=%s\n    kubectl get vm\n    kubectl describe vm web-1\n\nLogs: %s\nPress Ctrl-C to stop every process the demo started.\n", s.Kubeconfig(), filepath.Join(opts.Dir, "logs"))
 	<-ctx.Done()
 	return nil
-}
-
-// demoVMs are the three VMs, each in its own folder under dir.
-func demoVMs(dir string) ([]vmSpec, error) {
-	vmDir := func(name string) (string, error) {
-		d := filepath.Join(dir, "vms", name)
-		return d, os.MkdirAll(d, 0o700)
-	}
-	web, err := vmDir("web-1")
-	if err != nil {
-		return nil, err
-	}
-	db, err := vmDir("db-1")
-	if err != nil {
-		return nil, err
-	}
-	batch, err := vmDir("batch-1")
-	if err != nil {
-		return nil, err
-	}
-	disk, err := qemuvm.ReadErrorDisk(batch, "disk0")
-	if err != nil {
-		return nil, err
-	}
-	return []vmSpec{
-		{name: "web-1", qemu: qemuvm.Options{Dir: web, Name: "web-1", Boot: qemuvm.Panic, Paused: true, VNC: true, PrettyMonitor: true,
-			Args: []string{"-device", "pvpanic"}},
-			act: func(ctx context.Context, vm *qemuvm.VM, mon *qmp.Conn) error {
-				fmt.Println("    a VNC client connects to", vm.VNCAddr, "and leaves; then the guest runs and panics (pvpanic)")
-				hctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-				defer cancel()
-				if _, err := qemuvm.VNCHandshake(hctx, vm.VNCAddr); err != nil {
-					return err
-				}
-				return mon.Execute(ctx, "cont", nil, nil)
-			}},
-		{name: "db-1", qemu: qemuvm.Options{Dir: db, Name: "db-1", Boot: qemuvm.Watchdog, Paused: true, PrettyMonitor: true,
-			Args: []string{"-device", "ib700", "-watchdog-action", "pause"}},
-			act: func(ctx context.Context, _ *qemuvm.VM, mon *qmp.Conn) error {
-				fmt.Println("    runs, is paused and resumed by the operator; its watchdog then expires (action pause)")
-				for _, c := range []string{"cont", "stop", "cont"} {
-					if err := mon.Execute(ctx, c, nil, nil); err != nil {
-						return err
-					}
-				}
-				return nil
-			}},
-		{name: "batch-1", qemu: qemuvm.Options{Dir: batch, Name: "batch-1", Paused: true, PrettyMonitor: true, Args: disk},
-			act: func(ctx context.Context, _ *qemuvm.VM, mon *qmp.Conn) error {
-				fmt.Println("    runs; its disk fails the BIOS's first read (EIO), which stops the VM")
-				return mon.Execute(ctx, "cont", nil, nil)
-			}},
-	}, nil
 }
 
 func step(msg string) { fmt.Printf("\n==> %s\n", msg) }
