@@ -97,6 +97,30 @@ demo: build control-plane $(KUSTOMIZE) ## The whole system with three real QEMU 
 	@hack/ensure-qemu.sh
 	go run ./hack/demo -assets "$$(hack/control-plane.sh)" -kustomize $(KUSTOMIZE) -binary $(LOCALBIN)/vmevents
 
+##@ Deployment (needs a container engine and a cluster: kind, for example; see docs/kind.md)
+
+IMG ?= vmevents:latest
+KIND_CLUSTER ?= kind
+CONTAINER_TOOL ?= docker
+
+.PHONY: docker-build
+docker-build: ## Build the image IMG.
+	$(CONTAINER_TOOL) build --build-arg VERSION=$(VERSION) -t $(IMG) .
+
+.PHONY: kind-load
+kind-load: ## Load IMG into the kind cluster KIND_CLUSTER.
+	kind load docker-image $(IMG) --name $(KIND_CLUSTER)
+
+.PHONY: deploy
+deploy: $(KUSTOMIZE) ## Install vmevents (CRD, RBAC, controller, agent) into the current kubectl context with image IMG.
+	cd config/manager && $(KUSTOMIZE) edit set image vmevents=$(IMG)
+	$(KUSTOMIZE) build config/default | kubectl apply -f -
+	cd config/manager && $(KUSTOMIZE) edit set image vmevents=vmevents:latest
+
+.PHONY: undeploy
+undeploy: $(KUSTOMIZE) ## Remove vmevents from the current kubectl context.
+	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
+
 ##@ Tools
 
 $(CONTROLLER_GEN):
