@@ -50,18 +50,25 @@ func with(muts ...func(*vmv1.VirtualMachineStatus)) vmv1.VirtualMachineStatus {
 
 func stopped(reason string, since time.Duration) func(*vmv1.VirtualMachineStatus) {
 	return func(st *vmv1.VirtualMachineStatus) {
-		st.RunState, st.RunStateReason, st.RunStateSince = vmv1.RunStatePaused, reason, secs(since)
-		switch reason {
-		case "running":
-			st.RunState = vmv1.RunStateRunning
-		case "suspended":
-			st.RunState = vmv1.RunStateSuspended
-		case "shutdown":
-			st.RunState = vmv1.RunStateShutdown
-		case "guest-panicked":
-			st.RunState = vmv1.RunStateCrashed
-		}
+		st.RunState, st.RunStateReason, st.RunStateSince = runStateFor(reason), reason, secs(since)
 	}
+}
+
+// runStateFor is the summary run state an agent could write with a QEMU
+// run state reason (guest-panicked as Crashed, the less usual of the two an
+// agent may write, so the conditions are shown not to rely on Paused).
+func runStateFor(reason string) vmv1.RunState {
+	switch reason {
+	case "running":
+		return vmv1.RunStateRunning
+	case "suspended":
+		return vmv1.RunStateSuspended
+	case "shutdown":
+		return vmv1.RunStateShutdown
+	case "guest-panicked":
+		return vmv1.RunStateCrashed
+	}
+	return vmv1.RunStatePaused
 }
 
 func resumed(since time.Duration) func(*vmv1.VirtualMachineStatus) { return stopped("running", since) }

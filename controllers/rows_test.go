@@ -8,6 +8,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/controllers"
 )
 
 // One envtest case per row of docs/conditions.md: the test writes the facts
@@ -50,15 +51,7 @@ var healthyConditions = map[string]string{
 // stoppedIn is a STOP into QEMU run state reason at d.
 func stoppedIn(reason string, d time.Duration) mut {
 	return func(tl timeline, st *vmv1.VirtualMachineStatus) {
-		st.RunState, st.RunStateReason, st.RunStateSince = vmv1.RunStatePaused, reason, tl.at(d)
-		switch reason {
-		case "suspended":
-			st.RunState = vmv1.RunStateSuspended
-		case "shutdown":
-			st.RunState = vmv1.RunStateShutdown
-		case "guest-panicked":
-			st.RunState = vmv1.RunStateCrashed
-		}
+		st.RunState, st.RunStateReason, st.RunStateSince = controllers.RunStateFor(reason), reason, tl.at(d)
 	}
 }
 
