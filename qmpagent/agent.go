@@ -115,7 +115,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	}
 	if cfg.DiscoverGlob != "" {
 		if err := mgr.Add(&Discovery{
-			Client: a.client, Glob: cfg.DiscoverGlob, Roots: cfg.SocketRoots, Node: cfg.NodeName,
+			Publisher: a, Glob: cfg.DiscoverGlob, Roots: cfg.SocketRoots, Node: cfg.NodeName,
 			Namespace: cfg.DiscoverNamespace, Interval: cfg.DiscoverInterval, QMP: cfg.QMP,
 		}); err != nil {
 			return nil, err

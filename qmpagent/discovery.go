@@ -10,13 +10,10 @@ import (
 	"strings"
 	"time"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 	"github.com/vmevents/vmevents/qmpagent/qmpsource"
 )
@@ -29,8 +26,8 @@ const DiscoveredLabel = "vmevents.dev/discovered"
 // `kubectl get vm` without writing YAML. It needs the right to create
 // VirtualMachines (config/rbac/agent_discovery_role.yaml).
 type Discovery struct {
-	// Client lists this node's VMs (from the agent's cache) and creates VMs.
-	Client client.Client
+	// Publisher lists this node's VMs and creates the discovered ones.
+	Publisher Publisher
 	// Glob is an absolute pattern (filepath.Match syntax) for QMP sockets;
 	// only matches under Roots are considered.
 	Glob      string
@@ -69,13 +66,13 @@ func (d *Discovery) Scan(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("bad --discover pattern %q: %w", d.Glob, err)
 	}
-	var vms vmv1.VirtualMachineList
-	if err := d.Client.List(ctx, &vms); err != nil {
+	vms, err := d.Publisher.VirtualMachines(ctx)
+	if err != nil {
 		return err
 	}
 	watched := map[string]bool{}
-	for _, vm := range vms.Items {
-		if vm.Spec.NodeName == d.Node && vm.Spec.QMP != nil {
+	for _, vm := range vms {
+		if vm.Spec.QMP != nil {
 			watched[filepath.Clean(vm.Spec.QMP.SocketPath)] = true
 		}
 	}
@@ -109,25 +106,13 @@ func (d *Discovery) create(ctx context.Context, path string) error {
 	_ = conn.Close()
 
 	vm := &vmv1.VirtualMachine{
-		ObjectMeta: metav1.ObjectMeta{
-			Namespace: d.Namespace,
-			Name:      DiscoveredName(name, path, d.Node),
-			Labels:    map[string]string{DiscoveredLabel: "true"},
-		},
-		Spec: vmv1.VirtualMachineSpec{NodeName: d.Node, QMP: &vmv1.QMPSource{SocketPath: path}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: d.Namespace, Name: DiscoveredName(name, path, d.Node)},
+		Spec:       vmv1.VirtualMachineSpec{NodeName: d.Node, QMP: &vmv1.QMPSource{SocketPath: path}},
 	}
 	if uuidPattern.MatchString(uuid) && uuid != "00000000-0000-0000-0000-000000000000" {
 		vm.Spec.UUID = uuid
 	}
-	err = d.Client.Create(ctx, vm)
-	if apierrors.IsAlreadyExists(err) {
-		return nil // an earlier scan, or another node with a VM of that name
-	}
-	if err == nil {
-		metrics.Discovered.Inc()
-		ctrl.Log.WithName("discovery").Info("created", "vm", vm.Namespace+"/"+vm.Name, "socket", path)
-	}
-	return err
+	return d.Publisher.CreateVirtualMachine(ctx, vm)
 }
 
 var uuidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)

@@ -2,6 +2,10 @@ package qmpagent
 
 import (
 	"context"
+	"fmt"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -28,6 +32,9 @@ type Publisher interface {
 	VirtualMachines(ctx context.Context) ([]vmv1.VirtualMachine, error)
 	// Node is the reference of the node the agent runs on.
 	Node() corev1.ObjectReference
+	// CreateVirtualMachine creates a VirtualMachine for discovery, labelled
+	// as discovered; one that exists already is not an error.
+	CreateVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachine) error
 }
 
 var _ Publisher = (*Agent)(nil)
@@ -85,4 +92,22 @@ func (a *Agent) VirtualMachines(ctx context.Context) ([]vmv1.VirtualMachine, err
 // Node implements Publisher.
 func (a *Agent) Node() corev1.ObjectReference {
 	return corev1.ObjectReference{APIVersion: "v1", Kind: "Node", Name: a.cfg.NodeName, UID: types.UID(a.cfg.NodeName)}
+}
+
+// CreateVirtualMachine implements Publisher.
+func (a *Agent) CreateVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachine) error {
+	if vm.Labels == nil {
+		vm.Labels = map[string]string{}
+	}
+	vm.Labels[DiscoveredLabel] = "true"
+	err := a.client.Create(ctx, vm)
+	switch {
+	case apierrors.IsAlreadyExists(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("creating VirtualMachine %s/%s: %w", vm.Namespace, vm.Name, err)
+	}
+	metrics.Discovered.Inc()
+	ctrl.Log.WithName("discovery").Info("created", "vm", vm.Namespace+"/"+vm.Name)
+	return nil
 }

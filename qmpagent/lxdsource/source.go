@@ -13,9 +13,11 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
@@ -26,6 +28,7 @@ type Publisher interface {
 	Publish(regarding corev1.ObjectReference, occ model.Occurrence, source string) (coalesced bool)
 	VirtualMachines(ctx context.Context) ([]vmv1.VirtualMachine, error)
 	Node() corev1.ObjectReference
+	CreateVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachine) error
 }
 
 // Config configures a Source.
@@ -44,6 +47,9 @@ type Config struct {
 	// MaxMessageBytes bounds one message of the stream (1 MiB when zero);
 	// a larger one is counted and skipped.
 	MaxMessageBytes int
+	// DiscoverNamespace, when set, turns discovery on: a VirtualMachine is
+	// created there for every instance LXD has that none names.
+	DiscoverNamespace string
 	// Log is the source's logger.
 	Log logr.Logger
 }
@@ -392,6 +398,37 @@ func (s *Source) refresh(ctx context.Context) {
 		if !present[uid] {
 			delete(s.told, uid)
 			delete(s.connectedIn, uid)
+		}
+	}
+	s.discover(ctx, vms)
+}
+
+// discover creates a VirtualMachine for every instance LXD has that no
+// VirtualMachine of this node names (opt-in: Config.DiscoverNamespace).
+func (s *Source) discover(ctx context.Context, vms []vmv1.VirtualMachine) {
+	if s.cfg.DiscoverNamespace == "" || !s.up {
+		return
+	}
+	watched := map[Instance]bool{}
+	for i := range vms {
+		if vms[i].Spec.LXD != nil {
+			watched[s.currentName(instanceOf(&vms[i]))] = true
+		}
+	}
+	node := s.pub.Node().Name
+	for inst, st := range s.states {
+		if watched[inst] || st[1] == "Deleted" {
+			continue
+		}
+		vm := &vmv1.VirtualMachine{
+			ObjectMeta: metav1.ObjectMeta{
+				Namespace: s.cfg.DiscoverNamespace,
+				Name:      qmpagent.DiscoveredName(inst.Name, "lxd:"+inst.Project+"/"+inst.Name, node),
+			},
+			Spec: vmv1.VirtualMachineSpec{NodeName: node, LXD: &vmv1.LXDSource{Instance: inst.Name, Project: inst.Project}},
+		}
+		if err := s.pub.CreateVirtualMachine(ctx, vm); err != nil {
+			s.cfg.Log.Info("not discovered", "instance", inst.Project+"/"+inst.Name, "reason", err.Error())
 		}
 	}
 }

@@ -43,6 +43,8 @@ type fakePublisher struct {
 	vms   []vmv1.VirtualMachine
 	facts map[types.NamespacedName]model.Facts
 	pub   []published
+	// created are the VirtualMachines discovery asked for.
+	created []vmv1.VirtualMachine
 }
 
 type published struct {
@@ -76,6 +78,13 @@ func (p *fakePublisher) VirtualMachines(context.Context) ([]vmv1.VirtualMachine,
 
 func (p *fakePublisher) Node() corev1.ObjectReference {
 	return corev1.ObjectReference{Kind: "Node", Name: "n1", UID: "n1"}
+}
+
+func (p *fakePublisher) CreateVirtualMachine(_ context.Context, vm *vmv1.VirtualMachine) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.created = append(p.created, *vm)
+	return nil
 }
 
 func (p *fakePublisher) fact(name string) model.Facts {
@@ -398,4 +407,27 @@ func FuzzFrame(f *testing.F) {
 		}
 		_ = c1.Close()
 	})
+}
+
+func TestDiscoveryCreatesAVirtualMachinePerUnwatchedInstance(t *testing.T) {
+	p := &fakePublisher{vms: []vmv1.VirtualMachine{lxdVM("a", "c1", "")}}
+	s := New(p, Config{Socket: "/run/lxd.socket", DiscoverNamespace: "lxd-vms", Log: logr.Discard()})
+	s.up = true
+	s.states = map[Instance][2]string{
+		{Project: DefaultProject, Name: "c1"}:   {model.RunStateRunning, "Running"},  // watched by a
+		{Project: "p1", Name: "c1"}:             {model.RunStateRunning, "Running"},  // same name, other project
+		{Project: DefaultProject, Name: "gone"}: {model.RunStateShutdown, "Deleted"}, // deleted: not discovered
+	}
+	s.refresh(context.Background())
+
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.created) != 1 {
+		t.Fatalf("created %d VirtualMachines, want 1: %+v", len(p.created), p.created)
+	}
+	vm := p.created[0]
+	if vm.Namespace != "lxd-vms" || vm.Spec.NodeName != "n1" || vm.Spec.LXD.Instance != "c1" || vm.Spec.LXD.Project != "p1" ||
+		!strings.HasPrefix(vm.Name, "c1-") {
+		t.Errorf("created %+v", vm)
+	}
 }
