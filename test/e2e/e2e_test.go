@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -11,6 +12,7 @@ import (
 	"github.com/vmevents/vmevents/internal/qemuvm"
 	"github.com/vmevents/vmevents/internal/stack"
 	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 // eventsOf lists the Events about a VM with a reason, as
@@ -118,4 +120,50 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 		Eventually(kubectlFn("get", "vm", "batch-1", "-o", "jsonpath={.status.runStateReason}")).Should(Equal("prelaunch"))
 		Expect(strings.TrimSpace(kubectl("get", "vm", "batch-1", "-o", "jsonpath={.status.monitor.reconnects}"))).NotTo(Or(BeEmpty(), Equal("0")))
 	})
+
+	It("loses no fault event: what happened while the apiserver was down is published when it is back", func() {
+		kubectl("wait", "--for=condition=GuestPanicked", "vm/web-1", "--timeout=120s")
+		panics := kubectl("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")
+		Expect(panics).To(Equal("1"))
+
+		// Our own monitor on web-1 sees QEMU's events while Kubernetes is away.
+		mon, err := qmp.Dial(context.Background(), vms["web-1"].PrettyQMPPath, qmp.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		defer mon.Close()
+
+		sys.Cluster.StopAPIServer()
+		// Reset the panicked guest and let it run: it panics again.
+		Expect(mon.Execute(context.Background(), "system_reset", nil, nil)).To(Succeed())
+		Expect(mon.Execute(context.Background(), "cont", nil, nil)).To(Succeed())
+		Eventually(mon.Events()).Should(Receive(HaveField("Name", "GUEST_PANICKED")))
+		Expect(sys.Cluster.StartAPIServer(context.Background())).To(Succeed())
+
+		Eventually(kubectlFn("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")).Should(Equal("2"))
+		Expect(kubectl("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.RESET}")).NotTo(BeEmpty())
+		Eventually(kubectlFn("get", "events", "--field-selector", "involvedObject.name=web-1,reason=Reset", "--no-headers")).Should(ContainSubstring("VM reset"))
+		// Both panics are told: one Event whose series counts 2, or two Events.
+		Eventually(func() (int, error) {
+			out, err := sys.Kubectl("get", "events.events.k8s.io", "--field-selector", "regarding.name=web-1,reason=GuestPanicked",
+				"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
+			return occurrences(out), err
+		}).Should(Equal(2))
+	})
 })
+
+// occurrences adds up "name=count;" pairs, an empty count being one
+// occurrence (an Event without a series).
+func occurrences(out string) int {
+	total := 0
+	for _, item := range strings.Split(out, ";") {
+		name, count, ok := strings.Cut(item, "=")
+		if !ok || name == "" {
+			continue
+		}
+		n := 1
+		if count != "" {
+			fmt.Sscan(count, &n)
+		}
+		total += n
+	}
+	return total
+}
