@@ -70,6 +70,9 @@ type Agent struct {
 
 	factsMu sync.Mutex
 	facts   map[types.NamespacedName]model.Facts
+	// uids remembers each followed VM's UID, to forget its Event series
+	// once it is deleted (a deleted VM can no longer be read).
+	uids map[types.NamespacedName]types.UID
 }
 
 // running is a live session.
@@ -95,6 +98,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 		events:   publish.NewEvents(mgr.GetClient(), cfg.NodeName),
 		sessions: map[types.NamespacedName]*running{},
 		facts:    map[types.NamespacedName]model.Facts{},
+		uids:     map[types.NamespacedName]types.UID{},
 	}
 	a.events.Observe = observe("event")
 	a.status = publish.NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
@@ -156,16 +160,15 @@ func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	var vm vmv1.VirtualMachine
 	err := a.client.Get(ctx, req.NamespacedName, &vm)
 	if apierrors.IsNotFound(err) || (err == nil && (!vm.DeletionTimestamp.IsZero() || vm.Spec.NodeName != a.cfg.NodeName)) {
-		a.stop(req.NamespacedName)
-		a.forgetFacts(req.NamespacedName)
-		if err == nil {
-			a.events.Forget(vm.UID)
-		}
+		a.forget(req.NamespacedName)
 		return ctrl.Result{}, nil
 	}
 	if err != nil {
 		return ctrl.Result{}, err
 	}
+	a.factsMu.Lock()
+	a.uids[req.NamespacedName] = vm.UID
+	a.factsMu.Unlock()
 	if vm.Spec.QMP == nil {
 		a.stop(req.NamespacedName)
 		return ctrl.Result{}, nil
@@ -261,4 +264,19 @@ func (a *Agent) startingFacts(key types.NamespacedName, vm *vmv1.VirtualMachine)
 		return f.Clone()
 	}
 	return publish.FactsFromStatus(vm.Status)
+}
+
+// forget ends everything the agent keeps for a VM that is gone or moved to
+// another node: its session, facts, pending status write and Event series.
+func (a *Agent) forget(key types.NamespacedName) {
+	a.stop(key)
+	a.factsMu.Lock()
+	delete(a.facts, key)
+	uid, ok := a.uids[key]
+	delete(a.uids, key)
+	a.factsMu.Unlock()
+	a.status.Forget(key)
+	if ok {
+		a.events.Forget(uid)
+	}
 }

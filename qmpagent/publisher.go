@@ -56,13 +56,6 @@ func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts
 	a.status.Put(key, snapshot)
 }
 
-// forgetFacts drops a VM's facts when the agent stops following it.
-func (a *Agent) forgetFacts(key types.NamespacedName) {
-	a.factsMu.Lock()
-	delete(a.facts, key)
-	a.factsMu.Unlock()
-}
-
 // Publish implements Publisher.
 func (a *Agent) Publish(regarding corev1.ObjectReference, occ model.Occurrence, source string) bool {
 	coalesced := a.events.Publish(regarding, occ)

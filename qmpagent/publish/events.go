@@ -42,7 +42,13 @@ type Events struct {
 
 	mu     sync.Mutex
 	series map[string]*series
+	// publishes counts calls, to prune old series every so often.
+	publishes int
 }
+
+// pruneEvery is how many publishes pass between two prunings of series
+// whose window has closed.
+const pruneEvery = 4096
 
 // EventInterval is the least time between two writes of one series.
 const EventInterval = time.Second
@@ -82,6 +88,10 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	}
 	key := string(regarding.UID) + "/" + regarding.Namespace + "/" + regarding.Name + "/" + occ.EventType() + "/" + occ.Reason + "/" + occ.Series
 	e.mu.Lock()
+	e.publishes++
+	if e.publishes%pruneEvery == 0 {
+		e.pruneLocked(occ.Time)
+	}
 	s, ok := e.series[key]
 	if ok && occ.Time.Sub(s.last) > SeriesWindow {
 		ok = false
@@ -98,6 +108,17 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	e.mu.Unlock()
 	e.writer.Put(key, snap)
 	return ok
+}
+
+// pruneLocked drops the series no occurrence can join any more and that
+// have nothing left to write, so a long-lived agent's memory stays bounded.
+func (e *Events) pruneLocked(now time.Time) {
+	for key, s := range e.series {
+		if now.Sub(s.last) > SeriesWindow && s.created && !e.writer.Pending(key) {
+			delete(e.series, key)
+			e.writer.Forget(key)
+		}
+	}
 }
 
 // Forget drops the series of an object that is gone.

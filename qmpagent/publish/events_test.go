@@ -1,0 +1,53 @@
+package publish
+
+import (
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/vmevents/vmevents/qmpagent/model"
+)
+
+func TestEventsSeriesKeysAndPruning(t *testing.T) {
+	e := NewEvents(nil, "node-1") // not run: nothing is written
+	vm := corev1.ObjectReference{Namespace: "default", Name: "web-1", UID: "u1"}
+	t0 := time.Unix(1700000000, 0)
+	occ := func(series string, at time.Time) model.Occurrence {
+		return model.Occurrence{Time: at, Action: "BLOCK_IO_ERROR", Reason: "BlockIOError", Warning: true, Series: series}
+	}
+	if e.Publish(vm, occ("disk0/read/stop", t0)) {
+		t.Error("the first occurrence was coalesced")
+	}
+	if !e.Publish(vm, occ("disk0/read/stop", t0.Add(time.Second))) {
+		t.Error("a repeat on the same disk started a new Event")
+	}
+	if e.Publish(vm, occ("disk1/read/stop", t0.Add(time.Second))) {
+		t.Error("another disk was folded into the first disk's Event")
+	}
+	if e.Publish(vm, occ("disk0/read/stop", t0.Add(SeriesWindow+2*time.Second))) {
+		t.Error("a repeat after the series window joined the old Event")
+	}
+
+	e.mu.Lock()
+	for _, s := range e.series {
+		s.created = true
+		e.writer.Forget(seriesKeyOf(e, s))
+	}
+	e.pruneLocked(t0.Add(3 * SeriesWindow))
+	left := len(e.series)
+	e.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d series left after their windows closed", left)
+	}
+}
+
+// seriesKeyOf finds the map key of s.
+func seriesKeyOf(e *Events, s *series) string {
+	for k, v := range e.series {
+		if v == s {
+			return k
+		}
+	}
+	return ""
+}
