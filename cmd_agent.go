@@ -48,6 +48,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	statusInterval := fs.Duration("status-interval", 500*time.Millisecond, "least time between two status writes of one VM; later facts are merged into the next write")
 	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
+	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
 	var sourceBuilders []func() (qmpagent.SourceFactory, error)
 	for _, bind := range agentSources {
@@ -93,6 +94,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("loading the cluster connection: %w", err)
 	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := waitForAPIServer(ctx, cfg); err != nil {
+		return err
+	}
 	cacheOpts, clientOpts := qmpagent.CacheOptions(*nodeName)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
@@ -115,6 +120,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		DiscoverGlob:      *discover,
 		DiscoverNamespace: *discoverNS,
 		Sources:           sources,
+		SpoolDir:          *spoolDir,
 	}); err != nil {
 		return err
 	}
@@ -130,7 +136,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	ctrl.Log.WithName("agent").Info("starting", "node", *nodeName, "socketRoots", []string(roots))
-	return mgr.Start(ctrl.SetupSignalHandler())
+	return mgr.Start(ctx)
 }
 
 func envOr(name, def string) string {

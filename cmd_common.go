@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"flag"
 	"time"
 
+	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -47,6 +49,32 @@ func (c *commonFlags) restConfig() (*rest.Config, error) {
 	cfg.Burst = c.burst
 	cfg.Timeout = 30 * time.Second
 	return cfg, nil
+}
+
+// waitForAPIServer returns once the apiserver answers, retrying with a
+// capped backoff: a component started during an apiserver outage (an agent
+// restarted on a node while the control plane is down) waits for it instead
+// of exiting, and then takes up what its spool kept.
+func waitForAPIServer(ctx context.Context, cfg *rest.Config) error {
+	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	log := ctrl.Log.WithName("startup")
+	delay := 500 * time.Millisecond
+	for {
+		_, err := dc.ServerVersion()
+		if err == nil {
+			return nil
+		}
+		log.Info("waiting for the Kubernetes API", "server", cfg.Host, "error", err.Error())
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 10*time.Second)
+	}
 }
 
 // setupLogging installs the zap logger the flags describe as controller-runtime's logger.

@@ -52,6 +52,10 @@ func runController(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("naming this replica: %w", err)
 		}
 	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := waitForAPIServer(ctx, cfg); err != nil {
+		return err
+	}
 	gracePeriod := 10 * time.Second
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
@@ -73,7 +77,6 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	ctx := ctrl.SetupSignalHandler()
 	r := &controllers.VirtualMachineReconciler{
 		AgentNamespace:    *agentNS,
 		LeaseGrace:        *leaseGrace,

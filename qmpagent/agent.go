@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -48,6 +49,9 @@ type Config struct {
 	DiscoverNamespace string
 	// DiscoverInterval is the time between discovery scans.
 	DiscoverInterval time.Duration
+	// SpoolDir, when set, is a node-local folder where what the apiserver
+	// has not accepted yet (status facts, Events) is kept across restarts.
+	SpoolDir string
 	// Sources are the event sources besides QMP sockets (libvirt, LXD),
 	// each built with the agent as its Publisher and run by the manager.
 	Sources []SourceFactory
@@ -102,6 +106,11 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	}
 	a.events.Observe = observe("event")
 	a.status = publish.NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
+	if cfg.SpoolDir != "" {
+		if err := a.useSpool(cfg.SpoolDir); err != nil {
+			return nil, err
+		}
+	}
 	if err := mgr.Add(a); err != nil {
 		return nil, err
 	}
@@ -279,4 +288,41 @@ func (a *Agent) forget(key types.NamespacedName) {
 	if ok {
 		a.events.Forget(uid)
 	}
+}
+
+// spoolEntries bounds each spool folder: far more VMs than a node runs, and
+// far more distinct Event series than an outage produces.
+const spoolEntries = 100000
+
+// useSpool keeps unwritten facts and Events under dir and takes up what an
+// earlier run kept there.
+func (a *Agent) useSpool(dir string) error {
+	log := ctrl.Log.WithName("spool")
+	facts, err := publish.NewSpool[types.NamespacedName, model.Facts](filepath.Join(dir, "facts"), spoolEntries)
+	if err != nil {
+		return err
+	}
+	kept, errs := a.status.UseSpool(facts)
+	for _, err := range errs {
+		log.Error(err, "dropped an unreadable spool file")
+	}
+	a.factsMu.Lock()
+	for key, f := range kept {
+		a.facts[key] = f // newer than the VM's status: its write failed
+	}
+	a.factsMu.Unlock()
+	for key, f := range kept {
+		a.status.Put(key, f)
+	}
+	errs, err = a.events.UseSpool(filepath.Join(dir, "events"), spoolEntries)
+	if err != nil {
+		return err
+	}
+	for _, err := range errs {
+		log.Error(err, "dropped an unreadable spool file")
+	}
+	if len(kept) > 0 {
+		log.Info("publishing what an earlier run could not", "vms", len(kept))
+	}
+	return nil
 }

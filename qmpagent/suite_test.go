@@ -2,6 +2,7 @@ package qmpagent_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -52,6 +53,9 @@ var (
 // discovered behind its back.
 var discoverGlob = filepath.Join(os.TempDir(), "*", "discover-*.qmp")
 
+// spoolDir is the suite's agent spool; restarted agents take it up.
+var spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("vmevents-agent-spool-%d", os.Getpid()))
+
 // startAgent starts an agent for the node, as `vmevents agent` does, and
 // returns the function that stops it.
 func startAgent() func() {
@@ -75,6 +79,7 @@ func startAgent() func() {
 		DiscoverGlob:      discoverGlob,
 		DiscoverNamespace: "default",
 		DiscoverInterval:  200 * time.Millisecond,
+		SpoolDir:          spoolDir,
 	})
 	Expect(err).NotTo(HaveOccurred())
 	mctx, cancel := context.WithCancel(context.Background())
@@ -97,6 +102,7 @@ var _ = BeforeSuite(func() {
 	Expect(env.Client.Create(context.Background(), namespace("vmevents-system"))).To(Succeed())
 
 	ctx = context.Background()
+	DeferCleanup(os.RemoveAll, spoolDir)
 	stopAgent = startAgent()
 	DeferCleanup(func() { stopAgent() })
 })

@@ -136,12 +136,16 @@ func (s *Stack) StartAgent() error {
 		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Agent),
 		"--node-name", s.Node, "--namespace", "vmevents-system",
 		"--socket-root", s.SocketRoot,
+		"--spool-dir", s.SpoolDir(),
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 	}, s.AgentArgs...)
 	p, err := proc.Start("agent", s.LogFile("agent"), s.Binary, args...)
 	s.agent = p
 	return err
 }
+
+// SpoolDir is where the agent keeps what the apiserver has not accepted yet.
+func (s *Stack) SpoolDir() string { return filepath.Join(s.Dir, "spool") }
 
 // StopController stops the controller gracefully.
 func (s *Stack) StopController() { s.controller.Stop(15 * time.Second); s.controller = nil }

@@ -22,11 +22,32 @@ type Coalescer[K comparable, V any] struct {
 	pending   map[K]V
 	lastWrite map[K]time.Time
 	stats     CoalescerStats
+
+	// spool, when set, keeps the values whose write failed until one
+	// succeeds; spooled says which keys have a value there.
+	spool   *Spool[K, V]
+	spooled map[K]bool
 }
 
 // CoalescerStats counts what a Coalescer did.
 type CoalescerStats struct {
 	Puts, Writes, Failures uint64
+	// SpoolErrors counts values the spool could not keep.
+	SpoolErrors uint64
+}
+
+// UseSpool makes the Coalescer keep failed values in s and returns the
+// values s kept from an earlier run; the caller Puts them (after setting up
+// whatever the write function needs to write them).
+func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V]) (map[K]V, []error) {
+	kept, errs := s.Load()
+	c.mu.Lock()
+	c.spool, c.spooled = s, map[K]bool{}
+	for k := range kept {
+		c.spooled[k] = true
+	}
+	c.mu.Unlock()
+	return kept, errs
 }
 
 // NewCoalescer returns a Coalescer calling write; Run starts its workers.
@@ -62,6 +83,7 @@ func (c *Coalescer[K, V]) Forget(key K) {
 	delete(c.lastWrite, key)
 	c.mu.Unlock()
 	c.queue.Forget(key)
+	c.release(key)
 }
 
 // Pending reports whether key has a value not yet written.
@@ -96,6 +118,39 @@ func (c *Coalescer[K, V]) Run(ctx context.Context, workers int) {
 	c.flush(FlushTimeout)
 }
 
+// keep saves a value whose write failed in the spool, if there is one. The
+// newest value for the key replaces an older one there too.
+func (c *Coalescer[K, V]) keep(key K, v V) {
+	c.mu.Lock()
+	s := c.spool
+	if newer, ok := c.pending[key]; ok {
+		v = newer
+	}
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	err := s.Save(key, v)
+	c.mu.Lock()
+	if err != nil {
+		c.stats.SpoolErrors++
+	} else {
+		c.spooled[key] = true
+	}
+	c.mu.Unlock()
+}
+
+// release drops a key's spooled value once a write succeeded.
+func (c *Coalescer[K, V]) release(key K) {
+	c.mu.Lock()
+	s, was := c.spool, c.spooled[key]
+	delete(c.spooled, key)
+	c.mu.Unlock()
+	if s != nil && was {
+		_ = s.Delete(key)
+	}
+}
+
 // FlushTimeout bounds the last attempt, at shutdown, to write what is still
 // pending (delayed by MinInterval or by a retry).
 const FlushTimeout = 5 * time.Second
@@ -113,11 +168,14 @@ func (c *Coalescer[K, V]) flush(timeout time.Duration) {
 		if ctx.Err() != nil {
 			return
 		}
-		if err := c.write(ctx, key, v); err == nil {
-			c.mu.Lock()
-			c.stats.Writes++
-			c.mu.Unlock()
+		if err := c.write(ctx, key, v); err != nil {
+			c.keep(key, v)
+			continue
 		}
+		c.release(key)
+		c.mu.Lock()
+		c.stats.Writes++
+		c.mu.Unlock()
 	}
 }
 
@@ -148,6 +206,11 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 	}
 
 	err := c.write(ctx, key, v)
+	if err != nil {
+		c.keep(key, v)
+	} else {
+		c.release(key)
+	}
 
 	c.mu.Lock()
 	defer c.mu.Unlock()

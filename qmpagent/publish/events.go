@@ -62,12 +62,14 @@ type series struct {
 	created   bool
 }
 
+// seriesSnapshot is what one write of a series says; it is what the spool
+// keeps, hence the JSON.
 type seriesSnapshot struct {
-	regarding corev1.ObjectReference
-	first     model.Occurrence
-	name      string
-	count     int64
-	last      time.Time
+	Regarding corev1.ObjectReference `json:"regarding"`
+	First     model.Occurrence       `json:"first"`
+	Name      string                 `json:"name"`
+	Count     int64                  `json:"count"`
+	Last      time.Time              `json:"last"`
 }
 
 // NewEvents returns a publisher reporting as the agent on node. Call Run.
@@ -104,7 +106,7 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	if occ.Time.After(s.last) {
 		s.last = occ.Time
 	}
-	snap := seriesSnapshot{regarding: s.regarding, first: s.first, name: s.name, count: s.count, last: s.last}
+	snap := seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last}
 	e.mu.Unlock()
 	e.writer.Put(key, snap)
 	return ok
@@ -168,7 +170,7 @@ func (e *Events) write(ctx context.Context, key string, s seriesSnapshot) error 
 func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) error {
 	e.mu.Lock()
 	cur, ok := e.series[key]
-	created := ok && cur.created && cur.name == s.name
+	created := ok && cur.created && cur.name == s.Name
 	e.mu.Unlock()
 	if !ok {
 		return nil // forgotten meanwhile
@@ -190,7 +192,7 @@ func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) 
 		return err
 	}
 	e.mu.Lock()
-	if cur, ok := e.series[key]; ok && cur.name == s.name {
+	if cur, ok := e.series[key]; ok && cur.name == s.Name {
 		cur.created = true
 	}
 	e.mu.Unlock()
@@ -199,33 +201,33 @@ func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) 
 
 func (e *Events) create(ctx context.Context, s seriesSnapshot) error {
 	ev := &eventsv1.Event{
-		ObjectMeta:          metav1.ObjectMeta{Name: s.name, Namespace: namespaceOf(s.regarding)},
-		EventTime:           metav1.NewMicroTime(s.first.Time),
+		ObjectMeta:          metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)},
+		EventTime:           metav1.NewMicroTime(s.First.Time),
 		ReportingController: ReportingController,
 		ReportingInstance:   model.Clean(e.node, 128),
-		Action:              model.Clean(s.first.Action, 128),
-		Reason:              model.Clean(s.first.Reason, 128),
-		Note:                model.Clean(s.first.Note, model.MaxNoteBytes),
-		Type:                s.first.EventType(),
-		Regarding:           s.regarding,
+		Action:              model.Clean(s.First.Action, 128),
+		Reason:              model.Clean(s.First.Reason, 128),
+		Note:                model.Clean(s.First.Note, model.MaxNoteBytes),
+		Type:                s.First.EventType(),
+		Regarding:           s.Regarding,
 	}
-	if s.count > 1 {
-		ev.Series = &eventsv1.EventSeries{Count: int32(min(s.count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.last)}
+	if s.Count > 1 {
+		ev.Series = &eventsv1.EventSeries{Count: int32(min(s.Count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.Last)}
 	}
 	return e.client.Create(ctx, ev)
 }
 
 func (e *Events) patchSeries(ctx context.Context, s seriesSnapshot) error {
-	if s.count < 2 {
+	if s.Count < 2 {
 		return nil // the Event as created already says it all
 	}
 	patch, err := json.Marshal(map[string]any{"series": eventsv1.EventSeries{
-		Count: int32(min(s.count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.last),
+		Count: int32(min(s.Count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.Last),
 	}})
 	if err != nil {
 		return err
 	}
-	ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: s.name, Namespace: namespaceOf(s.regarding)}}
+	ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)}}
 	return e.client.Patch(ctx, ev, client.RawPatch(types.MergePatchType, patch))
 }
 
@@ -236,4 +238,25 @@ func namespaceOf(ref corev1.ObjectReference) string {
 		return metav1.NamespaceDefault
 	}
 	return ref.Namespace
+}
+
+// UseSpool keeps the series the apiserver did not accept yet in dir, and
+// queues the ones an earlier run of the agent kept there: a fault told
+// during an apiserver outage survives an agent restart. The Event names are
+// those of the first attempt, so nothing is published twice.
+func (e *Events) UseSpool(dir string, maxEntries int) ([]error, error) {
+	spool, err := NewSpool[string, seriesSnapshot](dir, maxEntries)
+	if err != nil {
+		return nil, err
+	}
+	kept, errs := e.writer.UseSpool(spool)
+	e.mu.Lock()
+	for key, snap := range kept {
+		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last}
+	}
+	e.mu.Unlock()
+	for key, snap := range kept {
+		e.writer.Put(key, snap)
+	}
+	return errs, nil
 }

@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -147,6 +148,35 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 				"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
 			return occurrences(out), err
 		}).Should(Equal(2))
+	})
+
+	It("loses no fault event when the agent is also killed during the outage: its spool keeps what was not written", func() {
+		mon, err := qmp.Dial(context.Background(), vms["web-1"].PrettyQMPPath, qmp.Options{})
+		Expect(err).NotTo(HaveOccurred())
+		defer mon.Close()
+
+		sys.Cluster.StopAPIServer()
+		Expect(mon.Execute(context.Background(), "system_reset", nil, nil)).To(Succeed())
+		Expect(mon.Execute(context.Background(), "cont", nil, nil)).To(Succeed())
+		Eventually(mon.Events()).Should(Receive(HaveField("Name", "GUEST_PANICKED")))
+		// The agent's writes fail: it keeps the facts and the Event on disk.
+		spooled := func(kind string) func() []string {
+			return func() []string { m, _ := filepath.Glob(filepath.Join(sys.SpoolDir(), kind, "*.json")); return m }
+		}
+		Eventually(spooled("facts")).ShouldNot(BeEmpty())
+		Eventually(spooled("events")).ShouldNot(BeEmpty())
+
+		sys.KillAgent()
+		Expect(sys.StartAgent()).To(Succeed())
+		Expect(sys.Cluster.StartAPIServer(context.Background())).To(Succeed())
+
+		Eventually(kubectlFn("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")).Should(Equal("3"))
+		Eventually(func() (int, error) {
+			out, err := sys.Kubectl("get", "events.events.k8s.io", "--field-selector", "regarding.name=web-1,reason=GuestPanicked",
+				"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
+			return occurrences(out), err
+		}).Should(Equal(3))
+		Eventually(spooled("events")).Should(BeEmpty())
 	})
 })
 

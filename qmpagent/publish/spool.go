@@ -1,0 +1,126 @@
+package publish
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// Spool keeps, in a node-local folder, every value a Coalescer could not
+// write yet, so that what the apiserver has not accepted survives an agent
+// restart: a fault during an apiserver outage is published once the agent
+// (restarted or not) reaches the apiserver again. Values are written only
+// after a failed write and removed after a successful one, so a healthy
+// agent never touches the disk.
+type Spool[K comparable, V any] struct {
+	dir string
+	// MaxEntries bounds the folder; past it new values are not kept (the
+	// in-memory retry still has them) and Save says so.
+	MaxEntries int
+}
+
+// ErrSpoolFull is returned by Save when the spool holds MaxEntries values.
+var ErrSpoolFull = errors.New("spool full")
+
+// NewSpool returns a spool in dir, creating it.
+func NewSpool[K comparable, V any](dir string, maxEntries int) (*Spool[K, V], error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return &Spool[K, V]{dir: dir, MaxEntries: maxEntries}, nil
+}
+
+type spoolEntry[K comparable, V any] struct {
+	Key   K `json:"key"`
+	Value V `json:"value"`
+}
+
+func (s *Spool[K, V]) path(key K) (string, error) {
+	b, err := json.Marshal(key)
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(b)
+	return filepath.Join(s.dir, hex.EncodeToString(sum[:16])+".json"), nil
+}
+
+// Save keeps v for key, replacing what was kept. It writes a temporary file
+// and renames it, so a crash leaves either the old value or the new one.
+func (s *Spool[K, V]) Save(key K, v V) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) && s.MaxEntries > 0 {
+		if entries, _ := os.ReadDir(s.dir); len(entries) >= s.MaxEntries {
+			return ErrSpoolFull
+		}
+	}
+	data, err := json.Marshal(spoolEntry[K, V]{Key: key, Value: v})
+	if err != nil {
+		return err
+	}
+	tmp := p + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	if err != nil {
+		return err
+	}
+	_, werr := f.Write(data)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		_ = os.Remove(tmp)
+		return err
+	}
+	return os.Rename(tmp, p)
+}
+
+// Delete forgets key's value.
+func (s *Spool[K, V]) Delete(key K) error {
+	p, err := s.path(key)
+	if err != nil {
+		return err
+	}
+	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Load returns every value kept, and the files it could not read (which it
+// removes: a torn or foreign file must not block the spool forever).
+func (s *Spool[K, V]) Load() (map[K]V, []error) {
+	out := map[K]V{}
+	var errs []error
+	entries, err := os.ReadDir(s.dir)
+	if err != nil {
+		return out, []error{err}
+	}
+	for _, e := range entries {
+		p := filepath.Join(s.dir, e.Name())
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			if strings.HasSuffix(e.Name(), ".tmp") {
+				_ = os.Remove(p) // an interrupted Save
+			}
+			continue
+		}
+		data, err := os.ReadFile(p)
+		var entry spoolEntry[K, V]
+		if err == nil {
+			err = json.Unmarshal(data, &entry)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("spool file %s: %w", p, err))
+			_ = os.Remove(p)
+			continue
+		}
+		out[entry.Key] = entry.Value
+	}
+	return out, errs
+}
