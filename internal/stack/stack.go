@@ -137,6 +137,7 @@ func (s *Stack) StartAgent() error {
 		"--node-name", s.Node, "--namespace", "vmevents-system",
 		"--socket-root", s.SocketRoot,
 		"--spool-dir", s.SpoolDir(),
+		"--audit-log=", // no libvirt here: the host's audit log is not the stack's
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 	}, s.AgentArgs...)
 	p, err := proc.Start("agent", s.LogFile("agent"), s.Binary, args...)
