@@ -41,7 +41,13 @@ var _ Publisher = (*Agent)(nil)
 
 // UpdateFacts implements Publisher.
 func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
+	a.status.Put(key, a.updateFacts(key, update))
+}
+
+// updateFacts applies update under the lock and returns a snapshot to write.
+func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts)) model.Facts {
 	a.factsMu.Lock()
+	defer a.factsMu.Unlock()
 	f, ok := a.facts[key]
 	if !ok {
 		var vm vmv1.VirtualMachine
@@ -51,9 +57,7 @@ func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts
 	}
 	update(&f)
 	a.facts[key] = f
-	snapshot := f.Clone()
-	a.factsMu.Unlock()
-	a.status.Put(key, snapshot)
+	return f.Clone()
 }
 
 // Publish implements Publisher.
