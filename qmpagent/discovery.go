@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 	"github.com/vmevents/vmevents/qmpagent/qmpsource"
 )
@@ -54,7 +55,7 @@ func (d *Discovery) Start(ctx context.Context) error {
 		if err := d.Scan(ctx); err != nil && ctx.Err() == nil {
 			log.Error(err, "discovering QMP sockets", "glob", d.Glob)
 		}
-		if !sleepCtx(ctx, interval) {
+		if !backoff.Sleep(ctx, interval) {
 			return nil
 		}
 	}

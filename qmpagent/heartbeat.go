@@ -11,6 +11,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/internal/heartbeat"
 )
 
@@ -44,7 +45,7 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 		if err != nil && ctx.Err() == nil {
 			log.Error(err, "renewing the agent Lease", "namespace", h.Namespace, "name", heartbeat.LeaseName(h.Node))
 		}
-		if !sleepCtx(ctx, interval) {
+		if !backoff.Sleep(ctx, interval) {
 			return nil
 		}
 	}
@@ -73,15 +74,4 @@ func (h *Heartbeat) renew(ctx context.Context) error {
 	lease.Spec.HolderIdentity = ptr.To(h.Node)
 	lease.Spec.LeaseDurationSeconds = ptr.To(int32(heartbeat.DefaultDuration / time.Second))
 	return h.Writer.Update(ctx, &lease)
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

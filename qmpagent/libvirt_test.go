@@ -12,13 +12,8 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	gtypes "github.com/onsi/gomega/types"
-	"k8s.io/utils/ptr"
-	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/config"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/internal/scheme"
 	"github.com/vmevents/vmevents/internal/testenv"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/libvirtsource"
@@ -30,29 +25,10 @@ const libvirtNode = "node-libvirt"
 
 const libvirtPackages = "apt-get install -y --no-install-recommends libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients auditd qemu-system-x86"
 
-// startLibvirtAgent starts an agent for libvirtNode with the given sources,
-// as startAgent does for the suite's node.
+// startLibvirtAgent starts an agent for libvirtNode with the given sources
+// and returns the function that stops it.
 func startLibvirtAgent(sources ...qmpagent.SourceFactory) func() {
-	cacheOpts, clientOpts := qmpagent.CacheOptions(libvirtNode)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme: scheme.New(), Metrics: metricsserver.Options{BindAddress: "0"}, HealthProbeBindAddress: "0",
-		Cache: cacheOpts, Client: clientOpts,
-		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	_, err = qmpagent.New(mgr, qmpagent.Config{
-		NodeName: libvirtNode, SocketRoots: []string{os.TempDir()}, Namespace: "vmevents-system",
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Sources: sources,
-	})
-	Expect(err).NotTo(HaveOccurred())
-	mctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(mctx)).To(Succeed())
-	}()
-	return func() { cancel(); <-done }
+	return runAgent(qmpagent.Config{NodeName: libvirtNode, Sources: sources})
 }
 
 // privateLibvirt runs hack/libvirt/ns.sh (libvirtd + auditd in a private

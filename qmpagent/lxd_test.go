@@ -11,15 +11,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/internal/scheme"
 	"github.com/vmevents/vmevents/internal/testenv"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/lxdsource"
@@ -225,36 +221,10 @@ var _ = Describe("LXD event source", Ordered, func() {
 	})
 })
 
-// startLXDAgent starts an agent for node with one extra source, as
-// startAgent does for the suite's node, and returns the function that stops it.
+// startLXDAgent starts an agent for node with one extra source and returns
+// the function that stops it.
 func startLXDAgent(node string, source qmpagent.SourceFactory) func() {
-	cacheOpts, clientOpts := qmpagent.CacheOptions(node)
-	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
-		Scheme:                 scheme.New(),
-		Metrics:                metricsserver.Options{BindAddress: "0"},
-		HealthProbeBindAddress: "0",
-		Cache:                  cacheOpts,
-		Client:                 clientOpts,
-		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	_, err = qmpagent.New(mgr, qmpagent.Config{
-		NodeName:    node,
-		SocketRoots: []string{os.TempDir()},
-		Namespace:   "vmevents-system",
-		MinBackoff:  50 * time.Millisecond,
-		MaxBackoff:  time.Second,
-		Sources:     []qmpagent.SourceFactory{source},
-	})
-	Expect(err).NotTo(HaveOccurred())
-	mctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(mctx)).To(Succeed())
-	}()
-	return func() { cancel(); <-done }
+	return runAgent(qmpagent.Config{NodeName: node, Sources: []qmpagent.SourceFactory{source}})
 }
 
 var _ client.Object = (*vmv1.VirtualMachine)(nil)

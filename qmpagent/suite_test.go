@@ -56,31 +56,37 @@ var discoverGlob = filepath.Join(os.TempDir(), "*", "discover-*.qmp")
 // spoolDir is the suite's agent spool; restarted agents take it up.
 var spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("vmevents-agent-spool-%d", os.Getpid()))
 
-// startAgent starts an agent for the node, as `vmevents agent` does, and
-// returns the function that stops it.
+// startAgent starts the suite's agent for its node, as `vmevents agent`
+// does, and returns the function that stops it.
 func startAgent() func() {
-	cacheOpts, clientOpts := qmpagent.CacheOptions(node)
+	return runAgent(qmpagent.Config{
+		NodeName:          node,
+		DiscoverGlob:      discoverGlob,
+		DiscoverNamespace: "default",
+		DiscoverInterval:  200 * time.Millisecond,
+		SpoolDir:          spoolDir,
+	})
+}
+
+// runAgent starts an agent with cfg (plus the suite's socket root, lease
+// namespace and short backoffs) in a manager of its own and returns the
+// function that stops it.
+func runAgent(cfg qmpagent.Config) func() {
+	cacheOpts, clientOpts := qmpagent.CacheOptions(cfg.NodeName)
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
 		Cache:                  cacheOpts,
 		Client:                 clientOpts,
-		// A restarted agent registers its controller again.
+		// Agents are started more than once in one process.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	_, err = qmpagent.New(mgr, qmpagent.Config{
-		NodeName:          node,
-		SocketRoots:       []string{os.TempDir()},
-		Namespace:         "vmevents-system",
-		MinBackoff:        50 * time.Millisecond,
-		MaxBackoff:        time.Second,
-		DiscoverGlob:      discoverGlob,
-		DiscoverNamespace: "default",
-		DiscoverInterval:  200 * time.Millisecond,
-		SpoolDir:          spoolDir,
-	})
+	cfg.SocketRoots = []string{os.TempDir()}
+	cfg.Namespace = "vmevents-system"
+	cfg.MinBackoff, cfg.MaxBackoff = 50*time.Millisecond, time.Second
+	_, err = qmpagent.New(mgr, cfg)
 	Expect(err).NotTo(HaveOccurred())
 	mctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

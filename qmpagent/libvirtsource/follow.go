@@ -14,6 +14,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent/libvirtsource/audit"
 )
 
@@ -62,7 +63,7 @@ func (f *Follower) Run(ctx context.Context) error {
 			if !errors.Is(err, os.ErrNotExist) {
 				f.Log.Error(err, "opening the audit log", "path", f.Path)
 			}
-			sleepCtx(ctx, f.Poll)
+			backoff.Sleep(ctx, f.Poll)
 			continue
 		}
 		ino, size := fileID(file)
@@ -86,7 +87,7 @@ func (f *Follower) Run(ctx context.Context) error {
 		_ = file.Close()
 		if err != nil && ctx.Err() == nil {
 			f.Log.Error(err, "reading the audit log", "path", f.Path)
-			sleepCtx(ctx, f.Poll)
+			backoff.Sleep(ctx, f.Poll)
 		}
 	}
 	f.save()
@@ -145,7 +146,7 @@ func (f *Follower) follow(ctx context.Context, file *os.File) error {
 			f.save()
 			continue
 		}
-		if !sleepCtx(ctx, f.Poll) {
+		if !backoff.Sleep(ctx, f.Poll) {
 			return nil
 		}
 	}
@@ -318,15 +319,4 @@ func inodeOf(st os.FileInfo) uint64 {
 		return s.Ino
 	}
 	return 0
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

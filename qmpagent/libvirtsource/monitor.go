@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
@@ -16,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
@@ -96,19 +96,10 @@ func (m *Monitor) Start(ctx context.Context) error {
 			connectedBefore, attempt = true, 0
 		}
 		m.log.Info("libvirtd connection lost or refused; retrying", "uri", m.cfg.URI, "reason", errString(err))
-		if !sleepCtx(ctx, m.backoff(attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(attempt, m.cfg.MinBackoff, m.cfg.MaxBackoff)) {
 			return nil
 		}
 	}
-}
-
-// backoff is capped exponential with ±50% jitter.
-func (m *Monitor) backoff(attempt int) time.Duration {
-	d := m.cfg.MinBackoff << min(attempt, 20)
-	if d > m.cfg.MaxBackoff || d <= 0 {
-		d = m.cfg.MaxBackoff
-	}
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
 
 // subscription is one domain's QEMU monitor event stream.

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
@@ -131,7 +131,7 @@ func (s *Source) Start(ctx context.Context) error {
 			err = errors.New("LXD closed the event stream")
 		}
 		s.setDown(ctx, err)
-		if !s.wait(ctx, s.backoff(attempt)) {
+		if !s.wait(ctx, backoff.Delay(attempt, s.cfg.MinBackoff, s.cfg.MaxBackoff)) {
 			return nil
 		}
 	}
@@ -481,15 +481,6 @@ func (s *Source) syncStates(ctx context.Context) error {
 	}
 	s.states = states
 	return nil
-}
-
-// backoff is the wait before attempt n+1: exponential, capped, ±50% jitter.
-func (s *Source) backoff(attempt int) time.Duration {
-	d := s.cfg.MinBackoff << min(attempt, 20)
-	if d > s.cfg.MaxBackoff || d <= 0 {
-		d = s.cfg.MaxBackoff
-	}
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
 }
 
 // wait sleeps d, still telling new VMs the stream is down; false when ctx ended.

@@ -3,12 +3,12 @@ package qmpsource
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"os"
 	"time"
 
 	"github.com/go-logr/logr"
 
+	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
@@ -77,7 +77,7 @@ func (s *Session) Run(ctx context.Context) {
 			state = model.MonitorRefused
 		}
 		s.setMonitor(&f, state, err)
-		if !sleep(ctx, s.backoff(attempt)) {
+		if !backoff.Sleep(ctx, backoff.Delay(attempt, s.MinBackoff, s.MaxBackoff)) {
 			return
 		}
 	}
@@ -191,25 +191,4 @@ func (s *Session) setMonitor(f *model.Facts, state string, err error) {
 		f.Monitor.LastError = ""
 	}
 	s.Sink.Facts(f.Clone())
-}
-
-// backoff is the wait before attempt n+1: exponential, capped, with ±50%
-// jitter so that many sessions losing QEMU at once do not retry in step.
-func (s *Session) backoff(attempt int) time.Duration {
-	d := s.MinBackoff << min(attempt, 20)
-	if d > s.MaxBackoff || d <= 0 {
-		d = s.MaxBackoff
-	}
-	return time.Duration(float64(d) * (0.5 + rand.Float64()))
-}
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }
