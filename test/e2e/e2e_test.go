@@ -127,38 +127,20 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 		panics := kubectl("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")
 		Expect(panics).To(Equal("1"))
 
-		// Our own monitor on web-1 sees QEMU's events while Kubernetes is away.
-		mon, err := qmp.Dial(context.Background(), vms["web-1"].PrettyQMPPath, qmp.Options{})
-		Expect(err).NotTo(HaveOccurred())
-		defer mon.Close()
-
 		sys.Cluster.StopAPIServer()
-		// Reset the panicked guest and let it run: it panics again.
-		Expect(mon.Execute(context.Background(), "system_reset", nil, nil)).To(Succeed())
-		Expect(mon.Execute(context.Background(), "cont", nil, nil)).To(Succeed())
-		Eventually(mon.Events()).Should(Receive(HaveField("Name", "GUEST_PANICKED")))
+		panicAgain("web-1")
 		Expect(sys.Cluster.StartAPIServer(context.Background())).To(Succeed())
 
 		Eventually(kubectlFn("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")).Should(Equal("2"))
 		Expect(kubectl("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.RESET}")).NotTo(BeEmpty())
 		Eventually(kubectlFn("get", "events", "--field-selector", "involvedObject.name=web-1,reason=Reset", "--no-headers")).Should(ContainSubstring("VM reset"))
 		// Both panics are told: one Event whose series counts 2, or two Events.
-		Eventually(func() (int, error) {
-			out, err := sys.Kubectl("get", "events.events.k8s.io", "--field-selector", "regarding.name=web-1,reason=GuestPanicked",
-				"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
-			return occurrences(out), err
-		}).Should(Equal(2))
+		Eventually(occurrencesOf("web-1", "GuestPanicked")).Should(Equal(2))
 	})
 
 	It("loses no fault event when the agent is also killed during the outage: its spool keeps what was not written", func() {
-		mon, err := qmp.Dial(context.Background(), vms["web-1"].PrettyQMPPath, qmp.Options{})
-		Expect(err).NotTo(HaveOccurred())
-		defer mon.Close()
-
 		sys.Cluster.StopAPIServer()
-		Expect(mon.Execute(context.Background(), "system_reset", nil, nil)).To(Succeed())
-		Expect(mon.Execute(context.Background(), "cont", nil, nil)).To(Succeed())
-		Eventually(mon.Events()).Should(Receive(HaveField("Name", "GUEST_PANICKED")))
+		panicAgain("web-1")
 		// The agent's writes fail: it keeps the facts and the Event on disk.
 		spooled := func(kind string) func() []string {
 			return func() []string { m, _ := filepath.Glob(filepath.Join(sys.SpoolDir(), kind, "*.json")); return m }
@@ -171,14 +153,33 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 		Expect(sys.Cluster.StartAPIServer(context.Background())).To(Succeed())
 
 		Eventually(kubectlFn("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")).Should(Equal("3"))
-		Eventually(func() (int, error) {
-			out, err := sys.Kubectl("get", "events.events.k8s.io", "--field-selector", "regarding.name=web-1,reason=GuestPanicked",
-				"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
-			return occurrences(out), err
-		}).Should(Equal(3))
+		Eventually(occurrencesOf("web-1", "GuestPanicked")).Should(Equal(3))
 		Eventually(spooled("events")).Should(BeEmpty())
 	})
 })
+
+// panicAgain resets the panicked guest of vm and lets it run, so it panics
+// again, watching QEMU's events on the test's own monitor (Kubernetes may be
+// away meanwhile).
+func panicAgain(vm string) {
+	GinkgoHelper()
+	mon, err := qmp.Dial(context.Background(), vms[vm].PrettyQMPPath, qmp.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	defer mon.Close()
+	Expect(mon.Execute(context.Background(), "system_reset", nil, nil)).To(Succeed())
+	Expect(mon.Execute(context.Background(), "cont", nil, nil)).To(Succeed())
+	Eventually(mon.Events()).Should(Receive(HaveField("Name", "GUEST_PANICKED")))
+}
+
+// occurrencesOf counts the occurrences the Events with reason about vm
+// stand for, series included.
+func occurrencesOf(vm, reason string) func() (int, error) {
+	return func() (int, error) {
+		out, err := sys.Kubectl("get", "events.events.k8s.io", "--field-selector", "regarding.name="+vm+",reason="+reason,
+			"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
+		return occurrences(out), err
+	}
+}
 
 // occurrences adds up "name=count;" pairs, an empty count being one
 // occurrence (an Event without a series).
