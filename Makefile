@@ -83,7 +83,8 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	done
 
 .PHONY: bench
-bench: ## Benchmarks: the QMP client against go-qemu (numbers go to docs/).
+bench: build control-plane $(KUSTOMIZE) ## Benchmarks: the six scale scenarios (docs/benchmarks.md) and the QMP client against go-qemu.
+	KUSTOMIZE=$(KUSTOMIZE) hack/bench.sh
 	hack/bench-qmp.sh
 
 ##@ Local control plane and demo
@@ -122,6 +123,10 @@ undeploy: $(KUSTOMIZE) ## Remove vmevents from the current kubectl context.
 	$(KUSTOMIZE) build config/default | kubectl delete --ignore-not-found -f -
 
 ##@ Tools
+
+.PHONY: print-kustomize
+print-kustomize: $(KUSTOMIZE)
+	@echo $(KUSTOMIZE)
 
 $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)

@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// loadgenStats mirrors hack/loadgen's Stats.
+type loadgenStats struct {
+	Sockets, Connected   int
+	Handshakes           int64
+	Written              map[string]int64
+	NoMonitor, Unwritten int64
+	StormWritten         map[string]int64
+}
+
+// loadgen is the fake-QEMU process (hack/loadgen) and what it reports.
+type loadgen struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	tr    *tracker
+
+	mu         sync.Mutex
+	handshakes int64
+	lastHand   time.Time
+	connected  map[int]bool
+	stats      chan loadgenStats
+	stormDone  chan [2]int64
+	ready      chan int
+}
+
+func startLoadgen(bin, dir string, n int, tr *tracker, logPath string) (*loadgen, error) {
+	cmd := exec.Command(bin, "-dir", dir, "-n", strconv.Itoa(n))
+	log, err := os.Create(logPath)
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = log
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	l := &loadgen{cmd: cmd, stdin: stdin, tr: tr, connected: map[int]bool{},
+		stats: make(chan loadgenStats, 1), stormDone: make(chan [2]int64, 1), ready: make(chan int, 1)}
+	go l.read(stdout)
+	select {
+	case <-l.ready:
+		return l, nil
+	case <-time.After(60 * time.Second):
+		l.stop()
+		return nil, fmt.Errorf("loadgen not ready (log: %s)", logPath)
+	}
+}
+
+func (l *loadgen) read(r io.Reader) {
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 16<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		now := time.Now()
+		kind, rest, _ := strings.Cut(line, " ")
+		switch kind {
+		case "E":
+			f := strings.Fields(rest)
+			if len(f) != 4 {
+				continue
+			}
+			vm, _ := strconv.Atoi(f[0])
+			sec, _ := strconv.ParseInt(f[2], 10, 64)
+			usec, _ := strconv.ParseInt(f[3], 10, 64)
+			l.tr.sent(vm, f[1], time.Unix(sec, usec*1000), now)
+		case "C", "D":
+			f := strings.Fields(rest)
+			if len(f) != 2 {
+				continue
+			}
+			vm, _ := strconv.Atoi(f[0])
+			ns, _ := strconv.ParseInt(f[1], 10, 64)
+			l.mu.Lock()
+			if kind == "C" {
+				l.handshakes++
+				l.lastHand = time.Unix(0, ns)
+				l.connected[vm] = true
+			} else {
+				delete(l.connected, vm)
+			}
+			l.mu.Unlock()
+		case "S":
+			var st loadgenStats
+			if json.Unmarshal([]byte(rest), &st) == nil {
+				select {
+				case l.stats <- st:
+				default:
+				}
+			}
+		case "STORMDONE":
+			f := strings.Fields(rest)
+			if len(f) == 2 {
+				vm, _ := strconv.ParseInt(f[0], 10, 64)
+				n, _ := strconv.ParseInt(f[1], 10, 64)
+				l.stormDone <- [2]int64{vm, n}
+			}
+		case "READY":
+			n, _ := strconv.Atoi(rest)
+			l.ready <- n
+		}
+	}
+}
+
+func (l *loadgen) send(format string, args ...any) {
+	fmt.Fprintf(l.stdin, format+"\n", args...)
+}
+
+// Stats asks the load generator for its counters.
+func (l *loadgen) Stats() loadgenStats {
+	select {
+	case <-l.stats:
+	default:
+	}
+	l.send("stats")
+	select {
+	case st := <-l.stats:
+		return st
+	case <-time.After(30 * time.Second):
+		return loadgenStats{}
+	}
+}
+
+// handshakeState is the number of handshakes so far, the time of the last
+// one, and how many clients are connected now.
+func (l *loadgen) handshakeState() (int64, time.Time, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.handshakes, l.lastHand, len(l.connected)
+}
+
+func (l *loadgen) stop() {
+	l.send("quit")
+	done := make(chan struct{})
+	go func() { _ = l.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		_ = l.cmd.Process.Kill()
+		<-done
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+type goal struct {
+	scenario, text, measured string
+	met                      bool
+}
+
+// report collects what the scenarios measured and renders docs/benchmarks.md.
+type report struct {
+	o        options
+	p        params
+	machine  []string
+	vers     []string
+	sections map[string]string
+	titles   map[string]string
+	goals    []goal
+	errors   map[string]string
+	findings []string
+	total    time.Duration
+}
+
+func newReport(o options, p params) *report {
+	r := &report{o: o, p: p, sections: map[string]string{}, titles: map[string]string{}, errors: map[string]string{}}
+	r.machine = machine()
+	return r
+}
+
+func (r *report) section(n, title, body string) { r.sections[n], r.titles[n] = body, title }
+
+func (r *report) goal(n, text, measured string, met bool) {
+	r.goals = append(r.goals, goal{n, text, measured, met})
+}
+
+func (r *report) finding(n, text string) {
+	r.findings = append(r.findings, "Scenario "+n+": "+text+".")
+}
+
+func (r *report) failed(n string, err error) { r.errors[n] = err.Error() }
+
+func machine() []string {
+	var out []string
+	cpu := "unknown"
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, l := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
+				cpu = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	mem := ""
+	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
+		var kb int64
+		fmt.Sscanf(strings.TrimPrefix(strings.Split(string(b), "\n")[0], "MemTotal:"), "%d", &kb)
+		mem = fmt.Sprintf("%.0f GiB RAM", float64(kb)/1024/1024)
+	}
+	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
+	load, _ := os.ReadFile("/proc/loadavg")
+	out = append(out,
+		fmt.Sprintf("%d CPUs (`nproc`), `%s`, %s, Linux %s", runtime.NumCPU(), cpu, mem, strings.TrimSpace(string(kernel))),
+		fmt.Sprintf("load average when the run started: %s (the machine is shared with other builds and tests)", strings.Join(strings.Fields(string(load))[:3], ", ")))
+	return out
+}
+
+func (r *report) versions(ctx context.Context, b *bench) {
+	goVer, _ := exec.Command("go", "version").Output()
+	r.vers = append(r.vers, "Go: `"+strings.TrimSpace(string(goVer))+"`")
+	if v, err := b.kc.Discovery().ServerVersion(); err == nil {
+		r.vers = append(r.vers, "kube-apiserver: `"+v.GitVersion+"` (built from the Go module proxy by hack/control-plane.sh), etcd from the same folder")
+	}
+	if out, err := exec.Command(b.o.Binary, "version").CombinedOutput(); err == nil {
+		r.vers = append(r.vers, "vmevents: `"+strings.TrimSpace(string(out))+"`")
+	}
+	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
+		dirty := ""
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
+			dirty = " with uncommitted changes"
+		}
+		r.vers = append(r.vers, "source: commit `"+strings.TrimSpace(string(out))+"`"+dirty)
+	}
+	agent := "the DaemonSet's flags (defaults: `--status-interval 500ms`, `--kube-api-qps 50`, `--kube-api-burst 100`, `--qmp-event-queue 1024`)"
+	if b.o.agentArgs != "" {
+		agent += " plus `" + b.o.agentArgs + "`"
+	}
+	r.vers = append(r.vers, "agent and controller: "+agent)
+}
+
+func (r *report) markdown() string {
+	var b strings.Builder
+	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
+	w("# System benchmarks\n\n")
+	w("The real agent and controller (`bin/vmevents`, as local processes under their service-account identities and RBAC) against a real ")
+	w("etcd and kube-apiserver, with `hack/loadgen` playing up to %d QEMUs on one node: a fake QEMU that speaks QMP exactly as QEMU 7.2 writes it ", r.p.VMs)
+	w("(greeting, `qmp_capabilities`, answers to the agent's queries, events stamped with the wall clock in seconds and microseconds). ")
+	w("Everything on this page was printed by one run of `%s` (`hack/bench.sh`)", r.o.command)
+	if r.o.quick {
+		w(" in **quick mode** (`-quick`: small sizes, short runs; not the issue's numbers)")
+	}
+	w("; it took %s.\n\n", r.total.Round(time.Second))
+	w("## Machine and versions\n\n")
+	for _, l := range append(append([]string{}, r.machine...), r.vers...) {
+		w("- %s\n", l)
+	}
+	w("\nThe numbers are one run's: on a shared 2-core machine the CPU and latency figures move by tens of percent between runs ")
+	w("(the bench itself, etcd, kube-apiserver, the controller and the load generator share the same two cores with the agent).\n\n")
+	w("## Goals\n\n")
+	var rows [][]string
+	for _, g := range r.goals {
+		v := "met"
+		if !g.met {
+			v = "**not met**"
+		}
+		rows = append(rows, []string{g.scenario, g.text, g.measured, v})
+	}
+	var failed []string
+	for n := range r.errors {
+		failed = append(failed, n)
+	}
+	sort.Strings(failed)
+	for _, n := range failed {
+		rows = append(rows, []string{n, "scenario ran to the end", r.errors[n], "**not met**"})
+	}
+	w("%s\n", table([]string{"scenario", "goal", "measured", ""}, rows...))
+	if len(r.findings) > 0 {
+		w("Seen during the run:\n\n")
+		for _, f := range r.findings {
+			w("- %s\n", f)
+		}
+		w("\n")
+	}
+	for _, n := range []string{"1", "2", "3", "4", "5", "6"} {
+		body, ok := r.sections[n]
+		if !ok && r.errors[n] == "" {
+			continue
+		}
+		w("## Scenario %s: %s\n\n", n, r.titles[n])
+		if body != "" {
+			w("%s\n", body)
+		}
+		if e := r.errors[n]; e != "" {
+			w("The scenario did not finish: `%s`\n\n", strings.ReplaceAll(e, "`", "'"))
+		}
+	}
+	w("## How it measures\n\n")
+	w("- **Sent**: the load generator reports every event it wrote to an agent's connection, with its QEMU timestamp. ")
+	w("An event emitted while no client is connected is dropped, as QEMU does, and counted apart.\n")
+	w("- **Readable as an Event**: the bench watches events.k8s.io Events as the admin. An event counts as readable when the agent's Events about its VM ")
+	w("with its reason add up to a series count that includes it and one of them has an `eventTime` or `series.lastObservedTime` at or after its ")
+	w("timestamp (the agent sets both from QEMU's timestamps). Repeats fold into one Event's series, written at most once a second, so the count ")
+	w("and last-observed time are what a reader can see.\n")
+	w("- **In status**: the bench watches VirtualMachines; an event is in status when `status.eventCounts` for its name reaches its rank.\n")
+	w("- **Lost / duplicated**: per VM and event name, what the Event series counts and `status.eventCounts` gained during the scenario against what was written to the agent.\n")
+	w("- **API requests**: kube-apiserver's `apiserver_request_total` (read from its `/metrics` as the admin), watches left out, and the agent's own `vmevents_agent_api_write_duration_seconds_count`.\n")
+	w("- **CPU and memory**: `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS, VmHWM) of the agent and controller processes.\n\n")
+	w("Run it: `make bench` (this page, about 20 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
+	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
+	return b.String()
+}

@@ -1,0 +1,632 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// table renders rows of cells as a markdown table.
+func table(head []string, rows ...[]string) string {
+	var b strings.Builder
+	b.WriteString("| " + strings.Join(head, " | ") + " |\n|")
+	for i := range head {
+		if i == 0 {
+			b.WriteString("---|")
+		} else {
+			b.WriteString("---:|")
+		}
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+	return b.String()
+}
+
+func f0(v float64) string { return fmt.Sprintf("%.0f", v) }
+func f2(v float64) string { return fmt.Sprintf("%.2f", v) }
+
+// mapLine renders "k v, k v" sorted by key.
+func mapLine(m map[string]float64) string {
+	var keys []string
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.0f", k, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func mapLineI(m map[string]int64) string {
+	f := map[string]float64{}
+	for k, v := range m {
+		f[k] = float64(v)
+	}
+	return mapLine(f)
+}
+
+func sumI(m map[string]int64, keep func(string) bool) int64 {
+	var t int64
+	for k, v := range m {
+		if keep == nil || keep(k) {
+			t += v
+		}
+	}
+	return t
+}
+
+func isFault(name string) bool { return faults[name] }
+
+// scenario1: 1,000 VMs idle: time for all sessions to connect, then the
+// agent's RSS and CPU.
+func (b *bench) scenario1(ctx context.Context) error {
+	n := b.p.VMs
+	t0 := time.Now()
+	if err := b.st.StartAgent(); err != nil {
+		return err
+	}
+	time.Sleep(200 * time.Millisecond)
+	b.trackAgent()
+	var tHand, tAPI time.Duration
+	ok := waitFor(ctx, b.p.ConnectTimeout, func() bool {
+		_, last, conn := b.lg.handshakeState()
+		if tHand == 0 && conn >= n {
+			tHand = last.Sub(t0)
+		}
+		if c, _ := b.tr.connectedVMs(nil); tAPI == 0 && c >= n {
+			tAPI = time.Since(t0)
+		}
+		return tHand > 0 && tAPI > 0
+	})
+	if !ok {
+		_, _, conn := b.lg.handshakeState()
+		c, _ := b.tr.connectedVMs(nil)
+		return fmt.Errorf("after %s only %d sessions handshook and %d VMs show Connected (agent log: %s)", b.p.ConnectTimeout, conn, c, b.st.LogFile("agent"))
+	}
+	logf("all %d sessions connected: handshakes %s, API %s", n, ms(tHand), ms(tAPI))
+	// Let the connection writes (status, controller conditions) finish.
+	settle := b.p.Idle / 3
+	sleepCtx(ctx, settle)
+	a := b.snap(ctx)
+	sleepCtx(ctx, b.p.Idle)
+	c := b.snap(ctx)
+	cpu := cpuPercent(a.proc, c.proc)
+	rss := c.proc.RSSKiB
+	writes := sumMap(agentWrites(a, c), nil)
+	reqs := apiRequests(a, c)
+	body := fmt.Sprintf("%d fake QEMUs, one VirtualMachine each, all on the agent's node; the agent starts after they exist. "+
+		"Then nothing happens for %s (after %s of settling), and the agent's CPU and memory are read from /proc.\n\n", n, b.p.Idle, settle)
+	body += table([]string{"measure", "value"},
+		[]string{"agent start to every QMP session past `qmp_capabilities` (load generator's clock)", ms(tHand)},
+		[]string{fmt.Sprintf("agent start to all %d VirtualMachines showing `monitor.state: Connected` (bench's watch)", n), ms(tAPI)},
+		[]string{"agent RSS (VmRSS) after the idle window", mib(rss)},
+		[]string{"agent peak RSS (VmHWM) since start, connection storm included", mib(c.proc.HWMKiB)},
+		[]string{fmt.Sprintf("agent CPU over the %s idle window (share of one core)", b.p.Idle), fmt.Sprintf("%.2f %%", cpu)},
+		[]string{"agent goroutines (`go_goroutines`)", f0(c.agent.sum("go_goroutines", nil))},
+		[]string{"agent API writes during the idle window", f0(writes)},
+		[]string{"all API requests during the idle window (watches excluded)", mapLine(reqs)},
+	)
+	b.rep.section("1", fmt.Sprintf("%d VMs on one node, idle", n), body)
+	if tAPI > 5*time.Second {
+		b.rep.finding("1", fmt.Sprintf("the QMP sessions were all up %s after the agent started, but the last VM showed `monitor.state: Connected` only after %s: "+
+			"each VM's first status write is one of %d writes that the agent's client sends at most 50/s (`--kube-api-qps 50`, burst 100)", ms(tHand), ms(tAPI), n))
+	}
+	b.rep.goal("1", fmt.Sprintf("agent RSS <= 100 MiB with %d idle sessions", n), mib(rss), rss <= 100*1024)
+	b.rep.goal("1", fmt.Sprintf("agent CPU < 2 %% of a core with %d idle sessions", n), fmt.Sprintf("%.2f %%", cpu), cpu < 2)
+	return nil
+}
+
+// runLoad runs the normal mix at the scenario-2 rate for d, with during
+// called after the given offset (nil: nothing), then stops the load.
+func (b *bench) runLoad(ctx context.Context, d time.Duration) {
+	b.lg.send("rate %g", b.p.Rate)
+	sleepCtx(ctx, d)
+	b.lg.send("rate 0")
+}
+
+func written(a, c snapshot, keep func(string) bool) int64 {
+	var t int64
+	for k, v := range c.lg.Written {
+		if keep == nil || keep(k) {
+			t += v - a.lg.Written[k]
+		}
+	}
+	return t
+}
+
+// scenario2: 200 events/s over all VMs: latency to the Event and to the
+// status, API requests per event.
+func (b *bench) scenario2(ctx context.Context) error {
+	b.tr.newPhase()
+	a := b.snap(ctx)
+	b.runLoad(ctx, b.p.Run)
+	end, _ := readProc(b.agentS.pidNow())
+	evMiss, stMiss := b.drain(ctx)
+	c := b.snap(ctx)
+	res := b.tr.result()
+	lat := latencyOf(res.events, nil)
+	sent := float64(len(res.events))
+	reqs := apiRequests(a, c)
+	aw := agentWrites(a, c)
+	allReq := sumMap(reqs, nil)
+	writeReq := sumMap(reqs, isWrite)
+	per := func(v float64) string {
+		if sent == 0 {
+			return "-"
+		}
+		return f2(v / sent)
+	}
+	body := fmt.Sprintf("The load generator emits %g events/s in total for %s, each to a VM chosen at random (mix: 50 %% RTC_CHANGE, 20 %% RESET, "+
+		"20 %% BLOCK_IO_ERROR, 10 %% WATCHDOG; the last two are faults, published as Warning). Latency runs from the event's QEMU timestamp to the moment "+
+		"the bench's watch sees an Event (or a series count) covering it, and to the moment it sees the VM's `status.eventCounts` include it. "+
+		"API requests are the kube-apiserver's own `apiserver_request_total` from the start of the load until the last event showed (controller and bench included, watches excluded).\n\n",
+		b.p.Rate, b.p.Run)
+	body += table([]string{"measure", "value"},
+		[]string{"events written to the agent", fmt.Sprintf("%.0f (%s)", sent, mapLineI(res.sent))},
+		[]string{"QEMU timestamp to Event readable, p50 / p99 / max", lat.ev.String()},
+		[]string{"... fault events only", lat.evFault.String()},
+		[]string{"QEMU timestamp to VM status showing it, p50 / p99 / max", lat.st.String()},
+		[]string{"events never seen as an Event / in status (drain ended)", fmt.Sprintf("%d / %d", evMiss, stMiss)},
+		[]string{"API requests per event, all (watches excluded)", per(allReq)},
+		[]string{"API writes per event, all clients", per(writeReq)},
+		[]string{"agent API writes per event", per(sumMap(aw, nil))},
+		[]string{"agent writes by kind and result", mapLine(aw)},
+		[]string{"apiserver requests by verb and resource", mapLine(reqs)},
+		[]string{"agent CPU during the load (share of one core)", fmt.Sprintf("%.1f %%", cpuPercent(a.proc, end))},
+		[]string{"agent RSS at the end", mib(c.proc.RSSKiB)},
+	)
+	b.rep.section("2", fmt.Sprintf("%d VMs, %g events/s in total", b.p.VMs, b.p.Rate), body)
+	p99 := lat.ev.quantile(0.99)
+	window := c.at.Sub(a.at).Seconds()
+	agentW := sumMap(aw, nil)
+	if p99 > 250*time.Millisecond && sent > 0 {
+		var lastLat time.Duration
+		var lastTS time.Time
+		for _, e := range res.events {
+			if e.ts.After(lastTS) && !e.evSeen.IsZero() {
+				lastTS, lastLat = e.ts, e.evSeen.Sub(e.ts)
+			}
+		}
+		b.rep.finding("2", fmt.Sprintf("p99 event-to-Event latency %s (max %s; the last event of the load took %s): the agent made %.0f API writes in the %.0f s from the start of the load "+
+			"to the last event showing (%.1f/s, %.2f per event), against its client's limit of 50 requests/s (`--kube-api-qps 50`, burst 100). "+
+			"%g events/s spread over %d VMs rarely fold into a series, so each costs an Event write and a status write, about %.0f writes/s: "+
+			"the writes queue behind the rate limiter and the latency grows for as long as the load lasts",
+			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, b.p.Rate, b.p.VMs, 2*b.p.Rate))
+	}
+	b.rep.goal("2", "p99 QEMU timestamp to Event readable <= 250 ms", ms(p99), p99 <= 250*time.Millisecond && lat.evUnseen == 0)
+	return nil
+}
+
+// scenario3: VM 0 storms BLOCK_IO_ERROR while the others emit normally.
+func (b *bench) scenario3(ctx context.Context) error {
+	const stormVM = 0
+	const name = "BLOCK_IO_ERROR"
+	b.tr.newPhase(stormVM)
+	a := b.snap(ctx)
+	b.tr.countStorm(stormVM)
+	start := time.Now()
+	b.lg.send("storm %d %g %g", stormVM, b.p.StormRate, b.p.Storm.Seconds())
+	b.lg.send("rate %g", b.p.Rate)
+	mid := b.snapProcAfter(ctx, b.p.Storm/2)
+	var stormWritten int64
+	select {
+	case r := <-b.lg.stormDone:
+		stormWritten = r[1]
+	case <-time.After(b.p.Storm + 2*time.Minute):
+		return fmt.Errorf("the storm did not end")
+	}
+	stormDur := time.Since(start)
+	end, _ := readProc(b.agentS.pidNow())
+	b.lg.send("rate 0")
+	vmW, evW := b.tr.stormWrites(false) // and go on counting through the catch-up
+	b.drain(ctx)
+	// Wait for the storm VM's counts to be exact, or to stop moving.
+	var evGain, stGain int64
+	lastMove, lastSum := time.Now(), int64(-1)
+	waitFor(ctx, b.p.Drain, func() bool {
+		evGain, stGain = b.tr.gained(stormVM, name)
+		if evGain+stGain != lastSum {
+			lastSum, lastMove = evGain+stGain, time.Now()
+		}
+		return (evGain == stormWritten && stGain == stormWritten) || time.Since(lastMove) > b.p.Stall
+	})
+	exactAfter := time.Since(start)
+	vmW2, evW2 := b.tr.stormWrites(true)
+	c := b.snap(ctx)
+	res := b.tr.result()
+	lat := latencyOf(res.events, nil)
+	recv := c.agent.sum("vmevents_agent_events_received_total", func(l map[string]string) bool { return l["event"] == name }) -
+		a.agent.sum("vmevents_agent_events_received_total", func(l map[string]string) bool { return l["event"] == name })
+	shed := groupDelta(a.agent, c.agent, "vmevents_agent_events_shed_total", func(l map[string]string) string { return l["reason"] })
+	coalesced := c.agent.sum("vmevents_agent_events_coalesced_total", nil) - a.agent.sum("vmevents_agent_events_coalesced_total", nil)
+	stormWritesPerS := float64(vmW+evW) / stormDur.Seconds()
+	aw := agentWrites(a, c)
+	faultLost := sumI(res.evMissing, isFault)
+	body := fmt.Sprintf("VM %s emits BLOCK_IO_ERROR (one disk, `werror=report`: the same series) at %g/s for %s while the load generator sends "+
+		"the scenario-2 mix at %g events/s to the other VMs. API writes for the storming VM are the changes the bench's watches see on its "+
+		"VirtualMachine and on its Events (resourceVersion changes: a write that changes nothing is not seen, so this is a lower bound).\n\n",
+		"vm-0000", b.p.StormRate, b.p.Storm, b.p.Rate)
+	body += table([]string{"measure", "value"},
+		[]string{"storm events written to the agent's socket", fmt.Sprint(stormWritten)},
+		[]string{"... received by the agent (`events_received_total`, all VMs' BLOCK_IO_ERROR)", f0(recv)},
+		[]string{"... in the storming VM's Event series count / `status.eventCounts` (gain)", fmt.Sprintf("%d / %d", evGain, stGain)},
+		[]string{"counters exact", fmt.Sprint(evGain == stormWritten && stGain == stormWritten)},
+		[]string{"time from storm start until both counters showed their last value", ms(exactAfter)},
+		[]string{"API writes seen for the storming VM during the storm: VM / Event", fmt.Sprintf("%d / %d", vmW, evW)},
+		[]string{"... per second", f2(stormWritesPerS)},
+		[]string{"... including the catch-up after the storm: VM / Event", fmt.Sprintf("%d / %d", vmW2, evW2)},
+		[]string{"agent CPU during the storm, first half / whole (share of one core)", fmt.Sprintf("%.1f %% / %.1f %%", cpuPercent(a.proc, mid), cpuPercent(a.proc, end))},
+		[]string{"agent peak RSS (VmHWM)", mib(c.proc.HWMKiB)},
+		[]string{"events shed by the agent's QMP queue (by reason)", mapLine(shed)},
+		[]string{"occurrences coalesced into existing series (all VMs)", f0(coalesced)},
+		[]string{"other VMs: events written", fmt.Sprintf("%d (%s)", len(res.events), mapLineI(res.sent))},
+		[]string{"other VMs: fault events, QEMU timestamp to Event readable, p50 / p99 / max", lat.evFault.String()},
+		[]string{"other VMs: all events to Event readable / to status", lat.ev.String() + "; " + lat.st.String()},
+		[]string{"other VMs: fault events lost (Event series counts short of what was sent)", fmt.Sprint(faultLost)},
+		[]string{"agent writes by kind and result", mapLine(aw)},
+	)
+	b.rep.section("3", fmt.Sprintf("one VM storming %g events/s for %s", b.p.StormRate, b.p.Storm), body)
+	if stormWritesPerS > 2 {
+		b.rep.finding("3", fmt.Sprintf("the storming VM got %.2f API writes/s (%d status, %d Event in %s): a status write every 500 ms (`--status-interval`) plus an Event series write every second (`EventInterval`) is 3/s by design, above the goal of 2",
+			stormWritesPerS, vmW, evW, ms(stormDur)))
+	}
+	if sumMap(shed, nil) > 0 {
+		b.rep.finding("3", fmt.Sprintf("the agent's QMP queue shed %s events during the storm (all counted: the counters above include them)", mapLine(shed)))
+	}
+	if faultLost > 0 || lat.evUnseen > 0 {
+		b.rep.finding("3", fmt.Sprintf("%d fault events of the other VMs are missing from their Event series counts; %d events were never seen as Events", faultLost, lat.evUnseen))
+	}
+	b.rep.goal("3", "<= 2 API writes/s for the storming VM", f2(stormWritesPerS)+"/s", stormWritesPerS <= 2)
+	b.rep.goal("3", "storming VM's counters exact", fmt.Sprintf("sent %d, Event %d, status %d", stormWritten, evGain, stGain), evGain == stormWritten && stGain == stormWritten)
+	b.rep.goal("3", "zero lost fault events (other VMs)", fmt.Sprint(faultLost), faultLost == 0)
+	return nil
+}
+
+func (b *bench) snapProcAfter(ctx context.Context, d time.Duration) procSample {
+	sleepCtx(ctx, d)
+	ps, _ := readProc(b.agentS.pidNow())
+	return ps
+}
+
+// lossTable is the accounting of a phase's events by name.
+func lossTable(res phaseResult) string {
+	var names []string
+	for k := range res.sent {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	var rows [][]string
+	for _, n := range names {
+		kind := "normal"
+		if faults[n] {
+			kind = "fault"
+		}
+		rows = append(rows, []string{n + " (" + kind + ")", fmt.Sprint(res.sent[n]), fmt.Sprint(res.evGain[n]), fmt.Sprint(res.evMissing[n]), fmt.Sprint(res.evExtra[n]),
+			fmt.Sprint(res.stGain[n]), fmt.Sprint(res.stMissing[n]), fmt.Sprint(res.stExtra[n])})
+	}
+	return table([]string{"event", "written to the agent", "Event series counts gained", "missing", "extra", "status eventCounts gained", "missing", "extra"}, rows...)
+}
+
+// scenario4: the apiserver stops for a while during the scenario-2 load.
+func (b *bench) scenario4(ctx context.Context) error {
+	b.tr.newPhase()
+	a := b.snap(ctx)
+	b.lg.send("rate %g", b.p.Rate)
+	sleepCtx(ctx, b.p.OutageBefore)
+	logf("stopping kube-apiserver for %s", b.p.Outage)
+	stopAt := time.Now()
+	b.st.Cluster.StopAPIServer()
+	stopped := time.Since(stopAt)
+	sleepCtx(ctx, b.p.Outage)
+	startAt := time.Now()
+	if err := b.st.Cluster.StartAPIServer(ctx); err != nil {
+		b.lg.send("rate 0")
+		return fmt.Errorf("restarting kube-apiserver: %w", err)
+	}
+	ready := time.Now()
+	b.w.restart(ctx)
+	logf("kube-apiserver back after %s", ready.Sub(stopAt).Round(time.Millisecond))
+	sleepCtx(ctx, b.p.OutageAfter)
+	b.lg.send("rate 0")
+	evMiss, stMiss := b.drain(ctx)
+	c := b.snap(ctx)
+	res := b.tr.result()
+	survivors := b.revive("4", true)
+	var evCatch, stCatch time.Time
+	var during, before int
+	for _, e := range res.events {
+		if e.ts.After(stopAt) && e.ts.Before(ready) {
+			during++
+		}
+		if e.ts.Before(ready) {
+			before++
+			if e.evSeen.After(evCatch) {
+				evCatch = e.evSeen
+			}
+			if e.stSeen.After(stCatch) {
+				stCatch = e.stSeen
+			}
+		}
+	}
+	since := func(t time.Time) string {
+		if t.IsZero() {
+			return "-"
+		}
+		return ms(t.Sub(ready))
+	}
+	faultLost := sumI(res.evMissing, isFault)
+	coalesced := c.agent.sum("vmevents_agent_events_coalesced_total", nil) - a.agent.sum("vmevents_agent_events_coalesced_total", nil)
+	failures := groupDelta(a.agent, c.agent, "vmevents_agent_api_write_duration_seconds_count", func(l map[string]string) string {
+		if l["result"] == "success" {
+			return ""
+		}
+		return l["kind"] + " " + l["result"]
+	})
+	lat := latencyOf(res.events, func(e *sentEv) bool { return e.ts.After(ready) })
+	body := fmt.Sprintf("The scenario-2 load runs; after %s kube-apiserver is stopped (etcd keeps running), %s later started again "+
+		"(ready %s after the start command), and the load goes on for %s more. The bench restarts its own watches as soon as the apiserver "+
+		"is ready, so catch-up times are the agent's, not the bench's reconnect backoff. Stopping took %s.\n\n",
+		b.p.OutageBefore, b.p.Outage, ms(ready.Sub(startAt)), b.p.OutageAfter, ms(stopped))
+	body += table([]string{"measure", "value"},
+		[]string{"apiserver unavailable (stop command to ready again)", ms(ready.Sub(stopAt))},
+		[]string{"events written to the agent: all / while the apiserver was unavailable", fmt.Sprintf("%d / %d", len(res.events), during)},
+		[]string{"fault events lost (Event series counts short of what was sent)", fmt.Sprint(faultLost)},
+		[]string{"all events lost as Events / in status (counts short)", fmt.Sprintf("%d / %d", sumI(res.evMissing, nil), sumI(res.stMissing, nil))},
+		[]string{"events counted twice as Events / in status", fmt.Sprintf("%d / %d", sumI(res.evExtra, nil), sumI(res.stExtra, nil))},
+		[]string{"occurrences coalesced into existing series (agent metric)", f0(coalesced)},
+		[]string{"apiserver ready to every earlier event readable as an Event", since(evCatch)},
+		[]string{"apiserver ready to every earlier event in status", since(stCatch)},
+		[]string{"events never seen (drain ended): Event / status", fmt.Sprintf("%d / %d", evMiss, stMiss)},
+		[]string{"failed agent writes during the outage (kind, result)", mapLine(failures)},
+		[]string{"latency of events sent after the restart, to Event / to status (p50 / p99 / max)", lat.ev.String() + "; " + lat.st.String()},
+		[]string{"processes after the outage", survivors},
+	)
+	body += "\n" + lossTable(res)
+	b.rep.section("4", fmt.Sprintf("kube-apiserver down for %s during the scenario-2 load", b.p.Outage), body)
+	if faultLost > 0 || sumI(res.evMissing, nil) > 0 || sumI(res.stMissing, nil) > 0 {
+		b.rep.finding("4", fmt.Sprintf("across the apiserver outage %d fault events and %d events in all are missing from the Event series counts, %d from status eventCounts (of %d written)",
+			faultLost, sumI(res.evMissing, nil), sumI(res.stMissing, nil), len(res.events)))
+	}
+	if !evCatch.IsZero() {
+		b.rep.finding("4", fmt.Sprintf("after the apiserver was back it took %s until every earlier event was readable as an Event (%s for status)", since(evCatch), since(stCatch)))
+	}
+	b.rep.goal("4", "zero lost fault events across an apiserver outage", fmt.Sprint(faultLost), faultLost == 0)
+	return nil
+}
+
+// scenario5: the agent is SIGKILLed and restarted during the scenario-2 load.
+func (b *bench) scenario5(ctx context.Context) error {
+	b.tr.newPhase()
+	a := b.snap(ctx)
+	before := b.tr.resyncs()
+	h0, _, _ := b.lg.handshakeState()
+	b.lg.send("rate %g", b.p.Rate)
+	start := time.Now()
+	sleepCtx(ctx, b.p.KillAfter)
+	logf("SIGKILL to the agent")
+	killAt := time.Now()
+	b.st.KillAgent()
+	if err := b.st.StartAgent(); err != nil {
+		b.lg.send("rate 0")
+		return err
+	}
+	restartAt := time.Now()
+	time.Sleep(200 * time.Millisecond)
+	b.trackAgent()
+	n := b.p.VMs
+	var tHand, tResync time.Duration
+	waitFor(ctx, b.p.ConnectTimeout, func() bool {
+		h, last, conn := b.lg.handshakeState()
+		if tHand == 0 && conn >= n && h-h0 >= int64(n) {
+			tHand = last.Sub(restartAt)
+		}
+		if _, r := b.tr.connectedVMs(before); tResync == 0 && r >= n {
+			tResync = time.Since(restartAt)
+		}
+		return tHand > 0 && tResync > 0
+	})
+	if rest := b.p.KillRun - time.Since(start); rest > 0 {
+		sleepCtx(ctx, rest)
+	}
+	b.lg.send("rate 0")
+	evMiss, stMiss := b.drain(ctx)
+	c := b.snap(ctx)
+	res := b.tr.result()
+	noMon := c.lg.NoMonitor - a.lg.NoMonitor
+	unwritten := c.lg.Unwritten - a.lg.Unwritten
+	// Events stamped between the SIGKILL and the reaping of the agent
+	// went into the dying agent's sockets: lost whatever the agent does.
+	var intoDead, intoDeadFault int
+	for _, e := range res.events {
+		if !e.ts.Before(killAt) && e.ts.Before(restartAt) {
+			intoDead++
+			if faults[e.name] {
+				intoDeadFault++
+			}
+		}
+	}
+	dur := func(d time.Duration) string {
+		if d == 0 {
+			return "not reached"
+		}
+		return ms(d)
+	}
+	faultLost := sumI(res.evMissing, isFault)
+	body := fmt.Sprintf("The scenario-2 load runs; after %s the agent gets SIGKILL and is started again at once (as a DaemonSet's kubelet would, minus "+
+		"its restart delay); the load runs %s in all. Like QEMU, the load generator drops an event emitted while no client is connected; "+
+		"those are not counted as written.\n\n", b.p.KillAfter, b.p.KillRun)
+	body += table([]string{"measure", "value"},
+		[]string{"restart to every QMP session past `qmp_capabilities` again", dur(tHand)},
+		[]string{"restart to every VM's status showing a new re-sync (`status.delivery.resyncs` up)", dur(tResync)},
+		[]string{"events written to the agent (both agents)", fmt.Sprint(len(res.events))},
+		[]string{"events dropped by the fake QEMUs while no agent was connected / queued but unwritten at the disconnect", fmt.Sprintf("%d / %d", noMon, unwritten)},
+		[]string{"fault events lost (Event series counts short of what was sent)", fmt.Sprint(faultLost)},
+		[]string{"events written into the killed agent's sockets between SIGKILL and its exit: all / faults", fmt.Sprintf("%d / %d", intoDead, intoDeadFault)},
+		[]string{"all events lost as Events / in status (counts short)", fmt.Sprintf("%d / %d", sumI(res.evMissing, nil), sumI(res.stMissing, nil))},
+		[]string{"duplicates: Event series counts / status counts above what was sent", fmt.Sprintf("%d / %d", sumI(res.evExtra, nil), sumI(res.stExtra, nil))},
+		[]string{"events never seen (drain ended): Event / status", fmt.Sprintf("%d / %d", evMiss, stMiss)},
+		[]string{"new agent's RSS at the end", mib(c.proc.RSSKiB)},
+	)
+	body += "\n" + lossTable(res)
+	b.rep.section("5", "agent SIGKILLed and restarted during the scenario-2 load", body)
+	if lost := sumI(res.evMissing, nil); lost > 0 || sumI(res.stMissing, nil) > 0 {
+		b.rep.finding("5", fmt.Sprintf("across the agent's SIGKILL %d events (%d of them faults) written to the agent are missing from the Event series counts and %d from status eventCounts; "+
+			"%d (%d faults) were written into the killed agent's sockets between the SIGKILL and its exit, the rest had reached the agent and were waiting in its memory for a write "+
+			"(the agent keeps pending Event and status writes only in memory)",
+			lost, faultLost, sumI(res.stMissing, nil), intoDead, intoDeadFault))
+	}
+	if extra := sumI(res.evExtra, nil) + sumI(res.stExtra, nil); extra > 0 {
+		b.rep.finding("5", fmt.Sprintf("%d events were counted twice after the restart (Event series %d, status %d)", extra, sumI(res.evExtra, nil), sumI(res.stExtra, nil)))
+	}
+	b.rep.goal("5", "zero lost fault events across an agent SIGKILL", fmt.Sprint(faultLost), faultLost == 0)
+	return nil
+}
+
+// revive starts the controller or the agent again if it exited (as the
+// kubelet would restart its pod) and says what happened.
+func (b *bench) revive(scenario string, agentToo bool) string {
+	var out []string
+	if _, err := childPid(b.o.Binary, "controller"); err != nil {
+		b.rep.finding(scenario, "the controller exited (see its log: `leader election lost`) and the bench started it again, as the kubelet would")
+		if err := b.st.StartController(); err != nil {
+			return "controller exited; restarting it failed: " + err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.trackController()
+		out = append(out, "the controller had exited (leader election lost) and was started again")
+	} else {
+		out = append(out, "controller still running")
+	}
+	if !agentToo {
+		return strings.Join(out, "; ")
+	}
+	if _, err := childPid(b.o.Binary, "agent"); err != nil {
+		b.rep.finding(scenario, "the agent exited and the bench started it again, as the kubelet would")
+		if err := b.st.StartAgent(); err != nil {
+			return "agent exited; restarting it failed: " + err.Error()
+		}
+		time.Sleep(100 * time.Millisecond)
+		b.trackAgent()
+		out = append(out, "the agent had exited and was started again")
+	} else {
+		out = append(out, "agent still running")
+	}
+	return strings.Join(out, "; ")
+}
+
+// scenario6: 10,000 VirtualMachines in the cluster; the controller
+// reconciles them, then restarts.
+func (b *bench) scenario6(ctx context.Context) error {
+	total := b.p.ClusterVMs
+	b.st.StopAgent()
+	b.agentS.setPid(0)
+	b.revive("6", false) // the agent was stopped on purpose
+	state := func() (reconciled, depth, leader float64) {
+		m, err := scrapeHTTP(b.ctrlM)
+		if err != nil {
+			return 0, -1, 0
+		}
+		return m.sum("controller_runtime_reconcile_total", nil), m.sum("workqueue_depth", nil), m.sum("leader_election_master_status", nil)
+	}
+	apiSnap := func() metrics {
+		m, err := scrapeAPIServer(ctx, b.kc)
+		if err != nil {
+			return metrics{}
+		}
+		return m
+	}
+	reqs := func(a, c metrics) map[string]float64 {
+		return apiRequests(snapshot{api: a}, snapshot{api: c})
+	}
+
+	// Initial: the controller runs while the VMs are created.
+	logf("creating %d more VirtualMachines with the controller running", total-b.p.VMs)
+	api0 := apiSnap()
+	b.ctrlS.resetPeak()
+	pid := b.ctrlS.pidNow()
+	p0, _ := readProc(pid)
+	t0 := time.Now()
+	createTook, err := b.createVMs(ctx, b.p.VMs, total, "bench-elsewhere")
+	if err != nil {
+		return fmt.Errorf("creating VirtualMachines: %w", err)
+	}
+	initialDone := waitFor(ctx, b.p.Reconcile, func() bool {
+		_, d, _ := state()
+		return b.tr.conditionedCount() >= total && d == 0
+	})
+	initialTook := time.Since(t0)
+	initialConditioned := b.tr.conditionedCount()
+	p1, _ := readProc(pid)
+	initialPeak := b.ctrlS.resetPeak()
+	api1 := apiSnap()
+	initialReqs := reqs(api0, api1)
+
+	// Restart.
+	logf("restarting the controller")
+	b.st.StopController()
+	b.ctrlS.setPid(0)
+	t1 := time.Now()
+	if err := b.st.StartController(); err != nil {
+		return err
+	}
+	time.Sleep(100 * time.Millisecond)
+	b.trackController()
+	pid = b.ctrlS.pidNow()
+	var leader time.Duration
+	var lastR float64
+	restartDone := waitFor(ctx, b.p.Reconcile, func() bool {
+		r, d, l := state()
+		lastR = r
+		if leader == 0 && l >= 1 {
+			leader = time.Since(t1)
+		}
+		return r >= float64(total) && d == 0
+	})
+	restartTook := time.Since(t1)
+	p2, _ := readProc(pid)
+	p2start := procSample{At: t1}
+	restartPeak := b.ctrlS.peak()
+	api2 := apiSnap()
+	restartReqs := reqs(api1, api2)
+
+	done := func(ok bool, took time.Duration, n float64) string {
+		if ok {
+			return ms(took)
+		}
+		rate := n / took.Seconds()
+		return fmt.Sprintf("not done after %s: %.0f of %d (%.0f/s; all %d would take about %s)", ms(took), n, total, rate, total, ms(time.Duration(float64(total)/max(rate, 0.001)*float64(time.Second))))
+	}
+	body := fmt.Sprintf("%d VirtualMachines in the cluster: the %d of the scenarios above (agent stopped) and %d more on a node without an agent, "+
+		"created by the bench with 8 parallel writers (%s, %.0f/s) while the controller runs. **Initial**: from the first create until every VM "+
+		"has conditions and the controller's work queue is empty. **Restart**: the controller is stopped (SIGTERM, it releases its lease) and started "+
+		"again; done when its `controller_runtime_reconcile_total` reached %d and its work queue is empty. Memory from /proc (peak sampled every second, and VmHWM).\n\n",
+		total, b.p.VMs, total-b.p.VMs, ms(createTook), float64(total-b.p.VMs)/createTook.Seconds(), total)
+	perVM := func(m map[string]float64) string { return f2(sumMap(m, nil) / float64(total)) }
+	body += table([]string{"measure", "initial", "restart"},
+		[]string{"time to all reconciled", done(initialDone, initialTook, float64(initialConditioned)), done(restartDone, restartTook, lastR)},
+		[]string{"time to leader", "-", ms(leader)},
+		[]string{"controller peak RSS (sampled) / VmHWM", mib(initialPeak) + " / " + mib(p1.HWMKiB), mib(restartPeak) + " / " + mib(p2.HWMKiB)},
+		[]string{"controller RSS at the end", mib(p1.RSSKiB), mib(p2.RSSKiB)},
+		[]string{"controller CPU (share of one core)", fmt.Sprintf("%.0f %%", cpuPercent(p0, p1)), fmt.Sprintf("%.0f %%", cpuPercent(p2start, p2))},
+		[]string{"API requests per VM (all clients, watches excluded)", perVM(initialReqs), perVM(restartReqs)},
+		[]string{"API requests by verb and resource", mapLine(initialReqs), mapLine(restartReqs)},
+	)
+	b.rep.section("6", fmt.Sprintf("%d VirtualMachines, controller restart", total), body)
+	if initialDone {
+		b.rep.finding("6", fmt.Sprintf("the controller reconciled %d new VirtualMachines in %s with %s API requests per VM; a restart took %s (%s requests per VM)",
+			total-b.p.VMs, ms(initialTook), perVM(initialReqs), ms(restartTook), perVM(restartReqs)))
+	}
+	if !restartDone {
+		b.rep.finding("6", fmt.Sprintf("a controller restart with %d VirtualMachines did not finish reconciling within %s", total, b.p.Reconcile))
+	}
+	return nil
+}
