@@ -4,6 +4,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/vmevents/vmevents/qmpagent/publish/publishtest"
 )
 
 func TestDiscoveredName(t *testing.T) {
@@ -24,3 +26,6 @@ func TestDiscoveredName(t *testing.T) {
 		t.Error("the same QEMU name on two nodes gives the same VirtualMachine name")
 	}
 }
+
+// The sources' unit tests stand the Recorder in for the agent.
+var _ Publisher = (*publishtest.Recorder)(nil)

@@ -12,7 +12,6 @@ import (
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -226,5 +225,3 @@ var _ = Describe("LXD event source", Ordered, func() {
 func startLXDAgent(node string, source qmpagent.SourceFactory) func() {
 	return runAgent(qmpagent.Config{NodeName: node, Sources: []qmpagent.SourceFactory{source}})
 }
-
-var _ client.Object = (*vmv1.VirtualMachine)(nil)

@@ -16,6 +16,7 @@ import (
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/libvirtsource/audit"
+	"github.com/vmevents/vmevents/qmpagent/publish/publishtest"
 )
 
 // collector is a Follower's Handle that keeps the lines.
@@ -180,10 +181,10 @@ func TestFollowFromEndWithoutPosition(t *testing.T) {
 func TestAuditMalformedLinesLoseNothingElse(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "audit.log")
-	p := &fakePublisher{vms: []vmv1.VirtualMachine{{
+	p := publishtest.NewRecorder(vmv1.VirtualMachine{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "tiny", UID: "u1"},
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1", UUID: testUUID},
-	}}}
+	})
 	a := NewAudit(p, AuditConfig{Path: log, StatePath: filepath.Join(dir, "pos"), FromStart: true})
 	a.follower.Poll = 5 * time.Millisecond
 	before := testutil.ToFloat64(malformed.WithLabelValues("audit"))
@@ -197,10 +198,10 @@ func TestAuditMalformedLinesLoseNothingElse(t *testing.T) {
 	go func() { defer close(done); _ = a.Start(ctx) }()
 	defer func() { cancel(); <-done }()
 	deadline := time.Now().Add(30 * time.Second)
-	for len(p.occurrences()) < 2 && time.Now().Before(deadline) {
+	for len(p.Occurrences()) < 2 && time.Now().Before(deadline) {
 		time.Sleep(5 * time.Millisecond)
 	}
-	occs := p.occurrences()
+	occs := p.Occurrences()
 	if len(occs) != 2 || occs[0].Reason != ReasonStart || occs[1].Reason != "LibvirtResourceDisk" {
 		t.Fatalf("occurrences %+v", occs)
 	}

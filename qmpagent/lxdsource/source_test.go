@@ -13,7 +13,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -21,12 +20,12 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/publish/publishtest"
 )
 
 func counterValue(c prometheus.Counter) float64 {
@@ -37,68 +36,6 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
-// fakePublisher records what a source publishes.
-type fakePublisher struct {
-	mu    sync.Mutex
-	vms   []vmv1.VirtualMachine
-	facts map[types.NamespacedName]model.Facts
-	pub   []published
-	// created are the VirtualMachines discovery asked for.
-	created []vmv1.VirtualMachine
-}
-
-type published struct {
-	regarding corev1.ObjectReference
-	occ       model.Occurrence
-}
-
-func (p *fakePublisher) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.facts == nil {
-		p.facts = map[types.NamespacedName]model.Facts{}
-	}
-	f := p.facts[key]
-	update(&f)
-	p.facts[key] = f
-}
-
-func (p *fakePublisher) Publish(regarding corev1.ObjectReference, occ model.Occurrence, _ string) bool {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.pub = append(p.pub, published{regarding, occ})
-	return false
-}
-
-func (p *fakePublisher) VirtualMachines(context.Context) ([]vmv1.VirtualMachine, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]vmv1.VirtualMachine(nil), p.vms...), nil
-}
-
-func (p *fakePublisher) Node() corev1.ObjectReference {
-	return corev1.ObjectReference{Kind: "Node", Name: "n1", UID: "n1"}
-}
-
-func (p *fakePublisher) CreateVirtualMachine(_ context.Context, vm *vmv1.VirtualMachine) error {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.created = append(p.created, *vm)
-	return nil
-}
-
-func (p *fakePublisher) fact(name string) model.Facts {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.facts[types.NamespacedName{Namespace: "default", Name: name}].Clone()
-}
-
-func (p *fakePublisher) published() []published {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]published(nil), p.pub...)
-}
-
 func lxdVM(name, instance, project string) vmv1.VirtualMachine {
 	return vmv1.VirtualMachine{
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + name)},
@@ -107,7 +44,7 @@ func lxdVM(name, instance, project string) vmv1.VirtualMachine {
 }
 
 func TestHandleRoutesAndFollowsRenames(t *testing.T) {
-	p := &fakePublisher{vms: []vmv1.VirtualMachine{lxdVM("a", "c1", ""), lxdVM("b", "c3", "p1")}}
+	p := publishtest.NewRecorder(lxdVM("a", "c1", ""), lxdVM("b", "c3", "p1"))
 	s := New(p, Config{Socket: "/run/lxd.socket", Log: logr.Discard()})
 	s.up = true
 	ctx := context.Background()
@@ -120,14 +57,14 @@ func TestHandleRoutesAndFollowsRenames(t *testing.T) {
 	s.Handle(ctx, []byte("\xff\x00garbage"), received)
 
 	var onA, onB, onNode []string
-	for _, e := range p.published() {
-		switch e.regarding.Name {
+	for _, e := range p.Published() {
+		switch e.Regarding.Name {
 		case "a":
-			onA = append(onA, e.occ.Reason)
+			onA = append(onA, e.Occurrence.Reason)
 		case "b":
-			onB = append(onB, e.occ.Reason)
+			onB = append(onB, e.Occurrence.Reason)
 		case "n1":
-			onNode = append(onNode, e.occ.Reason)
+			onNode = append(onNode, e.Occurrence.Reason)
 		}
 	}
 	// c1 is renamed c2, then c2 deleted: all of it is a's.
@@ -138,9 +75,9 @@ func TestHandleRoutesAndFollowsRenames(t *testing.T) {
 	if strings.Join(onB, ",") != "InstanceStarted" || strings.Join(onNode, ",") != "ProjectCreated,OperationFailed" {
 		t.Errorf("on b: %v, on the node: %v", onB, onNode)
 	}
-	for _, e := range p.published() {
-		if e.regarding.Name == "a" && e.occ.Reason == "InstanceDeleted" && !strings.Contains(e.occ.Note, "names the instance c1 (spec.lxd.instance) and follows it") {
-			t.Errorf("the note of an event under the new name does not say so: %q", e.occ.Note)
+	for _, e := range p.Published() {
+		if e.Regarding.Name == "a" && e.Occurrence.Reason == "InstanceDeleted" && !strings.Contains(e.Occurrence.Note, "names the instance c1 (spec.lxd.instance) and follows it") {
+			t.Errorf("the note of an event under the new name does not say so: %q", e.Occurrence.Note)
 		}
 	}
 	// The failed start of f1 names no VM.
@@ -150,12 +87,12 @@ func TestHandleRoutesAndFollowsRenames(t *testing.T) {
 	if d := counterValue(framesMalformed.WithLabelValues("invalid")) - malformedBefore; d != 2 {
 		t.Errorf("malformed += %v, want 2", d)
 	}
-	a := p.fact("a")
+	a := p.Facts("default", "a")
 	if a.RunState != model.RunStateShutdown || a.RunStateReason != "Deleted" || a.EventCounts["instance-exec"] != 1 ||
 		a.Monitor.Source != "lxd" || a.Monitor.State != model.MonitorConnected || a.Monitor.VMName != "c2" {
 		t.Errorf("facts of a: %+v", a)
 	}
-	if b := p.fact("b"); b.RunState != model.RunStateRunning || b.EventCounts["instance-started"] != 1 {
+	if b := p.Facts("default", "b"); b.RunState != model.RunStateRunning || b.EventCounts["instance-started"] != 1 {
 		t.Errorf("facts of b: %+v", b)
 	}
 }
@@ -267,7 +204,7 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	defer os.RemoveAll(dir)
 	socket := filepath.Join(dir, "unix.socket")
 	l := startFakeLXD(t, socket)
-	p := &fakePublisher{vms: []vmv1.VirtualMachine{lxdVM("a", "c1", "")}}
+	p := publishtest.NewRecorder(lxdVM("a", "c1", ""))
 	s := New(p, Config{Socket: socket, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
 		RefreshInterval: 20 * time.Millisecond, MaxMessageBytes: 4096, Log: logr.Discard()})
 	ctx, cancel := context.WithCancel(context.Background())
@@ -277,7 +214,7 @@ func TestStreamReconnectAndWire(t *testing.T) {
 
 	conn := <-l.conns
 	eventually(t, "connected with the synced state", func() bool {
-		f := p.fact("a")
+		f := p.Facts("default", "a")
 		return f.Monitor.State == model.MonitorConnected && f.RunState == model.RunStatePaused && f.RunStateReason == "Frozen"
 	})
 	tooLargeBefore := counterValue(framesMalformed.WithLabelValues("too-large"))
@@ -296,8 +233,8 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	if got := <-l.pongs; string(got) != "hb" {
 		t.Errorf("pong %q", got)
 	}
-	eventually(t, "both events", func() bool { return p.fact("a").EventCounts["instance-paused"] == 1 })
-	if f := p.fact("a"); f.EventCounts["instance-started"] != 1 || f.RunState != model.RunStatePaused {
+	eventually(t, "both events", func() bool { return p.Facts("default", "a").EventCounts["instance-paused"] == 1 })
+	if f := p.Facts("default", "a"); f.EventCounts["instance-started"] != 1 || f.RunState != model.RunStatePaused {
 		t.Errorf("facts %+v", f)
 	}
 	if d := counterValue(framesMalformed.WithLabelValues("too-large")) - tooLargeBefore; d != 1 {
@@ -308,32 +245,30 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	l.stop()
 	_ = conn.Close()
 	eventually(t, "disconnected", func() bool {
-		f := p.fact("a")
+		f := p.Facts("default", "a")
 		return f.Monitor.State == model.MonitorDisconnected && f.Monitor.LastError != ""
 	})
 	l = startFakeLXD(t, socket)
 	defer l.stop()
 	conn = <-l.conns
 	eventually(t, "reconnected", func() bool {
-		f := p.fact("a")
+		f := p.Facts("default", "a")
 		return f.Monitor.State == model.MonitorConnected && f.Monitor.Reconnects == 1 && f.Monitor.LastError == ""
 	})
 	// A VM created while connected is told so at the next refresh.
-	p.mu.Lock()
-	p.vms = append(p.vms, lxdVM("late", "c9", ""))
-	p.mu.Unlock()
+	p.AddVM(lxdVM("late", "c9", ""))
 	eventually(t, "the new VM told", func() bool {
-		f := p.fact("late")
+		f := p.Facts("default", "late")
 		return f.Monitor.State == model.MonitorConnected && f.RunState == model.RunStateUnknown
 	})
 	if _, err := conn.Write(frame(true, opText, lifecycleFrame("instance-started", "/1.0/instances/c1", false, nil))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an event after the reconnect", func() bool { return p.fact("a").EventCounts["instance-started"] == 2 })
+	eventually(t, "an event after the reconnect", func() bool { return p.Facts("default", "a").EventCounts["instance-started"] == 2 })
 	// A close frame ends the stream cleanly; the source reconnects.
 	_, _ = conn.Write(frame(true, opClose, []byte{0x03, 0xe8}))
 	conn = <-l.conns
-	eventually(t, "second reconnect", func() bool { return p.fact("a").Monitor.Reconnects == 2 })
+	eventually(t, "second reconnect", func() bool { return p.Facts("default", "a").Monitor.Reconnects == 2 })
 	_ = conn
 }
 
@@ -372,12 +307,12 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte(`{"type":"logging","metadata":{"message":"m","level":"error","context":{"instance":"c1"}}}`))
 	f.Add([]byte(`{"type":"lifecycle","metadata":{"action":"instance-renamed","source":"/1.0/instances/%ff?project=%00","context":{"old_name":"c1"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		p := &fakePublisher{vms: []vmv1.VirtualMachine{lxdVM("a", "c1", "")}}
+		p := publishtest.NewRecorder(lxdVM("a", "c1", ""))
 		s := New(p, Config{Socket: "/s", Logging: true, Log: logr.Discard()})
 		s.Handle(context.Background(), data, received)
 		s.Handle(context.Background(), data, received)
-		for _, e := range p.published() {
-			o := e.occ
+		for _, e := range p.Published() {
+			o := e.Occurrence
 			for _, str := range []string{o.Note, o.Series, o.Action, o.Reason} {
 				if !utf8.ValidString(str) || strings.ContainsFunc(str, func(r rune) bool { return r < 0x20 || r == 0x7f }) {
 					t.Fatalf("unclean %q", str)
@@ -387,7 +322,7 @@ func FuzzFrame(f *testing.F) {
 				t.Fatalf("unbounded %+v", o)
 			}
 		}
-		for _, f := range p.facts {
+		for _, f := range p.AllFacts() {
 			if len(f.Monitor.VMName) > 256 || !utf8.ValidString(f.Monitor.VMName) {
 				t.Fatalf("VMName %q", f.Monitor.VMName)
 			}
@@ -410,7 +345,7 @@ func FuzzFrame(f *testing.F) {
 }
 
 func TestDiscoveryCreatesAVirtualMachinePerUnwatchedInstance(t *testing.T) {
-	p := &fakePublisher{vms: []vmv1.VirtualMachine{lxdVM("a", "c1", "")}}
+	p := publishtest.NewRecorder(lxdVM("a", "c1", ""))
 	s := New(p, Config{Socket: "/run/lxd.socket", DiscoverNamespace: "lxd-vms", Log: logr.Discard()})
 	s.up = true
 	s.states = map[Instance][2]string{
@@ -420,12 +355,11 @@ func TestDiscoveryCreatesAVirtualMachinePerUnwatchedInstance(t *testing.T) {
 	}
 	s.refresh(context.Background())
 
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if len(p.created) != 1 {
-		t.Fatalf("created %d VirtualMachines, want 1: %+v", len(p.created), p.created)
+	created := p.Created()
+	if len(created) != 1 {
+		t.Fatalf("created %d VirtualMachines, want 1: %+v", len(created), created)
 	}
-	vm := p.created[0]
+	vm := created[0]
 	if vm.Namespace != "lxd-vms" || vm.Spec.NodeName != "n1" || vm.Spec.LXD.Instance != "c1" || vm.Spec.LXD.Project != "p1" ||
 		!strings.HasPrefix(vm.Name, "c1-") {
 		t.Errorf("created %+v", vm)
