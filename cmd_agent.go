@@ -103,6 +103,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		Scheme:                  scheme.New(),
 		Metrics:                 metricsserver.Options{BindAddress: common.metricsAddr},
 		HealthProbeBindAddress:  common.probeAddr,
+		PprofBindAddress:        common.pprofAddr,
 		Cache:                   cacheOpts,
 		Client:                  clientOpts,
 		GracefulShutdownTimeout: ptrTo(10 * time.Second),

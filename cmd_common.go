@@ -17,6 +17,7 @@ type commonFlags struct {
 	kubeconfig  string
 	metricsAddr string
 	probeAddr   string
+	pprofAddr   string
 	qps         float64
 	burst       int
 	zap         zap.Options
@@ -26,6 +27,7 @@ func (c *commonFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.kubeconfig, "kubeconfig", "", "path to a kubeconfig; default: in-cluster config, then $KUBECONFIG, then ~/.kube/config")
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus /metrics endpoint listens on; 0 turns it off")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes listen on; 0 turns them off")
+	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address for Go's /debug/pprof profiles, for diagnosis (e.g. 127.0.0.1:6060); 0, the default, turns it off")
 	fs.Float64Var(&c.qps, "kube-api-qps", 50, "steady queries per second to the Kubernetes API")
 	fs.IntVar(&c.burst, "kube-api-burst", 100, "burst of queries to the Kubernetes API")
 	c.zap.Development = false

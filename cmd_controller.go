@@ -62,6 +62,7 @@ func runController(args []string, stdout, stderr io.Writer) error {
 		Cache:                   controllers.CacheOptions(*agentNS),
 		Metrics:                 metricsserver.Options{BindAddress: common.metricsAddr},
 		HealthProbeBindAddress:  common.probeAddr,
+		PprofBindAddress:        common.pprofAddr,
 		LeaderElection:          *leaderElect,
 		LeaderElectionID:        "vmevents-controller",
 		LeaderElectionNamespace: *leaderNS,
