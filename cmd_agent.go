@@ -37,7 +37,7 @@ var agentSources []sourceFlags
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vmevents agent", flag.ContinueOnError)
-	var common commonFlags
+	common := commonFlags{qps: qmpagent.DefaultKubeAPIQPS, burst: qmpagent.DefaultKubeAPIBurst}
 	common.bind(fs)
 	nodeName := fs.String("node-name", os.Getenv("NODE_NAME"), "the node this agent runs on (default $NODE_NAME)")
 	namespace := fs.String("namespace", envOr("POD_NAMESPACE", heartbeat.DefaultNamespace), "namespace of the agent's heartbeat Lease (default $POD_NAMESPACE, else vmevents-system)")
@@ -45,7 +45,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs.Var(&roots, "socket-root", "folder under which QMP sockets are trusted, after resolving symlinks; repeatable (default "+defaultSocketRoot+")")
 	maxMessage := fs.Int("qmp-max-message-bytes", qmp.DefaultMaxMessageBytes, "largest QMP message accepted; a larger one ends the connection")
 	queueSize := fs.Int("qmp-event-queue", qmp.DefaultQueueSize, "events buffered per VM before the oldest are shed (counted, then re-synced)")
-	statusInterval := fs.Duration("status-interval", 500*time.Millisecond, "least time between two status writes of one VM; later facts are merged into the next write")
+	statusInterval := fs.Duration("status-interval", qmpagent.DefaultStatusInterval, "least time between two status writes of one VM; later facts are merged into the next write")
 	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")

@@ -12,7 +12,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
-// commonFlags are the flags every long-running subcommand has.
+// commonFlags are the flags every long-running subcommand has. A subcommand
+// may preset qps and burst before bind to give them its own defaults.
 type commonFlags struct {
 	kubeconfig  string
 	metricsAddr string
@@ -28,8 +29,8 @@ func (c *commonFlags) bind(fs *flag.FlagSet) {
 	fs.StringVar(&c.metricsAddr, "metrics-bind-address", ":8080", "address the Prometheus /metrics endpoint listens on; 0 turns it off")
 	fs.StringVar(&c.probeAddr, "health-probe-bind-address", ":8081", "address the /healthz and /readyz probes listen on; 0 turns them off")
 	fs.StringVar(&c.pprofAddr, "pprof-bind-address", "0", "address for Go's /debug/pprof profiles, for diagnosis (e.g. 127.0.0.1:6060); 0, the default, turns it off")
-	fs.Float64Var(&c.qps, "kube-api-qps", 50, "steady queries per second to the Kubernetes API")
-	fs.IntVar(&c.burst, "kube-api-burst", 100, "burst of queries to the Kubernetes API")
+	fs.Float64Var(&c.qps, "kube-api-qps", orDefault(c.qps, 50), "steady queries per second to the Kubernetes API (client side; the apiserver's priority and fairness protects it too)")
+	fs.IntVar(&c.burst, "kube-api-burst", orDefault(c.burst, 100), "burst of queries to the Kubernetes API")
 	c.zap.Development = false
 	c.zap.TimeEncoder = nil
 	c.zap.BindFlags(fs)
@@ -82,4 +83,13 @@ func waitForAPIServer(ctx context.Context, cfg *rest.Config) error {
 // setupLogging installs the zap logger the flags describe as controller-runtime's logger.
 func (c *commonFlags) setupLogging() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&c.zap)))
+}
+
+// orDefault is v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
+	var zero T
+	if v == zero {
+		return def
+	}
+	return v
 }

@@ -21,7 +21,13 @@ import (
 
 func runController(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vmevents controller", flag.ContinueOnError)
-	var common commonFlags
+	// The controller's own client defaults, preset before bind: the agent
+	// writes for its node's VMs, the controller for every VM in the
+	// cluster. A new controller (or an agent's Lease lapsing on a big node)
+	// owes one status apply per VM, over three minutes for 10,000 VMs at
+	// 50/s. The API server's priority and fairness, not this
+	// client-side limiter, is what protects the server.
+	common := commonFlags{qps: 200, burst: 400}
 	common.bind(fs)
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader so only one replica acts at a time")
 	leaderNS := fs.String("leader-election-namespace", "vmevents-system", "namespace of the leader election Lease")

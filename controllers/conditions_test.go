@@ -258,7 +258,7 @@ func TestPausedCauses(t *testing.T) {
 		t.Run(c.runState, func(t *testing.T) {
 			vm := evaluate(at(0, running()), at(time.Minute, with(stopped(c.runState, time.Minute))))
 			check(t, vm, want{paused: "True/" + c.reason, ready: "False/" + c.ready, mon: "True/Connected"}, paused, `QEMU run state "`+c.runState+`"`)
-			if got := eventTypeFor(*meta.FindStatusCondition(vm.Status.Conditions, paused)); got != c.event {
+			if got := eventTypeFor(*meta.FindStatusCondition(vm.Status.Conditions, paused), agentReported(&vm.Status)); got != c.event {
 				t.Errorf("Event type %q, want %q", got, c.event)
 			}
 			vm = evaluate(at(0, running()), at(time.Minute, with(stopped(c.runState, time.Minute))), at(2*time.Minute, with(resumed(2*time.Minute))))

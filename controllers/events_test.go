@@ -17,37 +17,64 @@ import (
 
 func TestEventTypeFor(t *testing.T) {
 	cases := []struct {
-		typ, status, reason, want string
+		typ, status, reason string
+		// silent: the agent has reported nothing on the VM yet.
+		silent bool
+		want   string
 	}{
-		{ready, "Unknown", ReasonAwaitingFacts, ""},
-		{mon, "Unknown", ReasonAwaitingFacts, ""},
-		{ready, "True", ReasonReady, "Normal"},
-		{ready, "False", "GuestPanicked", "Warning"},
-		{ready, "Unknown", ReasonAgentNotReporting, "Warning"},
-		{mon, "True", ReasonConnected, "Normal"},
-		{mon, "False", ReasonRefused, "Warning"},
-		{mon, "Unknown", ReasonNoAgent, "Warning"},
-		{paused, "True", ReasonWatchdog, "Warning"},
-		{paused, "True", ReasonUnknownCause, "Warning"},
-		{paused, "True", ReasonPausedByUser, "Normal"},
-		{paused, "True", ReasonMigration, "Normal"},
-		{paused, "Unknown", ReasonRunStateUnknown, "Warning"},
-		{paused, "False", ReasonResumed, "Normal"},
-		{paused, "False", ReasonRunning, ""},
-		{panics, "True", ReasonPause, "Warning"},
-		{panics, "False", ReasonRecovered, "Normal"},
-		{panics, "False", ReasonNoPanic, ""},
-		{wdog, "True", ReasonInjectNMI, "Warning"},
-		{wdog, "False", ReasonRecovered, "Normal"},
-		{wdog, "False", ReasonNotExpired, ""},
-		{ioerr, "True", ReasonRecentErrors, "Warning"},
-		{ioerr, "False", ReasonRecovered, "Normal"},
-		{ioerr, "False", ReasonNoIOError, ""},
+		{ready, "Unknown", ReasonAwaitingFacts, false, ""},
+		{mon, "Unknown", ReasonAwaitingFacts, false, ""},
+		{mon, "Unknown", ReasonAwaitingFacts, true, ""},
+		{ready, "True", ReasonReady, false, "Normal"},
+		{ready, "False", "GuestPanicked", false, "Warning"},
+		{ready, "Unknown", ReasonAgentNotReporting, false, "Warning"},
+		{mon, "True", ReasonConnected, false, "Normal"},
+		{mon, "False", ReasonRefused, false, "Warning"},
+		{mon, "Unknown", ReasonNoAgent, false, "Warning"},
+		{mon, "Unknown", ReasonAgentNotReporting, false, "Warning"},
+		// A VM nobody has reported on: Unknown is where it starts.
+		{mon, "Unknown", ReasonNoAgent, true, ""},
+		{ready, "Unknown", ReasonNoAgent, true, ""},
+		{mon, "Unknown", ReasonAgentNotReporting, true, ""},
+		{ready, "Unknown", ReasonAgentNotReporting, true, ""},
+		{paused, "True", ReasonWatchdog, false, "Warning"},
+		{paused, "True", ReasonUnknownCause, false, "Warning"},
+		{paused, "True", ReasonPausedByUser, false, "Normal"},
+		{paused, "True", ReasonMigration, false, "Normal"},
+		{paused, "Unknown", ReasonRunStateUnknown, false, "Warning"},
+		{paused, "False", ReasonResumed, false, "Normal"},
+		{paused, "False", ReasonRunning, false, ""},
+		{panics, "True", ReasonPause, false, "Warning"},
+		{panics, "False", ReasonRecovered, false, "Normal"},
+		{panics, "False", ReasonNoPanic, false, ""},
+		{wdog, "True", ReasonInjectNMI, false, "Warning"},
+		{wdog, "False", ReasonRecovered, false, "Normal"},
+		{wdog, "False", ReasonNotExpired, false, ""},
+		{ioerr, "True", ReasonRecentErrors, false, "Warning"},
+		{ioerr, "False", ReasonRecovered, false, "Normal"},
+		{ioerr, "False", ReasonNoIOError, false, ""},
 	}
 	for _, c := range cases {
-		got := eventTypeFor(metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason})
+		got := eventTypeFor(metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason}, !c.silent)
 		if got != c.want {
-			t.Errorf("%s=%s (%s): %q, want %q", c.typ, c.status, c.reason, got, c.want)
+			t.Errorf("%s=%s (%s), agent silent %t: %q, want %q", c.typ, c.status, c.reason, c.silent, got, c.want)
+		}
+	}
+}
+
+// TestNewVMWithoutAgentTellsNothing: the conditions a VM gets on its first
+// reconcile, with or without an agent on its node, are its starting state
+// and deserve no Event.
+func TestNewVMWithoutAgentTellsNothing(t *testing.T) {
+	for name, agent := range map[string]agentLiveness{"no Lease": missing, "stale Lease": stale, "live agent": alive} {
+		vm := evaluate(step{agent: agent})
+		if len(vm.Status.Conditions) != len(conditionTypes) {
+			t.Fatalf("%s: %d conditions", name, len(vm.Status.Conditions))
+		}
+		for _, c := range vm.Status.Conditions {
+			if got := eventTypeFor(c, agentReported(&vm.Status)); got != "" {
+				t.Errorf("%s: %s=%s (%s) on a new VM: a %s Event, want none", name, c.Type, c.Status, c.Reason, got)
+			}
 		}
 	}
 }

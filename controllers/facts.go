@@ -34,8 +34,12 @@ func newFacts(vm *vmv1.VirtualMachine, agent agentLiveness, ioErrorWindow time.D
 }
 
 // reported says whether the agent has said anything about the VM yet.
-func (f facts) reported() bool {
-	return f.status.RunState != "" || f.status.RunStateReason != "" || f.status.Monitor != nil
+func (f facts) reported() bool { return agentReported(&f.status) }
+
+// agentReported says whether st holds any of the agent's facts. It reads
+// the persisted status, so the Event judgement (events.go) can use it too.
+func agentReported(st *vmv1.VirtualMachineStatus) bool {
+	return st.RunState != "" || st.RunStateReason != "" || st.Monitor != nil
 }
 
 // running says whether the VM executes guest code now.

@@ -31,14 +31,27 @@ var _ = Describe("the agent's heartbeat Lease", func() {
 		return transitionEvents(Default, vm)
 	}
 
-	It("without a Lease, says NoAgent until the agent shows up", func() {
+	It("without a Lease, says NoAgent until the agent shows up, and tells nothing before the agent reported", func() {
 		vm = newVM("hb", node)
 		expectConditions(vm, map[string]string{sMon: "Unknown/NoAgent", sReady: "Unknown/NoAgent", sPaused: "Unknown/AwaitingFacts"})
-		seen := expectEvents(nil, "MonitorConnected=Unknown:Warning", "Ready=Unknown:Warning")
 
-		// Facts without a Lease are not believed.
+		renewLease(node, time.Now(), 3600)
+		expectConditions(vm, map[string]string{sMon: "Unknown/AwaitingFacts", sReady: "Unknown/AwaitingFacts"})
+		applyFacts(vm, healthyFacts(tl))
+		expectConditions(vm, healthyConditions)
+		// Only the flips to True: Unknown was the state the VM started in
+		// (an Unknown Event would have been created before these).
+		expectEvents(nil, "MonitorConnected=True:Normal", "Ready=True:Normal")
+		noDuplicateEvents(vm)
+	})
+
+	It("does not believe facts without a Lease, and warns once the agent reported", func() {
+		vm = newVM("hb", node)
+		expectConditions(vm, map[string]string{sMon: "Unknown/NoAgent", sReady: "Unknown/NoAgent", sPaused: "Unknown/AwaitingFacts"})
+
 		applyFacts(vm, healthyFacts(tl))
 		expectConditions(vm, map[string]string{sMon: "Unknown/NoAgent", sReady: "Unknown/NoAgent", sPaused: "False/Running"})
+		seen := expectEvents(nil, "MonitorConnected=Unknown:Warning", "Ready=Unknown:Warning")
 
 		renewLease(node, time.Now(), 3600)
 		expectConditions(vm, healthyConditions)

@@ -51,6 +51,10 @@ type VirtualMachineReconciler struct {
 	// Client reads VMs and Leases from the manager's cache and writes status
 	// and Events.
 	Client client.Client
+	// APIReader reads from the API server, bypassing the cache: the
+	// existing transition Events, listed once (events_known.go). Nil
+	// means the manager's.
+	APIReader client.Reader
 	// AgentNamespace is where the agents keep their heartbeat Leases.
 	AgentNamespace string
 	// LeaseGrace is added to a Lease's duration before it counts as stale.
@@ -83,6 +87,9 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	if r.Client == nil {
 		r.Client = mgr.GetClient()
 	}
+	if r.APIReader == nil {
+		r.APIReader = mgr.GetAPIReader()
+	}
 	if r.AgentNamespace == "" {
 		r.AgentNamespace = heartbeat.DefaultNamespace
 	}
@@ -98,7 +105,7 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	if r.ReportingInstance == "" {
 		return errors.New("ReportingInstance is required: it names this replica in Events")
 	}
-	r.events = newEventRecorder(r.Client, r.ReportingInstance, r.EventRepairWindow)
+	r.events = newEventRecorder(r.Client, r.APIReader, r.ReportingInstance, r.EventRepairWindow)
 	r.counts = newConditionCounter()
 
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &vmv1.VirtualMachine{}, NodeNameField, indexNodeName); err != nil {

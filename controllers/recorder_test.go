@@ -19,51 +19,76 @@ import (
 )
 
 func TestEventRecorderEnsure(t *testing.T) {
-	creates := 0
-	c := fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
-		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
-			creates++
-			return cl.Create(ctx, obj, opts...)
-		},
-	}).Build()
-	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: "uid-1"}}
-	now := t0
-	conds := []metav1.Condition{
-		{Type: panics, Status: "True", Reason: ReasonPause, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))},
-		{Type: ready, Status: "False", Reason: "GuestPanicked", LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))},
-		{Type: wdog, Status: "False", Reason: ReasonNotExpired, LastTransitionTime: metav1.NewTime(now.Add(-time.Minute))}, // not a flip worth an Event
-		{Type: mon, Status: "True", Reason: ReasonConnected, LastTransitionTime: metav1.NewTime(now.Add(-time.Hour))},      // outside the window
-	}
+	api := newFakeAPI(t0)
+	vm, conds := recorderVM()
 
-	r := newEventRecorder(c, "pod-1", 15*time.Minute)
-	if err := r.ensure(context.Background(), vm, conds, now); err != nil {
+	r := newEventRecorder(api, api, "pod-1", 15*time.Minute)
+	if err := r.ensure(context.Background(), vm, conds, t0); err != nil {
 		t.Fatal(err)
 	}
-	var list eventsv1.EventList
-	if err := c.List(context.Background(), &list); err != nil {
-		t.Fatal(err)
-	}
-	if creates != 2 || len(list.Items) != 2 {
-		t.Fatalf("%d creates, %d Events; want 2 and 2 (GuestPanicked True, Ready False)", creates, len(list.Items))
+	if api.creates != 2 || api.events(t) != 2 || api.lists != 1 {
+		t.Fatalf("%d creates, %d Events, %d lists; want 2 (GuestPanicked True, Ready False), 2 and 1", api.creates, api.events(t), api.lists)
 	}
 
 	// Known Events cost no API call.
-	if err := r.ensure(context.Background(), vm, conds, now.Add(time.Second)); err != nil || creates != 2 {
-		t.Fatalf("second ensure: err %v, %d creates; want none", err, creates)
+	if err := r.ensure(context.Background(), vm, conds, t0.Add(time.Second)); err != nil || api.creates != 2 || api.lists != 1 {
+		t.Fatalf("second ensure: err %v, %d creates, %d lists; want no call", err, api.creates, api.lists)
 	}
+}
 
-	// A new process (a new leader) tries again, and the API server's
-	// AlreadyExists keeps it from making duplicates.
-	r2 := newEventRecorder(c, "pod-2", 15*time.Minute)
-	if err := r2.ensure(context.Background(), vm, conds, now.Add(time.Second)); err != nil {
+// recorderVM is a VM whose persisted conditions deserve two Events.
+func recorderVM() (*vmv1.VirtualMachine, []metav1.Condition) {
+	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: "uid-1"}, Status: running()}
+	return vm, []metav1.Condition{
+		{Type: panics, Status: "True", Reason: ReasonPause, LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))},
+		{Type: ready, Status: "False", Reason: "GuestPanicked", LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))},
+		{Type: wdog, Status: "False", Reason: ReasonNotExpired, LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))}, // not a flip worth an Event
+		{Type: mon, Status: "True", Reason: ReasonConnected, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))},      // outside the window
+	}
+}
+
+// fakeAPI is a fake API server for the recorder: it stamps
+// creationTimestamp as the real one does, counts the creates (whatever
+// their answer) and the lists of Event metadata, and fails lists on demand.
+type fakeAPI struct {
+	client.WithWatch
+	now            time.Time
+	creates, lists int
+	// listErrs are returned by the next lists, one each.
+	listErrs []error
+}
+
+func newFakeAPI(now time.Time) *fakeAPI {
+	f := &fakeAPI{now: now}
+	f.WithWatch = fake.NewClientBuilder().WithScheme(scheme.New()).WithInterceptorFuncs(interceptor.Funcs{
+		Create: func(ctx context.Context, cl client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
+			f.creates++
+			obj.SetCreationTimestamp(metav1.NewTime(f.now))
+			return cl.Create(ctx, obj, opts...)
+		},
+		List: func(ctx context.Context, cl client.WithWatch, list client.ObjectList, opts ...client.ListOption) error {
+			if _, ok := list.(*metav1.PartialObjectMetadataList); ok {
+				f.lists++
+				if len(f.listErrs) > 0 {
+					err := f.listErrs[0]
+					f.listErrs = f.listErrs[1:]
+					return err
+				}
+			}
+			return cl.List(ctx, list, opts...)
+		},
+	}).Build()
+	return f
+}
+
+// events counts the Events stored.
+func (f *fakeAPI) events(t *testing.T) int {
+	t.Helper()
+	var list eventsv1.EventList
+	if err := f.List(context.Background(), &list); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.List(context.Background(), &list); err != nil {
-		t.Fatal(err)
-	}
-	if creates != 4 || len(list.Items) != 2 {
-		t.Fatalf("after a restart: %d creates, %d Events; want 4 and still 2", creates, len(list.Items))
-	}
+	return len(list.Items)
 }
 
 func gaugeValue(t *testing.T, g *prometheus.GaugeVec, labels ...string) float64 {

@@ -11,6 +11,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -63,14 +64,15 @@ var _ = BeforeSuite(func() {
 	Expect(env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: agentNS}})).To(Succeed())
 	renewLease(nodeA, time.Now(), 3600)
 
-	stopController = startController("controller-1")
+	stopController = startController("controller-1", nil)
 	DeferCleanup(func() { stopController() })
 })
 
 // startController starts a manager running the controller as `vmevents
 // controller` would, and returns a function that stops it and waits until
-// it has stopped.
-func startController(instance string) func() {
+// it has stopped. When wrap is not nil, the controller's client is
+// wrap(the manager's client), to watch what it sends.
+func startController(instance string, wrap func(client.Client) client.Client) func() {
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme.New(),
 		Cache:                  controllers.CacheOptions(agentNS),
@@ -86,6 +88,9 @@ func startController(instance string) func() {
 		LeaseGrace:        leaseGrace,
 		IOErrorWindow:     ioErrorWindow,
 		ReportingInstance: instance,
+	}
+	if wrap != nil {
+		r.Client = wrap(mgr.GetClient())
 	}
 	Expect(r.SetupWithManager(mgrCtx, mgr, controller.Options{MaxConcurrentReconciles: 4})).To(Succeed())
 	done := make(chan struct{})

@@ -57,6 +57,23 @@ type Config struct {
 	Sources []SourceFactory
 }
 
+// The agent's defaults, also those of its command line.
+const (
+	// DefaultStatusInterval spaces a busy VM's status writes: the first
+	// change after a quiet second is written at once, a storm costs one
+	// status write a second (and its Event series one more).
+	DefaultStatusInterval = time.Second
+	// DefaultKubeAPIQPS and DefaultKubeAPIBurst bound the agent's client.
+	// One agent speaks for every VM of its node, so its budget is a node's
+	// worth of VMs: 200 events/s over 1,000 VMs need about 400 writes/s
+	// (an Event and a status write each); a lower limit makes the writes
+	// queue and the latency grow for as long as the load lasts
+	// (docs/benchmarks.md). The apiserver's priority and fairness still
+	// shields it from a runaway agent.
+	DefaultKubeAPIQPS   = 500
+	DefaultKubeAPIBurst = 1000
+)
+
 // SourceFactory builds an event source that publishes through p.
 type SourceFactory func(p Publisher) (manager.Runnable, error)
 
@@ -93,7 +110,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 		return nil, errors.New("the node name is required")
 	}
 	if cfg.StatusInterval <= 0 {
-		cfg.StatusInterval = 500 * time.Millisecond
+		cfg.StatusInterval = DefaultStatusInterval
 	}
 	a := &Agent{
 		cfg:      cfg,
@@ -294,6 +311,15 @@ func (a *Agent) forget(key types.NamespacedName) {
 // far more distinct Event series than an outage produces.
 const spoolEntries = 100000
 
+// spoolErrors counts and logs what the spool could not keep, by kind.
+func spoolErrors(kind string) func(error) {
+	log := ctrl.Log.WithName("spool")
+	return func(err error) {
+		metrics.SpoolErrors.WithLabelValues(kind).Inc()
+		log.Error(err, "could not keep a value on disk; it stays in memory", "kind", kind)
+	}
+}
+
 // useSpool keeps unwritten facts and Events under dir and takes up what an
 // earlier run kept there.
 func (a *Agent) useSpool(dir string) error {
@@ -302,7 +328,7 @@ func (a *Agent) useSpool(dir string) error {
 	if err != nil {
 		return err
 	}
-	kept, errs := a.status.UseSpool(facts)
+	kept, errs := a.status.UseSpool(facts, spoolErrors("status"))
 	for _, err := range errs {
 		log.Error(err, "dropped an unreadable spool file")
 	}
@@ -314,7 +340,7 @@ func (a *Agent) useSpool(dir string) error {
 	for key, f := range kept {
 		a.status.Put(key, f)
 	}
-	errs, err = a.events.UseSpool(filepath.Join(dir, "events"), spoolEntries)
+	errs, err = a.events.UseSpool(filepath.Join(dir, "events"), spoolEntries, spoolErrors("event"))
 	if err != nil {
 		return err
 	}

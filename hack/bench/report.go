@@ -9,6 +9,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 type goal struct {
@@ -89,7 +92,8 @@ func (r *report) versions(ctx context.Context, b *bench) {
 		}
 		r.vers = append(r.vers, "source: commit `"+strings.TrimSpace(string(out))+"`"+dirty)
 	}
-	agent := "the DaemonSet's flags (defaults: `--status-interval 500ms`, `--kube-api-qps 50`, `--kube-api-burst 100`, `--qmp-event-queue 1024`)"
+	agent := fmt.Sprintf("the DaemonSet's flags (defaults: `--status-interval %s`, `--kube-api-qps %d`, `--kube-api-burst %d`, `--qmp-event-queue %d`)",
+		qmpagent.DefaultStatusInterval, qmpagent.DefaultKubeAPIQPS, qmpagent.DefaultKubeAPIBurst, qmp.DefaultQueueSize)
 	if b.o.agentArgs != "" {
 		agent += " plus `" + b.o.agentArgs + "`"
 	}
@@ -166,4 +170,9 @@ func (r *report) markdown() string {
 	w("Run it: `make bench` (this page, about 20 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
 	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
 	return b.String()
+}
+
+// clientLimit names the agent's default client-side rate limit.
+func clientLimit() string {
+	return fmt.Sprintf("%d requests/s (`--kube-api-qps %d`, burst %d)", qmpagent.DefaultKubeAPIQPS, qmpagent.DefaultKubeAPIQPS, qmpagent.DefaultKubeAPIBurst)
 }

@@ -6,6 +6,9 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/qmpagent/publish"
 )
 
 // table renders rows of cells as a markdown table.
@@ -118,7 +121,7 @@ func (b *bench) scenario1(ctx context.Context) error {
 	b.rep.section("1", fmt.Sprintf("%d VMs on one node, idle", n), body)
 	if tAPI > 5*time.Second {
 		b.rep.finding("1", fmt.Sprintf("the QMP sessions were all up %s after the agent started, but the last VM showed `monitor.state: Connected` only after %s: "+
-			"each VM's first status write is one of %d writes that the agent's client sends at most 50/s (`--kube-api-qps 50`, burst 100)", ms(tHand), ms(tAPI), n))
+			"each VM's first status write is one of %d writes that the agent's client sends at most %s", ms(tHand), ms(tAPI), n, clientLimit()))
 	}
 	b.rep.goal("1", fmt.Sprintf("agent RSS <= 100 MiB with %d idle sessions", n), mib(rss), rss <= 100*1024)
 	b.rep.goal("1", fmt.Sprintf("agent CPU < 2 %% of a core with %d idle sessions", n), fmt.Sprintf("%.2f %%", cpu), cpu < 2)
@@ -197,10 +200,10 @@ func (b *bench) scenario2(ctx context.Context) error {
 			}
 		}
 		b.rep.finding("2", fmt.Sprintf("p99 event-to-Event latency %s (max %s; the last event of the load took %s): the agent made %.0f API writes in the %.0f s from the start of the load "+
-			"to the last event showing (%.1f/s, %.2f per event), against its client's limit of 50 requests/s (`--kube-api-qps 50`, burst 100). "+
+			"to the last event showing (%.1f/s, %.2f per event), against its client's limit of %s. "+
 			"%g events/s spread over %d VMs rarely fold into a series, so each costs an Event write and a status write, about %.0f writes/s: "+
 			"the writes queue behind the rate limiter and the latency grows for as long as the load lasts",
-			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, b.p.Rate, b.p.VMs, 2*b.p.Rate))
+			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, clientLimit(), b.p.Rate, b.p.VMs, 2*b.p.Rate))
 	}
 	b.rep.goal("2", "p99 QEMU timestamp to Event readable <= 250 ms", ms(p99), p99 <= 250*time.Millisecond && lat.evUnseen == 0)
 	return nil
@@ -276,8 +279,8 @@ func (b *bench) scenario3(ctx context.Context) error {
 	)
 	b.rep.section("3", fmt.Sprintf("one VM storming %g events/s for %s", b.p.StormRate, b.p.Storm), body)
 	if stormWritesPerS > 2 {
-		b.rep.finding("3", fmt.Sprintf("the storming VM got %.2f API writes/s (%d status, %d Event in %s): a status write every 500 ms (`--status-interval`) plus an Event series write every second (`EventInterval`) is 3/s by design, above the goal of 2",
-			stormWritesPerS, vmW, evW, ms(stormDur)))
+		b.rep.finding("3", fmt.Sprintf("the storming VM got %.2f API writes/s (%d status, %d Event in %s), above the goal of 2: a status write every %s (`--status-interval`) plus an Event series write every %s (`EventInterval`)",
+			stormWritesPerS, vmW, evW, ms(stormDur), qmpagent.DefaultStatusInterval, publish.EventInterval))
 	}
 	if sumMap(shed, nil) > 0 {
 		b.rep.finding("3", fmt.Sprintf("the agent's QMP queue shed %s events during the storm (all counted: the counters above include them)", mapLine(shed)))

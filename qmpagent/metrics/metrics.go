@@ -48,6 +48,11 @@ var (
 		Name: "vmevents_agent_discovered_total",
 		Help: "VirtualMachines created by discovery.",
 	})
+	// SpoolErrors counts what the node-local spool could not keep.
+	SpoolErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_spool_errors_total",
+		Help: "Values the node-local spool could not keep (disk full, spool full, I/O error), by kind (status, event); they stay in memory.",
+	}, []string{"kind"})
 	// APIWriteSeconds measures the agent's writes to the Kubernetes API.
 	APIWriteSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "vmevents_agent_api_write_duration_seconds",
@@ -58,5 +63,5 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed,
-		SessionsConnected, Sessions, Reconnects, Discovered, APIWriteSeconds)
+		SessionsConnected, Sessions, Reconnects, Discovered, SpoolErrors, APIWriteSeconds)
 }

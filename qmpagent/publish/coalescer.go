@@ -27,6 +27,8 @@ type Coalescer[K comparable, V any] struct {
 	// succeeds; spooled says which keys have a value there.
 	spool   *Spool[K, V]
 	spooled map[K]bool
+	// onSpoolError is told what the spool could not keep.
+	onSpoolError func(error)
 }
 
 // CoalescerStats counts what a Coalescer did.
@@ -38,11 +40,12 @@ type CoalescerStats struct {
 
 // UseSpool makes the Coalescer keep failed values in s and returns the
 // values s kept from an earlier run; the caller Puts them (after setting up
-// whatever the write function needs to write them).
-func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V]) (map[K]V, []error) {
+// whatever the write function needs to write them). onError, if not nil, is
+// told what s could not keep.
+func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V], onError func(error)) (map[K]V, []error) {
 	kept, errs := s.Load()
 	c.mu.Lock()
-	c.spool, c.spooled = s, map[K]bool{}
+	c.spool, c.spooled, c.onSpoolError = s, map[K]bool{}, onError
 	for k := range kept {
 		c.spooled[k] = true
 	}
@@ -137,7 +140,11 @@ func (c *Coalescer[K, V]) keep(key K, v V) {
 	} else {
 		c.spooled[key] = true
 	}
+	onError := c.onSpoolError
 	c.mu.Unlock()
+	if err != nil && onError != nil {
+		onError(err)
+	}
 }
 
 // release drops a key's spooled value once a write succeeded.

@@ -44,6 +44,9 @@ type Events struct {
 	series map[string]*series
 	// publishes counts calls, to prune old series every so often.
 	publishes int
+
+	// spool, when set (UseSpool, before Run), keeps series on disk.
+	spool *seriesSpool
 }
 
 // pruneEvery is how many publishes pass between two prunings of series
@@ -60,6 +63,10 @@ type series struct {
 	count     int64
 	last      time.Time
 	created   bool
+	// restored is the count of a series taken from the spool of an
+	// earlier run (which may have written more of it than its file says)
+	// until its Event is found; 0 otherwise.
+	restored int64
 }
 
 // seriesSnapshot is what one write of a series says; it is what the spool
@@ -80,7 +87,16 @@ func NewEvents(c client.Client, node string) *Events {
 }
 
 // Run publishes until ctx ends.
-func (e *Events) Run(ctx context.Context) { e.writer.Run(ctx, 4) }
+func (e *Events) Run(ctx context.Context) {
+	if e.spool == nil {
+		e.writer.Run(ctx, 4)
+		return
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); e.spool.early.Run(ctx, 1) }()
+	e.writer.Run(ctx, 4)
+	<-done
+}
 
 // Publish queues an occurrence about the object and reports whether it was
 // folded into an existing series (coalesced) rather than starting an Event.
@@ -109,6 +125,9 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	snap := seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last}
 	e.mu.Unlock()
 	e.writer.Put(key, snap)
+	if e.spool != nil && occ.Warning {
+		e.spool.early.Put(key, snap)
+	}
 	return ok
 }
 
@@ -117,9 +136,17 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 func (e *Events) pruneLocked(now time.Time) {
 	for key, s := range e.series {
 		if now.Sub(s.last) > SeriesWindow && s.created && !e.writer.Pending(key) {
-			delete(e.series, key)
-			e.writer.Forget(key)
+			e.forgetLocked(key)
 		}
+	}
+}
+
+// forgetLocked drops one series everywhere; e.mu is held.
+func (e *Events) forgetLocked(key string) {
+	delete(e.series, key)
+	e.writer.Forget(key)
+	if e.spool != nil {
+		e.spool.forget(key)
 	}
 }
 
@@ -129,8 +156,7 @@ func (e *Events) Forget(uid types.UID) {
 	defer e.mu.Unlock()
 	for key, s := range e.series {
 		if s.regarding.UID == uid {
-			delete(e.series, key)
-			e.writer.Forget(key)
+			e.forgetLocked(key)
 		}
 	}
 }
@@ -160,20 +186,44 @@ func eventName(regarding corev1.ObjectReference, key string, first time.Time) st
 
 func (e *Events) write(ctx context.Context, key string, s seriesSnapshot) error {
 	start := time.Now()
-	err := e.writeSeries(ctx, key, s)
+	count, err := e.writeSeries(ctx, key, s)
 	if e.Observe != nil {
 		e.Observe(time.Since(start), err)
 	}
-	return err
+	if e.spool == nil {
+		return err
+	}
+	if err != nil {
+		if newest, ok := e.snapshot(key); ok {
+			e.spool.keep(key, newest, true)
+		}
+		return err
+	}
+	e.spool.written(key, count)
+	return nil
 }
 
-func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) error {
+// snapshot is what a write of the series would say now.
+func (e *Events) snapshot(key string) (seriesSnapshot, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.series[key]
+	if !ok {
+		return seriesSnapshot{}, false
+	}
+	return seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last}, true
+}
+
+// writeSeries makes the apiserver's Event say s and returns the count it
+// holds now.
+func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) (int64, error) {
 	e.mu.Lock()
 	cur, ok := e.series[key]
 	created := ok && cur.created && cur.name == s.Name
+	restored := ok && cur.restored > 0 && cur.name == s.Name
 	e.mu.Unlock()
 	if !ok {
-		return nil // forgotten meanwhile
+		return 0, nil // forgotten meanwhile
 	}
 	var err error
 	if created {
@@ -181,7 +231,12 @@ func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) 
 	} else {
 		err = e.create(ctx, s)
 		if apierrors.IsAlreadyExists(err) {
-			err = e.patchSeries(ctx, s)
+			if restored {
+				s, err = e.adopt(ctx, key, s)
+			}
+			if err == nil {
+				err = e.patchSeries(ctx, s)
+			}
 		}
 	}
 	if apierrors.IsNotFound(err) && created {
@@ -189,14 +244,46 @@ func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) 
 		err = e.create(ctx, s)
 	}
 	if err != nil {
-		return err
+		return 0, err
 	}
 	e.mu.Lock()
 	if cur, ok := e.series[key]; ok && cur.name == s.Name {
-		cur.created = true
+		cur.created, cur.restored = true, 0
 	}
 	e.mu.Unlock()
-	return nil
+	return s.Count, nil
+}
+
+// adopt takes up a series restored from the spool whose Event exists: the
+// run that kept it may have written a higher count before it died, and that
+// count already includes every occurrence the file has. Taking the higher
+// of the two keeps the series exact; taking the file's would lower it.
+func (e *Events) adopt(ctx context.Context, key string, s seriesSnapshot) (seriesSnapshot, error) {
+	var ev eventsv1.Event
+	err := e.client.Get(ctx, types.NamespacedName{Namespace: namespaceOf(s.Regarding), Name: s.Name}, &ev)
+	if apierrors.IsForbidden(err) {
+		return s, nil // an older ClusterRole without get: the file's count it is
+	}
+	if err != nil {
+		return s, err
+	}
+	held, last := int64(1), ev.EventTime.Time
+	if ev.Series != nil {
+		held, last = int64(ev.Series.Count), ev.Series.LastObservedTime.Time
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur, ok := e.series[key]
+	if !ok || cur.name != s.Name || held <= cur.restored {
+		return s, nil
+	}
+	// The occurrences since the restore come on top of what the Event holds.
+	cur.count += held - cur.restored
+	if last.After(cur.last) {
+		cur.last = last
+	}
+	cur.restored = 0
+	return seriesSnapshot{Regarding: cur.regarding, First: cur.first, Name: cur.name, Count: cur.count, Last: cur.last}, nil
 }
 
 func (e *Events) create(ctx context.Context, s seriesSnapshot) error {
@@ -240,19 +327,22 @@ func namespaceOf(ref corev1.ObjectReference) string {
 	return ref.Namespace
 }
 
-// UseSpool keeps the series the apiserver did not accept yet in dir, and
-// queues the ones an earlier run of the agent kept there: a fault told
-// during an apiserver outage survives an agent restart. The Event names are
-// those of the first attempt, so nothing is published twice.
-func (e *Events) UseSpool(dir string, maxEntries int) ([]error, error) {
-	spool, err := NewSpool[string, seriesSnapshot](dir, maxEntries)
+// UseSpool keeps series in dir (see seriesSpool: Warning series as soon as
+// they change, any series whose write failed) and queues the ones an
+// earlier run of the agent kept there: a fault the agent read survives its
+// restart, an apiserver outage, or both. The Event names are those of the
+// first attempt, so nothing is published twice. onError is told what the
+// spool could not keep. Call it before Run.
+func (e *Events) UseSpool(dir string, maxEntries int, onError func(error)) ([]error, error) {
+	spool, err := newSeriesSpool(dir, maxEntries, onError)
 	if err != nil {
 		return nil, err
 	}
-	kept, errs := e.writer.UseSpool(spool)
+	kept, errs := spool.load()
 	e.mu.Lock()
+	e.spool = spool
 	for key, snap := range kept {
-		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last}
+		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: snap.Count}
 	}
 	e.mu.Unlock()
 	for key, snap := range kept {

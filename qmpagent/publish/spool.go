@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // Spool keeps, in a node-local folder, every value a Coalescer could not
@@ -23,6 +24,12 @@ type Spool[K comparable, V any] struct {
 	// MaxEntries bounds the folder; past it new values are not kept (the
 	// in-memory retry still has them) and Save says so.
 	MaxEntries int
+
+	// mu guards entries, the number of files in dir, counted once and then
+	// kept up to date, so a Save need not list the folder.
+	mu      sync.Mutex
+	entries int
+	counted bool
 }
 
 // ErrSpoolFull is returned by Save when the spool holds MaxEntries values.
@@ -50,17 +57,22 @@ func (s *Spool[K, V]) path(key K) (string, error) {
 	return filepath.Join(s.dir, hex.EncodeToString(sum[:16])+".json"), nil
 }
 
-// Save keeps v for key, replacing what was kept. It writes a temporary file
-// and renames it, so a crash leaves either the old value or the new one.
-func (s *Spool[K, V]) Save(key K, v V) error {
+// Save keeps v for key, replacing what was kept, and syncs it to disk. It
+// writes a temporary file and renames it, so a crash leaves either the old
+// value or the new one.
+func (s *Spool[K, V]) Save(key K, v V) error { return s.save(key, v, true) }
+
+// save is Save, with the fsync optional: a value kept only against the
+// agent process dying needs none, the page cache outlives the process.
+func (s *Spool[K, V]) save(key K, v V, sync bool) error {
 	p, err := s.path(key)
 	if err != nil {
 		return err
 	}
-	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) && s.MaxEntries > 0 {
-		if entries, _ := os.ReadDir(s.dir); len(entries) >= s.MaxEntries {
-			return ErrSpoolFull
-		}
+	_, statErr := os.Stat(p)
+	isNew := errors.Is(statErr, fs.ErrNotExist)
+	if isNew && s.MaxEntries > 0 && s.count() >= s.MaxEntries {
+		return ErrSpoolFull
 	}
 	data, err := json.Marshal(spoolEntry[K, V]{Key: key, Value: v})
 	if err != nil {
@@ -72,13 +84,42 @@ func (s *Spool[K, V]) Save(key K, v V) error {
 		return err
 	}
 	_, werr := f.Write(data)
-	serr := f.Sync()
+	var serr error
+	if sync {
+		serr = f.Sync()
+	}
 	cerr := f.Close()
 	if err := errors.Join(werr, serr, cerr); err != nil {
 		_ = os.Remove(tmp)
 		return err
 	}
-	return os.Rename(tmp, p)
+	if err := os.Rename(tmp, p); err != nil {
+		return err
+	}
+	if isNew {
+		s.adjust(1)
+	}
+	return nil
+}
+
+// count returns the number of files kept, listing the folder only once.
+func (s *Spool[K, V]) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.counted {
+		entries, _ := os.ReadDir(s.dir)
+		s.entries, s.counted = len(entries), true
+	}
+	return s.entries
+}
+
+// adjust changes the count of files, if it was counted yet.
+func (s *Spool[K, V]) adjust(by int) {
+	s.mu.Lock()
+	if s.counted {
+		s.entries = max(0, s.entries+by)
+	}
+	s.mu.Unlock()
 }
 
 // Delete forgets key's value.
@@ -87,7 +128,10 @@ func (s *Spool[K, V]) Delete(key K) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	switch err := os.Remove(p); {
+	case err == nil:
+		s.adjust(-1)
+	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
 	return nil
@@ -122,5 +166,8 @@ func (s *Spool[K, V]) Load() (map[K]V, []error) {
 		}
 		out[entry.Key] = entry.Value
 	}
+	s.mu.Lock()
+	s.counted = false // Load removed files: count again when needed
+	s.mu.Unlock()
 	return out, errs
 }

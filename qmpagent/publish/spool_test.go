@@ -75,7 +75,7 @@ func TestCoalescerSpoolsWhatItCouldNotWriteAndTakesItUpAfterARestart(t *testing.
 	// the run is killed (no flush).
 	w := &flakyWriter{}
 	c := NewCoalescer("test", 0, w.write)
-	c.UseSpool(spoolFor())
+	c.UseSpool(spoolFor(), nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx, 1) }()
@@ -88,7 +88,7 @@ func TestCoalescerSpoolsWhatItCouldNotWriteAndTakesItUpAfterARestart(t *testing.
 	// dropped from the spool.
 	w2 := &flakyWriter{ok: true}
 	c2 := NewCoalescer("test", 0, w2.write)
-	kept, _ := c2.UseSpool(spoolFor())
+	kept, _ := c2.UseSpool(spoolFor(), nil)
 	if kept["vm"] != 7 {
 		t.Fatalf("kept %v", kept)
 	}
