@@ -39,6 +39,10 @@ type Config struct {
 	Namespace string
 	// StatusInterval is the least time between two status writes of a VM.
 	StatusInterval time.Duration
+	// RoutineStatusDelay is how long a status write may wait when only
+	// routine facts changed (counters; model.Facts.Urgent): it rides along
+	// with the VM's next urgent write or goes after this delay.
+	RoutineStatusDelay time.Duration
 	// QMP configures the QMP client.
 	QMP qmp.Options
 	// MinBackoff and MaxBackoff bound reconnect waits.
@@ -63,6 +67,10 @@ const (
 	// change after a quiet second is written at once, a storm costs one
 	// status write a second (and its Event series one more).
 	DefaultStatusInterval = time.Second
+	// DefaultRoutineStatusDelay lets counters wait: on a node where every
+	// VM sees an event every few seconds, it takes most status writes off
+	// the apiserver, whose most expensive request is a status apply.
+	DefaultRoutineStatusDelay = 10 * time.Second
 	// DefaultKubeAPIQPS and DefaultKubeAPIBurst bound the agent's client.
 	// One agent speaks for every VM of its node, so its budget is a node's
 	// worth of VMs: 200 events/s over 1,000 VMs need about 400 writes/s
@@ -111,6 +119,9 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	}
 	if cfg.StatusInterval <= 0 {
 		cfg.StatusInterval = DefaultStatusInterval
+	}
+	if cfg.RoutineStatusDelay <= 0 {
+		cfg.RoutineStatusDelay = DefaultRoutineStatusDelay
 	}
 	a := &Agent{
 		cfg:      cfg,

@@ -41,11 +41,17 @@ var _ Publisher = (*Agent)(nil)
 
 // UpdateFacts implements Publisher.
 func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
-	a.status.Put(key, a.updateFacts(key, update))
+	f, urgent := a.updateFacts(key, update)
+	if !urgent {
+		a.status.PutLater(key, f, a.cfg.RoutineStatusDelay)
+		return
+	}
+	a.status.Put(key, f)
 }
 
-// updateFacts applies update under the lock and returns a snapshot to write.
-func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts)) model.Facts {
+// updateFacts applies update under the lock and returns a snapshot to write
+// and whether the update changed a fact that cannot wait (model.Urgent).
+func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts)) (model.Facts, bool) {
 	a.factsMu.Lock()
 	defer a.factsMu.Unlock()
 	f, ok := a.facts[key]
@@ -55,9 +61,10 @@ func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts
 			f = publish.FactsFromStatus(vm.Status)
 		}
 	}
+	before := f.Clone()
 	update(&f)
 	a.facts[key] = f
-	return f.Clone()
+	return f.Clone(), !ok || f.Urgent(before)
 }
 
 // Publish implements Publisher.

@@ -79,6 +79,21 @@ func (c *Coalescer[K, V]) Put(key K, v V) {
 	c.queue.Add(key)
 }
 
+// PutLater records v as the newest value for key like Put, but lets its
+// write wait up to delay: a value that can wait (a counter) rides along
+// with the next Put of the key, or is written after delay. A Put before
+// then is not held back.
+func (c *Coalescer[K, V]) PutLater(key K, v V, delay time.Duration) {
+	c.mu.Lock()
+	c.pending[key] = v
+	c.stats.Puts++
+	wait := max(delay, c.minInterval-time.Since(c.lastWrite[key]))
+	c.mu.Unlock()
+	// The workqueue keeps the earliest time a key was asked for, so this
+	// never delays a write already due.
+	c.queue.AddAfter(key, wait)
+}
+
 // Forget drops key's unwritten value and history.
 func (c *Coalescer[K, V]) Forget(key K) {
 	c.mu.Lock()

@@ -113,3 +113,28 @@ func TestCoalescerFlushesPendingValuesAtShutdown(t *testing.T) {
 		t.Errorf("writes %v, want the held-back value flushed at shutdown", got)
 	}
 }
+
+func TestCoalescerPutLaterRidesAlongWithTheNextPut(t *testing.T) {
+	w := &recordingWriter{}
+	c := NewCoalescer("test", 0, w.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 1) }()
+	defer func() { cancel(); <-done }()
+
+	// A routine value may wait an hour; an urgent one after it is not held
+	// back, and one write carries both.
+	c.PutLater("vm", 1, time.Hour)
+	c.PutLater("vm", 2, time.Hour)
+	c.Put("vm", 3)
+	waitFor(t, "the urgent write", func() bool { return len(w.values()) > 0 })
+	// A routine value alone is written once its delay is over.
+	c.PutLater("other", 7, time.Millisecond)
+	waitFor(t, "the delayed write", func() bool { return len(w.values()) > 1 })
+	if got := w.values(); len(got) != 2 || got[0] != 3 || got[1] != 7 {
+		t.Errorf("writes %v, want [3 7]", got)
+	}
+	if c.Pending("vm") {
+		t.Error("the routine values were not written with the urgent one")
+	}
+}

@@ -86,15 +86,22 @@ func NewEvents(c client.Client, node string) *Events {
 	return e
 }
 
+// eventWorkers is how many Event writes may be in flight at once. More
+// than the status writers': an Event is cheap for the apiserver, a status
+// apply is its most expensive request, and when the apiserver is the
+// bottleneck Events should not wait behind status writes (which coalesce
+// per VM while they wait, so they cost less the longer they wait).
+const eventWorkers = 8
+
 // Run publishes until ctx ends.
 func (e *Events) Run(ctx context.Context) {
 	if e.spool == nil {
-		e.writer.Run(ctx, 4)
+		e.writer.Run(ctx, eventWorkers)
 		return
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); e.spool.early.Run(ctx, 1) }()
-	e.writer.Run(ctx, 4)
+	e.writer.Run(ctx, eventWorkers)
 	<-done
 }
 
