@@ -9,7 +9,9 @@ import (
 )
 
 // Coalescer writes the latest value per key with at most one write in flight
-// per key and at least MinInterval between the writes of one key. Values put
+// per key and, for each key, at most burstWrites writes in any window of
+// burstWrites×MinInterval: on average one write per MinInterval, yet a
+// second change soon after a quiet spell is written at once. Values put
 // while a write is in flight or waiting replace each other: only the newest is
 // written. A failed write is retried with exponential backoff, with whatever
 // value is newest by then, until it succeeds or the key is forgotten.
@@ -20,7 +22,8 @@ type Coalescer[K comparable, V any] struct {
 
 	mu        sync.Mutex
 	pending   map[K]V
-	lastWrite map[K]time.Time
+	// lastWrites holds each key's last burstWrites write times, oldest first.
+	lastWrites map[K][burstWrites]time.Time
 	stats     CoalescerStats
 
 	// spool, when set, keeps the values whose write failed until one
@@ -61,8 +64,31 @@ func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, w
 		minInterval: minInterval,
 		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
 		pending:     map[K]V{},
-		lastWrite:   map[K]time.Time{},
+		lastWrites:  map[K][burstWrites]time.Time{},
 	}
+}
+
+// burstWrites is how many writes of a key may follow each other at once. Two
+// keep an occasional repeat (a second disk error a moment after the first)
+// as fast as the first, and cost a storming key no more than one write per
+// MinInterval on average.
+const burstWrites = 2
+
+// waitLocked is how long key's next write must wait; c.mu is held.
+func (c *Coalescer[K, V]) waitLocked(key K) time.Duration {
+	oldest := c.lastWrites[key][0]
+	if oldest.IsZero() {
+		return 0
+	}
+	return burstWrites*c.minInterval - time.Since(oldest)
+}
+
+// recordWriteLocked remembers a write of key at t; c.mu is held.
+func (c *Coalescer[K, V]) recordWriteLocked(key K, t time.Time) {
+	w := c.lastWrites[key]
+	copy(w[:], w[1:])
+	w[burstWrites-1] = t
+	c.lastWrites[key] = w
 }
 
 // Put records v as the newest value for key and schedules its write.
@@ -70,7 +96,7 @@ func (c *Coalescer[K, V]) Put(key K, v V) {
 	c.mu.Lock()
 	c.pending[key] = v
 	c.stats.Puts++
-	wait := c.minInterval - time.Since(c.lastWrite[key])
+	wait := c.waitLocked(key)
 	c.mu.Unlock()
 	if wait > 0 {
 		c.queue.AddAfter(key, wait)
@@ -87,7 +113,7 @@ func (c *Coalescer[K, V]) PutLater(key K, v V, delay time.Duration) {
 	c.mu.Lock()
 	c.pending[key] = v
 	c.stats.Puts++
-	wait := max(delay, c.minInterval-time.Since(c.lastWrite[key]))
+	wait := max(delay, c.waitLocked(key))
 	c.mu.Unlock()
 	// The workqueue keeps the earliest time a key was asked for, so this
 	// never delays a write already due.
@@ -98,7 +124,7 @@ func (c *Coalescer[K, V]) PutLater(key K, v V, delay time.Duration) {
 func (c *Coalescer[K, V]) Forget(key K) {
 	c.mu.Lock()
 	delete(c.pending, key)
-	delete(c.lastWrite, key)
+	delete(c.lastWrites, key)
 	c.mu.Unlock()
 	c.queue.Forget(key)
 	c.release(key)
@@ -214,7 +240,7 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 	c.mu.Lock()
 	v, ok := c.pending[key]
 	delete(c.pending, key)
-	if wait := c.minInterval - time.Since(c.lastWrite[key]); ok && wait > 0 {
+	if wait := c.waitLocked(key); ok && wait > 0 {
 		// Woken early by a Put racing an AddAfter: keep the value and come
 		// back when the interval is over.
 		c.pending[key] = v
@@ -245,10 +271,10 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 		return true
 	}
 	c.stats.Writes++
-	c.lastWrite[key] = time.Now()
+	c.recordWriteLocked(key, time.Now())
 	c.queue.Forget(key)
 	if _, newer := c.pending[key]; newer {
-		c.queue.AddAfter(key, c.minInterval)
+		c.queue.AddAfter(key, c.waitLocked(key))
 	}
 	return true
 }

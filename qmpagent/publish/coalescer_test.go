@@ -138,3 +138,35 @@ func TestCoalescerPutLaterRidesAlongWithTheNextPut(t *testing.T) {
 		t.Error("the routine values were not written with the urgent one")
 	}
 }
+
+func TestCoalescerAllowsABurstOfTwoThenOnePerInterval(t *testing.T) {
+	c := NewCoalescer("test", time.Hour, (&recordingWriter{}).write)
+	now := time.Now()
+	steps := []struct {
+		name string
+		wait bool // the next write must wait
+	}{
+		{"first write", false},
+		{"second write at once", false},
+		{"third write", true},
+	}
+	for _, st := range steps {
+		c.mu.Lock()
+		w := c.waitLocked("vm")
+		c.mu.Unlock()
+		if (w > 0) != st.wait {
+			t.Fatalf("%s: wait %v, want waiting=%v", st.name, w, st.wait)
+		}
+		c.mu.Lock()
+		c.recordWriteLocked("vm", now)
+		c.mu.Unlock()
+	}
+	// Two intervals after the first two, a write goes again at once.
+	c.mu.Lock()
+	c.lastWrites["vm"] = [burstWrites]time.Time{now.Add(-2 * time.Hour), now.Add(-90 * time.Minute)}
+	w := c.waitLocked("vm")
+	c.mu.Unlock()
+	if w > 0 {
+		t.Errorf("after a quiet spell: wait %v", w)
+	}
+}
