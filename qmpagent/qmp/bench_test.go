@@ -95,8 +95,33 @@ func BenchmarkEncodingJSONDecoder(b *testing.B) {
 }
 
 // BenchmarkConnEvents measures events per second end to end: a server
-// writes the stream to a real unix socket and the consumer counts events.
+// writes the stream to a real unix socket and the consumer counts events
+// received from the Events channel.
 func BenchmarkConnEvents(b *testing.B) {
+	benchConn(b, func(c *Conn, receive func(Event)) {
+		for ev := range c.Events() {
+			receive(ev)
+		}
+	})
+}
+
+// BenchmarkConnNextEvent is BenchmarkConnEvents with the consumer calling
+// NextEvent, as the agent's sessions do.
+func BenchmarkConnNextEvent(b *testing.B) {
+	benchConn(b, func(c *Conn, receive func(Event)) {
+		for {
+			ev, err := c.NextEvent(context.Background())
+			if err != nil {
+				return
+			}
+			receive(ev)
+		}
+	})
+}
+
+// benchConn serves b.N events over a unix socket and has consume receive
+// them all.
+func benchConn(b *testing.B, consume func(c *Conn, receive func(Event))) {
 	path := filepath.Join(b.TempDir(), "qmp.sock")
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -136,13 +161,13 @@ func BenchmarkConnEvents(b *testing.B) {
 	}
 	defer c.Close()
 	n, lost := 0, uint64(0)
-	for ev := range c.Events() {
+	consume(c, func(ev Event) {
 		if ev.Gap != nil {
 			lost += ev.Gap.Total()
-			continue
+			return
 		}
 		n++
-	}
+	})
 	b.StopTimer()
 	if uint64(n)+lost != uint64(b.N) {
 		b.Fatalf("got %d events and %d lost, sent %d", n, lost, b.N)

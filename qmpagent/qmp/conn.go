@@ -13,10 +13,12 @@ import (
 
 // Conn is a connection to one QMP monitor.
 //
-// A Conn runs two goroutines: a reader that owns the socket's read side
-// for the connection's whole life, and a dispatcher that feeds the Events
-// channel. Both end when the connection ends; Close waits for them. All
-// methods are safe for concurrent use.
+// A Conn runs one goroutine, the reader, that owns the socket's read side
+// for the connection's whole life, and a second one, a dispatcher that
+// feeds the Events channel, once Events is first called. Both end when the
+// connection ends; Close waits for them. A consumer that receives events
+// with NextEvent needs no dispatcher. All methods are safe for concurrent
+// use.
 type Conn struct {
 	nc    net.Conn
 	opts  Options
@@ -37,6 +39,8 @@ type Conn struct {
 	greeted  bool          // touched by the reader only
 	greeting Greeting
 
+	evMu      sync.Mutex    // orders the start of the dispatcher with Close
+	evOpen    bool          // Events has been called
 	stop      chan struct{} // closed by Close
 	done      chan struct{} // closed when the reader has finished
 	err       error         // why the connection ended; set before done is closed
@@ -102,12 +106,9 @@ func NewConn(ctx context.Context, nc net.Conn, opts Options) (*Conn, error) {
 		done:      make(chan struct{}),
 	}
 	c.dec.beforeRead = c.flushEvents // queue what was read before waiting for more
-	c.wg.Add(2)
+	c.q.ended = c.endErr
+	c.wg.Add(1)
 	go c.readLoop()
-	go func() {
-		defer c.wg.Done()
-		c.q.run(c.stop)
-	}()
 	if err := c.handshake(ctx); err != nil {
 		_ = c.Close()
 		return nil, err
@@ -128,7 +129,58 @@ func (c *Conn) Greeting() Greeting { return c.greeting }
 // (see Event.Gap). After the connection ends the channel delivers every
 // queued event and a pending gap, then closes; after Close it closes
 // without delivering what is still queued.
-func (c *Conn) Events() <-chan Event { return c.q.out }
+//
+// The first call starts a goroutine that feeds the channel and gives the
+// channel a buffer of up to 128 events; NextEvent delivers the same
+// stream without either, which matters when a process holds many
+// connections.
+func (c *Conn) Events() <-chan Event {
+	c.evMu.Lock()
+	defer c.evMu.Unlock()
+	if c.evOpen {
+		return c.q.openChannel(false) // already open: returns the channel
+	}
+	c.evOpen = true
+	select {
+	case <-c.stop:
+		return c.q.openChannel(true)
+	default:
+	}
+	out := c.q.openChannel(false)
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		c.q.run(c.stop)
+	}()
+	return out
+}
+
+// NextEvent returns the next event, or gap marker, waiting for one if none
+// is queued. It delivers the stream Events delivers, with the same
+// guarantees (queued from the moment the connection opened, bounded by
+// Options.QueueSize, shed events accounted in a Gap delivered in their
+// place), without a goroutine or a channel buffer per connection.
+//
+// After the connection ends NextEvent returns every queued event and a
+// pending gap, then the error Err reports: io.EOF when QEMU closed the
+// socket, ErrClosed after Close (which discards what is still queued),
+// and so on. If ctx ends while it waits, NextEvent returns ctx's error and
+// the connection stays open.
+//
+// NextEvent may be called from several goroutines, and together with
+// Events: each event is delivered once, to one of them, so a single
+// consumer is the way to see events in order.
+func (c *Conn) NextEvent(ctx context.Context) (Event, error) {
+	return c.q.next(ctx, c.stop)
+}
+
+// endErr is what NextEvent returns at the end of the stream: why the
+// connection ended. The reader has finished, or is about to after Close,
+// and Err is known once done is closed.
+func (c *Conn) endErr() error {
+	<-c.done
+	return c.err
+}
 
 // Done is closed when the connection has ended, for whatever reason.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -159,9 +211,12 @@ func (c *Conn) Err() error {
 // discarded and the Events channel is closed. Close is idempotent.
 func (c *Conn) Close() error {
 	c.closeOnce.Do(func() {
+		c.evMu.Lock() // Events starts no dispatcher after this
 		close(c.stop)
+		c.evMu.Unlock()
 		c.closeErr = c.nc.Close()
 		c.wg.Wait()
+		c.q.discard()
 		if errors.Is(c.closeErr, net.ErrClosed) {
 			c.closeErr = nil
 		}
@@ -176,30 +231,43 @@ func (c *Conn) readLoop() {
 	defer c.wg.Done()
 	var err error
 	for err == nil {
-		msg, members, e := c.dec.next()
+		var msg []byte
+		var members []member
+		msg, members, err = c.dec.next()
 		c.nBytes.Store(c.dec.bytes)
-		if e != nil {
-			err = e
-			break
-		}
-		c.nMessages.Add(1)
-		m := classify(msg, members)
-		switch m.kind {
-		case kindEvent:
-			c.batch = append(c.batch, buildEvent(msg, m, c.names))
-		case kindReply:
-			c.handleReply(msg, m)
-		case kindGreeting:
-			err = c.handleGreeting(msg, m)
-		default:
-			c.nUnknown.Add(1)
-		}
-		if len(c.batch) >= maxBatch {
-			c.flushEvents()
+		if err == nil {
+			err = c.handleMessage(msg, members)
 		}
 	}
 	c.flushEvents()
 	c.finish(err)
+}
+
+// handleMessage acts on one message from the reader.
+//
+// It is never inlined into readLoop, so that the frame the reader waits in
+// stays small: an idle reader then uses little enough of its stack for the
+// runtime to shrink it, which matters with a thousand connections.
+//
+//go:noinline
+func (c *Conn) handleMessage(msg []byte, members []member) error {
+	c.nMessages.Add(1)
+	var err error
+	m := classify(msg, members)
+	switch m.kind {
+	case kindEvent:
+		c.batch = append(c.batch, buildEvent(msg, m, c.names))
+	case kindReply:
+		c.handleReply(msg, m)
+	case kindGreeting:
+		err = c.handleGreeting(msg, m)
+	default:
+		c.nUnknown.Add(1)
+	}
+	if len(c.batch) >= maxBatch {
+		c.flushEvents()
+	}
+	return err
 }
 
 // maxBatch bounds how many events the reader collects before queueing

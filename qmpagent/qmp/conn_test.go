@@ -70,35 +70,74 @@ func dial(t *testing.T, s *qmptest.Server, opts qmp.Options) *qmp.Conn {
 	return c
 }
 
-// next receives one event or fails the test.
-func next(t *testing.T, c *qmp.Conn) qmp.Event {
-	t.Helper()
-	select {
-	case ev, ok := <-c.Events():
-		if !ok {
-			t.Fatalf("events channel closed early; Err() = %v", c.Err())
-		}
-		return ev
-	case <-time.After(testTimeout):
-		t.Fatalf("no event")
-	}
-	panic("unreachable")
+// receiver is one way of receiving a connection's events: ok is false
+// once the stream has ended.
+type receiver struct {
+	name    string
+	receive func(t *testing.T, c *qmp.Conn) (ev qmp.Event, ok bool)
 }
 
-// drain receives until the channel closes and returns what it got.
+// receivers are the two ways: the Events channel and NextEvent. Tests of
+// the event stream run with both.
+var receivers = []receiver{
+	{"Events", func(t *testing.T, c *qmp.Conn) (qmp.Event, bool) {
+		t.Helper()
+		select {
+		case ev, ok := <-c.Events():
+			return ev, ok
+		case <-time.After(testTimeout):
+			t.Fatalf("no event and the channel did not close")
+			return qmp.Event{}, false
+		}
+	}},
+	{"NextEvent", func(t *testing.T, c *qmp.Conn) (qmp.Event, bool) {
+		t.Helper()
+		ev, err := c.NextEvent(testContext(t))
+		switch {
+		case err == nil:
+			return ev, true
+		case errors.Is(err, context.DeadlineExceeded):
+			t.Fatalf("no event and the stream did not end")
+		case !errors.Is(err, c.Err()):
+			t.Fatalf("NextEvent at the end returned %v, Err() %v", err, c.Err())
+		}
+		return qmp.Event{}, false
+	}},
+}
+
+// next receives one event from the Events channel or fails the test.
+func next(t *testing.T, c *qmp.Conn) qmp.Event {
+	t.Helper()
+	return receivers[0].next(t, c)
+}
+
+// drain receives from the Events channel until it closes and returns what
+// it got.
 func drain(t *testing.T, c *qmp.Conn) []qmp.Event {
+	t.Helper()
+	return receivers[0].drain(t, c)
+}
+
+// next receives one event or fails the test.
+func (r receiver) next(t *testing.T, c *qmp.Conn) qmp.Event {
+	t.Helper()
+	ev, ok := r.receive(t, c)
+	if !ok {
+		t.Fatalf("event stream ended early; Err() = %v", c.Err())
+	}
+	return ev
+}
+
+// drain receives until the stream ends and returns what it got.
+func (r receiver) drain(t *testing.T, c *qmp.Conn) []qmp.Event {
 	t.Helper()
 	var evs []qmp.Event
 	for {
-		select {
-		case ev, ok := <-c.Events():
-			if !ok {
-				return evs
-			}
-			evs = append(evs, ev)
-		case <-time.After(testTimeout):
-			t.Fatalf("events channel did not close")
+		ev, ok := r.receive(t, c)
+		if !ok {
+			return evs
 		}
+		evs = append(evs, ev)
 	}
 }
 
@@ -352,32 +391,33 @@ func TestConnectionEnds(t *testing.T) {
 		{"invalid JSON", `{"event": "STOP", "timestamp": {"seconds": 1 "microseconds": 2}}` + "\r\n", qmp.ErrProtocol},
 		{"non-object message", `"hello"` + "\r\n", qmp.ErrProtocol},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			s := qmptest.NewServer(t)
-			script(t, s, func(p *qmptest.Peer) error {
-				if err := p.Handshake(); err != nil {
-					return err
+	for _, r := range receivers {
+		for _, tt := range tests {
+			t.Run(r.name+"/"+tt.name, func(t *testing.T) {
+				s := qmptest.NewServer(t)
+				script(t, s, func(p *qmptest.Peer) error {
+					if err := p.Handshake(); err != nil {
+						return err
+					}
+					if err := p.Write(qmptest.Event("STOP", nil, 1, 1) + tt.afterHello); err != nil {
+						return err
+					}
+					return p.CloseWrite()
+				})
+				c := dial(t, s, qmp.Options{})
+				if evs := r.drain(t, c); names(evs) != "STOP" {
+					t.Errorf("events = %q, want the one before the end", names(evs))
 				}
-				if err := p.Write(qmptest.Event("STOP", nil, 1, 1) + tt.afterHello); err != nil {
-					return err
+				<-c.Done()
+				if !errors.Is(c.Err(), tt.wantErr) {
+					t.Errorf("Err() = %v, want %v", c.Err(), tt.wantErr)
 				}
-				return p.CloseWrite()
+				err := c.Execute(testContext(t), "query-status", nil, nil)
+				if !errors.Is(err, tt.wantErr) {
+					t.Errorf("Execute after the end = %v, want an error wrapping %v", err, tt.wantErr)
+				}
 			})
-			c := dial(t, s, qmp.Options{})
-			evs := drain(t, c)
-			if names(evs) != "STOP" {
-				t.Errorf("events = %q, want the one before the end", names(evs))
-			}
-			<-c.Done()
-			if !errors.Is(c.Err(), tt.wantErr) {
-				t.Errorf("Err() = %v, want %v", c.Err(), tt.wantErr)
-			}
-			err := c.Execute(testContext(t), "query-status", nil, nil)
-			if !errors.Is(err, tt.wantErr) {
-				t.Errorf("Execute after the end = %v, want an error wrapping %v", err, tt.wantErr)
-			}
-		})
+		}
 	}
 }
 
@@ -442,76 +482,80 @@ func TestDialNoSocket(t *testing.T) {
 }
 
 func TestSlowConsumerOverflow(t *testing.T) {
-	const queue = 4
-	type ev struct {
-		name string
-		data any
-	}
-	sent := []ev{
-		{"STOP", nil}, {"RESUME", nil}, {"RTC_CHANGE", map[string]int{"offset": 1}}, {"STOP", nil}, // queued
-		{"RESUME", nil}, {"RTC_CHANGE", map[string]int{"offset": 2}}, {"STOP", nil}, {"RTC_CHANGE", map[string]int{"offset": 3}},
-		{"WATCHDOG", map[string]string{"action": "pause"}}, {"RESUME", nil}, // shed
-	}
-	s := qmptest.NewServer(t)
-	release := make(chan struct{})
-	script(t, s, func(p *qmptest.Peer) error {
-		if err := p.Handshake(); err != nil {
-			return err
-		}
-		for i, e := range sent {
-			if err := p.Write(qmptest.Event(e.name, e.data, int64(100+i), 0)); err != nil {
-				return err
+	for _, r := range receivers {
+		t.Run(r.name, func(t *testing.T) {
+			const queue = 4
+			type ev struct {
+				name string
+				data any
 			}
-		}
-		// A command is still answered while the consumer reads nothing.
-		c, err := p.Expect("query-status")
-		if err != nil {
-			return err
-		}
-		if err := p.Reply(c, map[string]any{"status": "running", "running": true}); err != nil {
-			return err
-		}
-		<-release
-		// After the gap, events flow again.
-		if err := p.Event("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-shutdown"}); err != nil {
-			return err
-		}
-		return p.CloseWrite()
-	})
-	c := dial(t, s, qmp.Options{QueueSize: queue})
-	// The reply comes after all the events on the wire, so once it is
-	// here the reader has processed every event: the counts are final.
-	if _, err := c.QueryStatus(testContext(t)); err != nil {
-		t.Fatalf("QueryStatus with a stalled consumer: %v", err)
-	}
-	st := c.Stats()
-	if st.EventsRead != uint64(len(sent)) || st.EventsDropped != uint64(len(sent)-queue) || st.Gaps != 1 || st.EventsQueued != queue {
-		t.Errorf("stats = %+v, want %d read, %d dropped, 1 gap, %d queued", st, len(sent), len(sent)-queue, queue)
-	}
-	var got []qmp.Event
-	for i := 0; i < queue+1; i++ {
-		got = append(got, next(t, c))
-	}
-	close(release)
-	got = append(got, drain(t, c)...)
-	if want := "STOP RESUME RTC_CHANGE STOP GAP" + "map[RESUME:2 RTC_CHANGE:2 STOP:1 WATCHDOG:1] SHUTDOWN"; names(got) != want {
-		t.Fatalf("events = %q, want %q", names(got), want)
-	}
-	gap := got[queue].Gap
-	if gap.Total() != uint64(len(sent)-queue) {
-		t.Errorf("gap total = %d", gap.Total())
-	}
-	last := gap.Last["RTC_CHANGE"]
-	if rtc, err := last.Decode(); err != nil || rtc.(qmp.RTCChangeEvent).Offset != 3 || last.Timestamp.Seconds != 107 {
-		t.Errorf("last shed RTC_CHANGE = %+v (%v)", last, err)
-	}
-	if got[queue].Timestamp.Seconds != 109 {
-		t.Errorf("gap timestamp = %+v, want that of the last shed event", got[queue].Timestamp)
-	}
-	for i, e := range got[:queue] {
-		if e.Timestamp.Seconds != int64(100+i) {
-			t.Errorf("event %d out of order: %+v", i, e)
-		}
+			sent := []ev{
+				{"STOP", nil}, {"RESUME", nil}, {"RTC_CHANGE", map[string]int{"offset": 1}}, {"STOP", nil}, // queued
+				{"RESUME", nil}, {"RTC_CHANGE", map[string]int{"offset": 2}}, {"STOP", nil}, {"RTC_CHANGE", map[string]int{"offset": 3}},
+				{"WATCHDOG", map[string]string{"action": "pause"}}, {"RESUME", nil}, // shed
+			}
+			s := qmptest.NewServer(t)
+			release := make(chan struct{})
+			script(t, s, func(p *qmptest.Peer) error {
+				if err := p.Handshake(); err != nil {
+					return err
+				}
+				for i, e := range sent {
+					if err := p.Write(qmptest.Event(e.name, e.data, int64(100+i), 0)); err != nil {
+						return err
+					}
+				}
+				// A command is still answered while the consumer reads nothing.
+				c, err := p.Expect("query-status")
+				if err != nil {
+					return err
+				}
+				if err := p.Reply(c, map[string]any{"status": "running", "running": true}); err != nil {
+					return err
+				}
+				<-release
+				// After the gap, events flow again.
+				if err := p.Event("SHUTDOWN", map[string]any{"guest": true, "reason": "guest-shutdown"}); err != nil {
+					return err
+				}
+				return p.CloseWrite()
+			})
+			c := dial(t, s, qmp.Options{QueueSize: queue})
+			// The reply comes after all the events on the wire, so once it is
+			// here the reader has processed every event: the counts are final.
+			if _, err := c.QueryStatus(testContext(t)); err != nil {
+				t.Fatalf("QueryStatus with a stalled consumer: %v", err)
+			}
+			st := c.Stats()
+			if st.EventsRead != uint64(len(sent)) || st.EventsDropped != uint64(len(sent)-queue) || st.Gaps != 1 || st.EventsQueued != queue {
+				t.Errorf("stats = %+v, want %d read, %d dropped, 1 gap, %d queued", st, len(sent), len(sent)-queue, queue)
+			}
+			var got []qmp.Event
+			for i := 0; i < queue+1; i++ {
+				got = append(got, r.next(t, c))
+			}
+			close(release)
+			got = append(got, r.drain(t, c)...)
+			if want := "STOP RESUME RTC_CHANGE STOP GAP" + "map[RESUME:2 RTC_CHANGE:2 STOP:1 WATCHDOG:1] SHUTDOWN"; names(got) != want {
+				t.Fatalf("events = %q, want %q", names(got), want)
+			}
+			gap := got[queue].Gap
+			if gap.Total() != uint64(len(sent)-queue) {
+				t.Errorf("gap total = %d", gap.Total())
+			}
+			last := gap.Last["RTC_CHANGE"]
+			if rtc, err := last.Decode(); err != nil || rtc.(qmp.RTCChangeEvent).Offset != 3 || last.Timestamp.Seconds != 107 {
+				t.Errorf("last shed RTC_CHANGE = %+v (%v)", last, err)
+			}
+			if got[queue].Timestamp.Seconds != 109 {
+				t.Errorf("gap timestamp = %+v, want that of the last shed event", got[queue].Timestamp)
+			}
+			for i, e := range got[:queue] {
+				if e.Timestamp.Seconds != int64(100+i) {
+					t.Errorf("event %d out of order: %+v", i, e)
+				}
+			}
+		})
 	}
 }
 
@@ -725,7 +769,100 @@ func TestCloseEndsEverything(t *testing.T) {
 	if _, ok := <-c.Events(); ok {
 		t.Errorf("events channel still open after Close")
 	}
+	if _, err := c.NextEvent(testContext(t)); !errors.Is(err, qmp.ErrClosed) {
+		t.Errorf("NextEvent after Close = %v, want ErrClosed", err)
+	}
 	if err := c.Execute(testContext(t), "query-status", nil, nil); !errors.Is(err, qmp.ErrClosed) {
 		t.Errorf("Execute after Close = %v", err)
+	}
+}
+
+// TestNextEvent checks what NextEvent adds to the stream's contract: a
+// context that ends only ends the wait, Close ends a wait in progress and
+// discards what is queued, and a connection read with NextEvent alone
+// runs no goroutine besides its reader.
+func TestNextEvent(t *testing.T) {
+	s := qmptest.NewServer(t)
+	sendMore, sent := make(chan struct{}), make(chan struct{})
+	script(t, s, func(p *qmptest.Peer) error {
+		if err := p.Handshake(); err != nil {
+			return err
+		}
+		<-sendMore
+		if err := p.Write(qmptest.Event("STOP", nil, 1, 0) + qmptest.Event("RESUME", nil, 2, 0) + qmptest.Event("STOP", nil, 3, 0)); err != nil {
+			return err
+		}
+		close(sent)
+		return p.WaitClosed()
+	})
+	c := dial(t, s, qmp.Options{})
+	// Earlier tests' goroutines may still be a few instructions from
+	// exiting; this connection's reader is there to stay.
+	eventually(t, "the reader to be the only client goroutine", func() bool {
+		got := clientGoroutines()
+		return len(got) == 1 && strings.Contains(got[0], "readLoop")
+	})
+
+	ctx, cancel := context.WithCancel(testContext(t))
+	cancel()
+	if _, err := c.NextEvent(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("NextEvent with an ended context = %v, want context.Canceled", err)
+	}
+	close(sendMore)
+	if ev, err := c.NextEvent(testContext(t)); err != nil || ev.Name != "STOP" {
+		t.Fatalf("NextEvent after an ended wait = %+v, %v; want STOP", ev, err)
+	}
+
+	// Close while another caller waits: it returns ErrClosed, and so does
+	// every later call, though events are still queued.
+	<-sent
+	eventually(t, "the other events to be queued", func() bool { return c.Stats().EventsQueued == 2 })
+	if ev, err := c.NextEvent(testContext(t)); err != nil || ev.Name != "RESUME" {
+		t.Fatalf("NextEvent = %+v, %v; want RESUME", ev, err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for range 2 {
+		if ev, err := c.NextEvent(testContext(t)); !errors.Is(err, qmp.ErrClosed) {
+			t.Errorf("NextEvent after Close = %+v, %v; want ErrClosed", ev, err)
+		}
+	}
+}
+
+// TestNextEventWaitingAtClose checks that Close ends a NextEvent that is
+// waiting.
+func TestNextEventWaitingAtClose(t *testing.T) {
+	s := qmptest.NewServer(t)
+	script(t, s, func(p *qmptest.Peer) error {
+		if err := p.Handshake(); err != nil {
+			return err
+		}
+		return p.WaitClosed()
+	})
+	c := dial(t, s, qmp.Options{})
+	errc := make(chan error, 1)
+	go func() {
+		_, err := c.NextEvent(context.Background())
+		errc <- err
+	}()
+	eventually(t, "NextEvent to wait", func() bool {
+		for _, g := range allGoroutines() {
+			if strings.Contains(g, "qmpagent/qmp.(*Conn).NextEvent") && strings.Contains(g, "[select") {
+				return true
+			}
+		}
+		return false
+	})
+	if err := c.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	select {
+	case err := <-errc:
+		if !errors.Is(err, qmp.ErrClosed) {
+			t.Errorf("waiting NextEvent returned %v, want ErrClosed", err)
+		}
+	case <-time.After(testTimeout):
+		t.Fatal("Close did not end a waiting NextEvent")
 	}
 }

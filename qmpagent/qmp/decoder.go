@@ -1,7 +1,6 @@
 package qmp
 
 import (
-	"bufio"
 	"fmt"
 	"io"
 )
@@ -11,16 +10,6 @@ import (
 // growing the container stack without limit. It matches encoding/json's
 // limit so that the fuzz tests can compare the two decoders byte for byte.
 const maxNesting = 10000
-
-// accKeep is the largest carry-over buffer kept between messages. A buffer
-// grown for one large reply (query-qmp-schema is ~200 KB) is released
-// instead of pinning that memory for the life of the connection.
-const accKeep = 64 << 10
-
-// readBufferSize is the size of the connection's single bufio.Reader. It is
-// large enough that a read system call returns hundreds of events at once,
-// and small enough that a node with a thousand monitors stays cheap.
-const readBufferSize = 32 << 10
 
 // Scanner states. The decoder is a byte-at-a-time state machine that both
 // finds the end of one top-level JSON value and validates it, so a message
@@ -62,13 +51,16 @@ type member struct{ key, val span }
 // so it records where each top-level member's key and value lie, which lets
 // the caller classify a message without parsing it again.
 //
-// The decoder reads through one bufio.Reader for the whole life of the
-// connection. A message that lies entirely inside the reader's buffer is
+// The decoder reads through one input for the whole life of the
+// connection. A message that lies entirely inside the input's buffer is
 // returned without copying; only a message that spans buffer refills is
 // assembled in a carry-over buffer, which is never allowed to grow beyond
-// the size cap.
+// the size cap and is let go whenever the decoder waits for data between
+// messages, like the read buffer itself: a buffer grown for one large
+// reply (query-qmp-schema is ~200 KB) does not stay pinned to an idle
+// connection.
 type decoder struct {
-	r   *bufio.Reader
+	in  *input
 	max int
 	err error // sticky: once the stream is broken it stays broken
 
@@ -88,12 +80,12 @@ type decoder struct {
 	// connection queues the events it has batched there.
 	beforeRead func()
 
-	bytes uint64 // bytes consumed from the reader, for Stats
+	bytes uint64 // bytes consumed from the input, for Stats
 }
 
 func newDecoder(r io.Reader, maxMessage int) *decoder {
 	return &decoder{
-		r:     bufio.NewReaderSize(r, readBufferSize),
+		in:    newInput(r),
 		max:   maxMessage,
 		stack: make([]byte, 0, 16),
 	}
@@ -111,11 +103,7 @@ func (d *decoder) next() ([]byte, []member, error) {
 	if d.err != nil {
 		return nil, nil, d.err
 	}
-	if cap(d.acc) > accKeep {
-		d.acc = nil
-	} else {
-		d.acc = d.acc[:0]
-	}
+	d.acc = d.acc[:0]
 	d.members = d.members[:0]
 	for {
 		buf, err := d.fill()
@@ -123,8 +111,7 @@ func (d *decoder) next() ([]byte, []member, error) {
 			if err == io.EOF && d.inMsg {
 				err = fmt.Errorf("qmp: stream ended %d bytes into a message: %w", len(d.acc), io.ErrUnexpectedEOF)
 			}
-			d.err = err
-			return nil, nil, err
+			return d.fail(err)
 		}
 		start, from := 0, 0
 		if !d.inMsg {
@@ -138,8 +125,7 @@ func (d *decoder) next() ([]byte, []member, error) {
 			if buf[start] != '{' {
 				// QMP only ever sends objects; anything else means the
 				// peer is not speaking QMP (or the stream is corrupt).
-				d.err = fmt.Errorf("%w: expected '{' at the start of a message, got %s", ErrProtocol, quoteGarbage(buf[start:]))
-				return nil, nil, d.err
+				return d.fail(fmt.Errorf("%w: expected '{' at the start of a message, got %s", ErrProtocol, quoteGarbage(buf[start:])))
 			}
 			d.inMsg = true
 			d.state = scanObjFirst
@@ -150,13 +136,11 @@ func (d *decoder) next() ([]byte, []member, error) {
 		base := len(d.acc) - start
 		end, done, err := d.scan(buf, from, base)
 		if err != nil {
-			d.err = err
-			return nil, nil, err
+			return d.fail(err)
 		}
 		if done {
 			if size := len(d.acc) + end - start; size > d.max {
-				d.err = fmt.Errorf("%w: message of %d bytes exceeds the limit of %d bytes", ErrMessageTooLarge, size, d.max)
-				return nil, nil, d.err
+				return d.fail(fmt.Errorf("%w: message of %d bytes exceeds the limit of %d bytes", ErrMessageTooLarge, size, d.max))
 			}
 			var msg []byte
 			if len(d.acc) == 0 {
@@ -170,30 +154,43 @@ func (d *decoder) next() ([]byte, []member, error) {
 			return msg, d.members, nil
 		}
 		if size := len(d.acc) + len(buf) - start; size > d.max {
-			d.err = fmt.Errorf("%w: message exceeds the limit of %d bytes (%d bytes read so far)", ErrMessageTooLarge, d.max, size)
-			return nil, nil, d.err
+			return d.fail(fmt.Errorf("%w: message exceeds the limit of %d bytes (%d bytes read so far)", ErrMessageTooLarge, d.max, size))
 		}
 		d.acc = append(d.acc, buf[start:]...)
 		d.discard(len(buf))
 	}
 }
 
-// fill returns every byte buffered in the reader, reading once if the
+// fail makes err the decoder's sticky error and lets go of its buffers:
+// the stream is over.
+func (d *decoder) fail(err error) ([]byte, []member, error) {
+	d.err = err
+	d.acc = nil
+	d.in.release()
+	return nil, nil, err
+}
+
+// fill returns every byte buffered in the input, reading once if the
 // buffer is empty.
 func (d *decoder) fill() ([]byte, error) {
-	if d.r.Buffered() == 0 {
+	if len(d.in.buffered()) == 0 {
 		if d.beforeRead != nil {
 			d.beforeRead()
 		}
-		if _, err := d.r.Peek(1); err != nil {
+		if !d.inMsg {
+			// Between messages the carry-over buffer holds nothing, and
+			// the read may wait for a long time.
+			d.acc = nil
+		}
+		if err := d.in.read(); err != nil {
 			return nil, err
 		}
 	}
-	return d.r.Peek(d.r.Buffered())
+	return d.in.buffered(), nil
 }
 
 func (d *decoder) discard(n int) {
-	_, _ = d.r.Discard(n) // n never exceeds Buffered(), so Discard cannot fail
+	d.in.consume(n) // n never exceeds what is buffered
 	d.bytes += uint64(n)
 }
 

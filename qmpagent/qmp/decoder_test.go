@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"testing/iotest"
@@ -180,11 +182,12 @@ func TestDecoder(t *testing.T) {
 	}
 	readers := []struct {
 		name string
-		wrap func(io.Reader) io.Reader
+		wrap func(*testing.T, io.Reader) io.Reader
 	}{
-		{"whole", func(r io.Reader) io.Reader { return r }},
-		{"byte by byte", iotest.OneByteReader},
-		{"half reads", iotest.HalfReader},
+		{"whole", func(_ *testing.T, r io.Reader) io.Reader { return r }},
+		{"byte by byte", func(_ *testing.T, r io.Reader) io.Reader { return iotest.OneByteReader(r) }},
+		{"half reads", func(_ *testing.T, r io.Reader) io.Reader { return iotest.HalfReader(r) }},
+		{"unix socket", overSocket},
 	}
 	for _, tt := range tests {
 		for _, rd := range readers {
@@ -193,7 +196,7 @@ func TestDecoder(t *testing.T) {
 				if max == 0 {
 					max = DefaultMaxMessageBytes
 				}
-				msgs, keys, err := decodeAll(rd.wrap(strings.NewReader(tt.in)), max)
+				msgs, keys, err := decodeAll(rd.wrap(t, strings.NewReader(tt.in)), max)
 				if !errors.Is(err, tt.wantErr) {
 					t.Fatalf("error = %v, want %v", err, tt.wantErr)
 				}
@@ -210,6 +213,73 @@ func TestDecoder(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// overSocket returns the client end of a unix socket through which a
+// goroutine writes everything r holds, in writes of assorted sizes from
+// one byte to tens of kilobytes, then closes the socket. Reading it, the
+// decoder waits for the socket between reads, borrowing and returning
+// its read buffer as a connection does.
+func overSocket(t *testing.T, r io.Reader) io.Reader {
+	t.Helper()
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: filepath.Join(t.TempDir(), "s"), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	client, err := net.DialUnix("unix", nil, ln.Addr().(*net.UnixAddr))
+	if err != nil {
+		t.Fatal(err)
+	}
+	server, err := ln.AcceptUnix()
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer server.Close()
+		sizes := []int{1, 7, 100, 4096, 40000, 3}
+		buf := make([]byte, 40000)
+		for i := 0; ; i++ {
+			n, err := r.Read(buf[:sizes[i%len(sizes)]])
+			if _, werr := server.Write(buf[:n]); werr != nil || err != nil {
+				return // the end of r, or the decoder stopped reading
+			}
+		}
+	}()
+	t.Cleanup(func() { _ = client.Close(); <-done })
+	return client
+}
+
+// TestDecoderReadsSocketsWhenReady checks that the decoder reads a socket
+// of the net package only once it is readable, through its descriptor,
+// and gives its read buffer back at the end of the stream.
+func TestDecoderReadsSocketsWhenReady(t *testing.T) {
+	if !canReadFD {
+		t.Skip("sockets are not read through descriptors here")
+	}
+	d := newDecoder(overSocket(t, strings.NewReader(resumeLine+prettyReset)), DefaultMaxMessageBytes)
+	if d.in.raw == nil {
+		t.Fatal("the decoder reads the socket through Read")
+	}
+	var got []string
+	for {
+		msg, _, err := d.next()
+		if err != nil {
+			if !errors.Is(err, io.EOF) {
+				t.Fatalf("error = %v, want io.EOF", err)
+			}
+			break
+		}
+		got = append(got, string(msg))
+	}
+	if want := []string{strings.TrimSpace(resumeLine), strings.TrimSpace(prettyReset)}; strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Errorf("messages = %q, want %q", got, want)
+	}
+	if d.in.buf != nil || d.acc != nil {
+		t.Errorf("buffers kept after the end: read buffer %t, carry-over %d bytes", d.in.buf != nil, cap(d.acc))
 	}
 }
 

@@ -23,11 +23,11 @@
 // # Design
 //
 // One reader per connection. A single goroutine owns the socket's read
-// side for the whole life of the connection, through one bufio.Reader that
-// is never swapped, from before the greeting to the end. Nothing that
-// arrives can fall between two readers: events sent before the greeting,
-// during capability negotiation, or in the same read as the
-// qmp_capabilities reply are delivered in order like all others.
+// side for the whole life of the connection, from before the greeting to
+// the end, and reads it in order through one place. Nothing that arrives
+// can fall between two readers: events sent before the greeting, during
+// capability negotiation, or in the same read as the qmp_capabilities
+// reply are delivered in order like all others.
 //
 // A streaming, validating decoder. QMP is a stream of JSON objects; QEMU
 // ends each with "\r\n", but pretty=on monitors spread one object over
@@ -51,17 +51,19 @@
 // Events never block anything. The reader hands events to a bounded queue
 // (Options.QueueSize, 1024 by default) and never waits for the consumer,
 // so a slow consumer cannot delay command replies or stall the socket.
-// When the queue is full, further events are shed but accounted exactly,
-// per event name, in a pending Gap together with the last shed event of
-// each name. As soon as the consumer frees room, the gap is delivered in
-// the stream as one Event with a non-nil Gap, before any later event. A
-// consumer that keeps counters adds Gap.Lost to them and stays exact; a
-// consumer that derives state from events must re-sync it after a gap
-// (QueryStatus, QueryBlock, ...). When the connection ends, the Events
-// channel delivers everything queued and a pending gap, then closes, and
-// Err says why the connection ended: io.EOF for a clean close by QEMU,
-// ErrProtocol for bytes that are not QMP, ErrMessageTooLarge, or ErrClosed
-// after Close.
+// The consumer receives them from the Events channel, or by calling
+// NextEvent, which delivers the same stream. When the queue is full,
+// further events are shed but accounted exactly, per event name, in a
+// pending Gap together with the last shed event of each name. As soon as
+// the consumer frees room, the gap is delivered in the stream as one Event
+// with a non-nil Gap, before any later event. A consumer that keeps
+// counters adds Gap.Lost to them and stays exact; a consumer that derives
+// state from events must re-sync it after a gap (QueryStatus, QueryBlock,
+// ...). When the connection ends, the stream delivers everything queued
+// and a pending gap, then ends (the Events channel closes, NextEvent
+// returns Err's error), and Err says why the connection ended: io.EOF for
+// a clean close by QEMU, ErrProtocol for bytes that are not QMP,
+// ErrMessageTooLarge, or ErrClosed after Close.
 //
 // Handshake with a deadline. Dial checks the greeting's shape and
 // negotiates capabilities within Options.GreetingTimeout. QEMU serves one
@@ -75,6 +77,15 @@
 // unknown events and unknown fields stay available as raw JSON. Timestamps
 // keep QEMU's seconds and microseconds, and -1/-1 (clock unknown) is
 // reported by Timestamp.Known.
+//
+// Cheap when idle, for processes that watch a thousand monitors. The
+// reader waits for the socket to become readable without holding a read
+// buffer, and borrows one from a pool shared by all connections (4 KiB,
+// or 32 KiB while data streams in) only while there are bytes to decode;
+// the event queue holds no storage while empty and grows on demand up to
+// its bound. A consumer that uses NextEvent rather than Events adds no
+// goroutine and no channel buffer, so an idle connection costs its reader
+// goroutine and a few kilobytes.
 //
 // Close ends every goroutine the connection started before it returns.
 //

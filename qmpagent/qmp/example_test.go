@@ -45,3 +45,23 @@ func Example() {
 	}
 	log.Printf("monitor closed: %v", c.Err())
 }
+
+// A process that watches many monitors receives each one's events with
+// NextEvent, which costs no goroutine or channel buffer beyond the
+// connection's own reader.
+func ExampleConn_NextEvent() {
+	ctx := context.Background()
+	c, err := qmp.Dial(ctx, "/run/vm1/qmp.sock", qmp.Options{})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer c.Close()
+	for {
+		ev, err := c.NextEvent(ctx)
+		if err != nil {
+			log.Printf("monitor closed: %v", err) // what c.Err() says
+			return
+		}
+		log.Printf("%s at %s", ev.Name, ev.Timestamp)
+	}
+}

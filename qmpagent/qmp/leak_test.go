@@ -12,9 +12,8 @@ import (
 	"github.com/vmevents/vmevents/qmpagent/qmp/qmptest"
 )
 
-// clientGoroutines returns the stacks of goroutines running this package's
-// code (not the tests').
-func clientGoroutines() []string {
+// allGoroutines returns the stack of every goroutine.
+func allGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	for {
 		n := runtime.Stack(buf, true)
@@ -24,11 +23,17 @@ func clientGoroutines() []string {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+	return strings.Split(string(buf), "\n\n")
+}
+
+// clientGoroutines returns the stacks of goroutines the client started
+// (not the tests').
+func clientGoroutines() []string {
 	var found []string
-	for _, g := range strings.Split(string(buf), "\n\n") {
+	for _, g := range allGoroutines() {
 		if strings.Contains(g, "qmpagent/qmp.(*Conn).readLoop") ||
 			strings.Contains(g, "qmpagent/qmp.(*eventQueue).run") ||
-			strings.Contains(g, "qmpagent/qmp.NewConn.func") {
+			strings.Contains(g, "qmpagent/qmp.(*Conn).Events.func") {
 			found = append(found, g)
 		}
 	}
@@ -98,10 +103,23 @@ func TestNoGoroutineLeak(t *testing.T) {
 			t.Fatalf("cycle %d: Dial: %v", i, err)
 		}
 		var inFlight chan error
-		switch i % 4 {
+		switch i % 6 {
 		case 0: // close with an event still queued
 		case 1: // close after reading it
 			<-c.Events()
+		case 4: // close after reading it without the channel
+			if _, err := c.NextEvent(ctx); err != nil {
+				t.Fatalf("cycle %d: NextEvent: %v", i, err)
+			}
+		case 5: // close while NextEvent waits for a second event
+			if _, err := c.NextEvent(ctx); err != nil {
+				t.Fatalf("cycle %d: NextEvent: %v", i, err)
+			}
+			inFlight = make(chan error, 1)
+			go func() {
+				_, err := c.NextEvent(ctx)
+				inFlight <- err
+			}()
 		case 2: // close while a command waits for a reply that never comes
 			inFlight = make(chan error, 1)
 			go func() { inFlight <- c.Execute(ctx, "query-status", nil, nil) }()
@@ -119,7 +137,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		}
 		if inFlight != nil {
 			if err := <-inFlight; !errors.Is(err, qmp.ErrClosed) {
-				t.Fatalf("cycle %d: command in flight at Close returned %v", i, err)
+				t.Fatalf("cycle %d: call in flight at Close returned %v", i, err)
 			}
 		}
 		if i%500 == 0 {

@@ -1,11 +1,17 @@
 package qmp
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
 )
+
+// queueTimeout bounds every wait in these tests, as a safety net against
+// hangs; no test asserts how long anything took.
+const queueTimeout = 30 * time.Second
 
 func evs(names ...string) []Event {
 	out := make([]Event, len(names))
@@ -15,22 +21,103 @@ func evs(names ...string) []Event {
 	return out
 }
 
-// receive takes n items from the queue's channel.
-func receive(t *testing.T, q *eventQueue, n int) []Event {
-	t.Helper()
-	var got []Event
-	for i := 0; i < n; i++ {
-		select {
-		case ev, ok := <-q.out:
-			if !ok {
-				t.Fatalf("channel closed after %d of %d items", i, n)
+// consumer takes the next item from a queue. It returns errDrained once
+// the queue has delivered everything and will deliver nothing more, and
+// another error if no item comes in time. Goroutines other than the
+// test's may call it.
+type consumer func() (Event, error)
+
+// consumers are the two ways a Conn's events are taken from its queue:
+// the Events channel fed by the dispatcher, and NextEvent's next. Each
+// starts consuming q and returns the consumer and a function that stops
+// the queue (as Close does) and waits for the dispatcher, if any.
+var consumers = []struct {
+	name  string
+	start func(q *eventQueue) (consumer, func())
+}{
+	{"channel", func(q *eventQueue) (consumer, func()) {
+		out := q.openChannel(false)
+		stop, done := make(chan struct{}), make(chan struct{})
+		go func() { q.run(stop); close(done) }()
+		recv := func() (Event, error) {
+			select {
+			case ev, ok := <-out:
+				if !ok {
+					return Event{}, errDrained
+				}
+				return ev, nil
+			case <-time.After(queueTimeout):
+				return Event{}, errors.New("no item from the channel")
 			}
-			got = append(got, ev)
-		case <-time.After(30 * time.Second):
-			t.Fatalf("no item %d of %d", i, n)
 		}
+		return recv, func() { close(stop); <-done }
+	}},
+	{"next", func(q *eventQueue) (consumer, func()) {
+		stop := make(chan struct{})
+		recv := func() (Event, error) {
+			ctx, cancel := context.WithTimeout(context.Background(), queueTimeout)
+			defer cancel()
+			return q.next(ctx, stop)
+		}
+		return recv, func() { close(stop) }
+	}},
+}
+
+// take takes n items, or with n < 0 every item until the queue ends.
+func take(recv consumer, n int) ([]Event, error) {
+	var got []Event
+	for n < 0 || len(got) < n {
+		ev, err := recv()
+		if n < 0 && errors.Is(err, errDrained) {
+			break
+		}
+		if err != nil {
+			return got, fmt.Errorf("after %d items: %w", len(got), err)
+		}
+		got = append(got, ev)
+	}
+	return got, nil
+}
+
+// receive takes n items or fails the test.
+func receive(t *testing.T, recv consumer, n int) []Event {
+	t.Helper()
+	got, err := take(recv, n)
+	if err != nil {
+		t.Fatal(err)
 	}
 	return got
+}
+
+// receiveAll takes items until the queue ends or fails the test.
+func receiveAll(t *testing.T, recv consumer) []Event {
+	t.Helper()
+	return receive(t, recv, -1)
+}
+
+// taken is the outcome of take in another goroutine.
+type taken struct {
+	evs []Event
+	err error
+}
+
+// takeAsync runs take in a goroutine.
+func takeAsync(recv consumer, n int) <-chan taken {
+	c := make(chan taken, 1)
+	go func() {
+		evs, err := take(recv, n)
+		c <- taken{evs, err}
+	}()
+	return c
+}
+
+// result waits for takeAsync's outcome or fails the test.
+func (c taken) result(t *testing.T) []Event {
+	t.Helper()
+	if c.err != nil {
+		t.Fatal(c.err)
+	}
+	return c.evs
 }
 
 func render(evs []Event) string {
@@ -140,45 +227,47 @@ func TestQueueOverflow(t *testing.T) {
 			want: []string{"A gap(B:1,C:1) D", "A gap(B:1,C:1) gap(D:1)"},
 		},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			q := newEventQueue(tt.capacity)
-			stop := make(chan struct{})
-			done := make(chan struct{})
-			go func() { q.run(stop); close(done) }()
-			defer func() { close(stop); <-done }()
+	for _, c := range consumers {
+		for _, tt := range tests {
+			t.Run(c.name+"/"+tt.name, func(t *testing.T) {
+				testQueueOverflow(t, c.start, tt.capacity, tt.first, tt.consume, tt.second, tt.want)
+			})
+		}
+	}
+}
 
-			pushed := evs(append(append([]string{}, tt.first...), tt.second...)...)
-			q.push(pushed[:len(tt.first)])
-			if _, gaps, queued := q.stats(); queued != min(tt.capacity, len(tt.first)) || (gaps == 1) != (len(tt.first) > tt.capacity) {
-				t.Errorf("after the first push: %d queued, %d gaps", queued, gaps)
-			}
-			got := receive(t, q, tt.consume)
-			q.push(pushed[len(tt.first):])
-			q.close()
-			for ev := range q.out {
-				got = append(got, ev)
-			}
-			checkAccounting(t, pushed, got)
-			ok := false
-			for _, w := range tt.want {
-				ok = ok || render(got) == w
-			}
-			if !ok {
-				t.Errorf("received %q, want one of %q", render(got), tt.want)
-			}
-			dropped, gaps, queued := q.stats()
-			var wantDropped, wantGaps uint64
-			for _, ev := range got {
-				if ev.Gap != nil {
-					wantDropped += ev.Gap.Total()
-					wantGaps++
-				}
-			}
-			if dropped != wantDropped || gaps != wantGaps || queued != 0 {
-				t.Errorf("stats: dropped %d, gaps %d, queued %d; want %d, %d, 0", dropped, gaps, queued, wantDropped, wantGaps)
-			}
-		})
+func testQueueOverflow(t *testing.T, start func(*eventQueue) (consumer, func()), capacity int, first []string, consume int, second, want []string) {
+	q := newEventQueue(capacity)
+	recv, stop := start(q)
+	defer stop()
+
+	pushed := evs(append(append([]string{}, first...), second...)...)
+	q.push(pushed[:len(first)])
+	if _, gaps, queued := q.stats(); queued != min(capacity, len(first)) || (gaps == 1) != (len(first) > capacity) {
+		t.Errorf("after the first push: %d queued, %d gaps", queued, gaps)
+	}
+	got := receive(t, recv, consume)
+	q.push(pushed[len(first):])
+	q.close()
+	got = append(got, receiveAll(t, recv)...)
+	checkAccounting(t, pushed, got)
+	ok := false
+	for _, w := range want {
+		ok = ok || render(got) == w
+	}
+	if !ok {
+		t.Errorf("received %q, want one of %q", render(got), want)
+	}
+	dropped, gaps, queued := q.stats()
+	var wantDropped, wantGaps uint64
+	for _, ev := range got {
+		if ev.Gap != nil {
+			wantDropped += ev.Gap.Total()
+			wantGaps++
+		}
+	}
+	if dropped != wantDropped || gaps != wantGaps || queued != 0 {
+		t.Errorf("stats: dropped %d, gaps %d, queued %d; want %d, %d, 0", dropped, gaps, queued, wantDropped, wantGaps)
 	}
 }
 
@@ -186,31 +275,25 @@ func TestQueueOverflow(t *testing.T) {
 // receives at its own pace and checks that everything is accounted
 // exactly, in order.
 func TestQueueAccountingUnderLoad(t *testing.T) {
-	for _, capacity := range []int{1, 2, 7, 64} {
-		t.Run(fmt.Sprint("capacity ", capacity), func(t *testing.T) {
-			q := newEventQueue(capacity)
-			stop := make(chan struct{})
-			go q.run(stop)
-			defer close(stop)
-			var pushed []Event
-			names := []string{"A", "B", "C", "D", "E"}
-			for i := 0; i < 20000; i++ {
-				pushed = append(pushed, Event{Name: names[i*7%5], Timestamp: Timestamp{Seconds: int64(i)}})
-			}
-			gotc := make(chan []Event)
-			go func() {
-				var got []Event
-				for ev := range q.out {
-					got = append(got, ev)
+	for _, c := range consumers {
+		for _, capacity := range []int{1, 2, 7, 64, 1024} {
+			t.Run(fmt.Sprint(c.name, "/capacity ", capacity), func(t *testing.T) {
+				q := newEventQueue(capacity)
+				recv, stop := c.start(q)
+				defer stop()
+				var pushed []Event
+				names := []string{"A", "B", "C", "D", "E"}
+				for i := 0; i < 20000; i++ {
+					pushed = append(pushed, Event{Name: names[i*7%5], Timestamp: Timestamp{Seconds: int64(i)}})
 				}
-				gotc <- got
-			}()
-			for i := 0; i < len(pushed); i += 13 {
-				q.push(pushed[i:min(i+13, len(pushed))])
-			}
-			q.close()
-			checkAccounting(t, pushed, <-gotc)
-		})
+				gotc := takeAsync(recv, -1)
+				for i := 0; i < len(pushed); i += 13 {
+					q.push(pushed[i:min(i+13, len(pushed))])
+				}
+				q.close()
+				checkAccounting(t, pushed, (<-gotc).result(t))
+			})
+		}
 	}
 }
 
@@ -218,16 +301,15 @@ func TestQueueAccountingUnderLoad(t *testing.T) {
 // timestamp.
 func TestQueueGapKeepsLastEvent(t *testing.T) {
 	q := newEventQueue(1)
-	stop := make(chan struct{})
-	go q.run(stop)
-	defer close(stop)
+	recv, stop := consumers[0].start(q)
+	defer stop()
 	q.push([]Event{
 		{Name: "X", Timestamp: Timestamp{1, 0}},
 		{Name: "RTC_CHANGE", Data: []byte(`{"offset":1}`), Timestamp: Timestamp{2, 0}},
 		{Name: "RTC_CHANGE", Data: []byte(`{"offset":2}`), Timestamp: Timestamp{3, 0}},
 		{Name: "STOP", Timestamp: Timestamp{4, 0}},
 	})
-	got := receive(t, q, 2)
+	got := receive(t, recv, 2)
 	gap := got[1].Gap
 	if gap == nil {
 		t.Fatalf("second item is not a gap: %+v", got[1])
@@ -244,6 +326,7 @@ func TestQueueGapKeepsLastEvent(t *testing.T) {
 // queued, and that pushes after that are ignored.
 func TestQueueStop(t *testing.T) {
 	q := newEventQueue(8)
+	out := q.openChannel(false)
 	stop := make(chan struct{})
 	done := make(chan struct{})
 	go func() { q.run(stop); close(done) }()
@@ -252,10 +335,110 @@ func TestQueueStop(t *testing.T) {
 	<-done
 	q.push(evs("D")) // must not panic on the closed channel
 	n := 0
-	for range q.out {
+	for range out {
 		n++
 	}
 	if n > 3 {
 		t.Errorf("received %d items after stop", n)
+	}
+}
+
+// TestQueueManyNextCallers checks that with several callers waiting in
+// next at once every item is delivered exactly once, and that the end of
+// the stream reaches every caller.
+func TestQueueManyNextCallers(t *testing.T) {
+	const callers, items = 4, 5000
+	q := newEventQueue(items)
+	recv, stop := consumers[1].start(q)
+	defer stop()
+	var results []<-chan taken
+	for range callers {
+		results = append(results, takeAsync(recv, -1))
+	}
+	pushed := make([]Event, items)
+	for i := range pushed {
+		pushed[i] = Event{Name: "E", Timestamp: Timestamp{Seconds: int64(i)}}
+	}
+	for i := 0; i < items; i += 7 {
+		q.push(pushed[i:min(i+7, items)])
+	}
+	q.close()
+	seen := make([]int, items)
+	for _, r := range results {
+		for _, ev := range (<-r).result(t) {
+			if ev.Gap != nil {
+				t.Fatalf("gap with room for every item: %+v", ev.Gap.Lost)
+			}
+			seen[ev.Timestamp.Seconds]++
+		}
+	}
+	for i, n := range seen {
+		if n != 1 {
+			t.Fatalf("item %d delivered %d times", i, n)
+		}
+	}
+}
+
+// TestQueueChannelOpenedWhileNextWaits checks that a caller waiting in
+// next when the channel is opened receives through the channel.
+func TestQueueChannelOpenedWhileNextWaits(t *testing.T) {
+	q := newEventQueue(8)
+	recv, stopNext := consumers[1].start(q)
+	defer stopNext()
+	q.push(evs("A"))
+	if got := receive(t, recv, 1); render(got) != "A" {
+		t.Fatalf("received %q", render(got))
+	}
+	gotc := takeAsync(recv, 2)
+	waitFor(t, "next to wait", func() bool {
+		q.mu.Lock()
+		defer q.mu.Unlock()
+		return q.pullers == 1
+	})
+	q.openChannel(false)
+	stop, done := make(chan struct{}), make(chan struct{})
+	go func() { q.run(stop); close(done) }()
+	defer func() { close(stop); <-done }()
+	q.push(evs("B", "C"))
+	if got := (<-gotc).result(t); render(got) != "B C" {
+		t.Errorf("received %q, want B C", render(got))
+	}
+}
+
+// TestQueueLetsGoOfBurstRing checks that the ring grown for a burst is
+// let go once the consumer has caught up and waits again, for both ways
+// of consuming.
+func TestQueueLetsGoOfBurstRing(t *testing.T) {
+	for _, c := range consumers {
+		t.Run(c.name, func(t *testing.T) {
+			q := newEventQueue(1024)
+			recv, stop := c.start(q)
+			defer stop()
+			burst := evs(strings.Split(strings.Repeat("E ", 600), " ")[:600]...)
+			q.push(burst)
+			receive(t, recv, len(burst))
+			gotc := takeAsync(recv, 1)
+			waitFor(t, "the consumer to wait with a small ring", func() bool {
+				q.mu.Lock()
+				defer q.mu.Unlock()
+				return (q.pullers == 1 || q.waiting) && len(q.ring) <= minRing
+			})
+			q.push(evs("F"))
+			if got := (<-gotc).result(t); render(got) != "F" {
+				t.Errorf("after the burst received %q, want F", render(got))
+			}
+		})
+	}
+}
+
+// waitFor polls cond until it holds; the deadline is a safety net.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(queueTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
 	}
 }

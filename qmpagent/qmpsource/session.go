@@ -61,11 +61,10 @@ func (s *Session) Run(ctx context.Context) {
 	if s.MaxBackoff <= 0 {
 		s.MaxBackoff = 30 * time.Second
 	}
-	f := s.Facts.Clone()
-	f.Monitor.Source, f.Monitor.Endpoint = "qmp", s.SocketPath
+	f := s.startingFacts()
 	connectedBefore := false
 	for attempt := 0; ; attempt++ {
-		err := s.connectOnce(ctx, &f, connectedBefore)
+		err := s.connectOnce(ctx, f, connectedBefore)
 		if ctx.Err() != nil {
 			return
 		}
@@ -76,30 +75,73 @@ func (s *Session) Run(ctx context.Context) {
 		if errors.Is(err, ErrUntrusted) {
 			state = model.MonitorRefused
 		}
-		s.setMonitor(&f, state, err)
+		s.setMonitor(f, state, err)
 		if !backoff.Sleep(ctx, backoff.Delay(attempt, s.MinBackoff, s.MaxBackoff)) {
 			return
 		}
 	}
 }
 
+// startingFacts returns a copy of the facts to start from, for Run to
+// update.
+//
+// It is never inlined into Run: a Facts value passed and returned by value
+// takes hundreds of bytes of the caller's stack frame, and Run's frame
+// stays on the stack for the session's whole life, beneath every wait for
+// an event. Kept small, the stack of an idle session can shrink to a few
+// kilobytes, which matters with a thousand sessions.
+//
+//go:noinline
+func (s *Session) startingFacts() *model.Facts {
+	f := s.Facts.Clone()
+	f.Monitor.Source, f.Monitor.Endpoint = "qmp", s.SocketPath
+	return &f
+}
+
 // connectOnce runs one connection from dial to its end. It returns nil when
-// a connection was made and later lost, otherwise why none was made.
+// a connection was made and later lost, ctx's error when the session was
+// told to stop, otherwise why no connection was made.
+//
+// The session waits for events beneath this frame for as long as the
+// connection lasts, so the work that needs large frames (setting up,
+// logging, publishing) is done in the functions it calls: an idle
+// session's stack can then shrink to a few kilobytes, which matters with
+// a thousand sessions.
 func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect bool) error {
-	path, err := Resolve(s.SocketPath, s.Roots)
-	if err != nil {
-		return err
-	}
-	conn, err := qmp.Dial(ctx, path, s.QMP)
+	conn, path, err := s.connect(ctx, f, reconnect)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	// The event loop below ends when the connection does: close it when the
-	// session is told to stop.
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() })
-	defer stop()
+	// NextEvent rather than Events: the channel would cost every session a
+	// goroutine and a buffer.
+	for {
+		ev, err := conn.NextEvent(ctx)
+		if err != nil {
+			break // the connection ended, or the session was told to stop
+		}
+		if err := s.handle(ctx, conn, f, ev); err != nil {
+			return err
+		}
+	}
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
+	s.disconnected(conn, path, f)
+	return nil
+}
 
+// connect dials the socket and reads QEMU's present state into f. It
+// returns the connection and the socket's resolved path.
+func (s *Session) connect(ctx context.Context, f *model.Facts, reconnect bool) (*qmp.Conn, string, error) {
+	path, err := Resolve(s.SocketPath, s.Roots)
+	if err != nil {
+		return nil, "", err
+	}
+	conn, err := qmp.Dial(ctx, path, s.QMP)
+	if err != nil {
+		return nil, "", err
+	}
 	if reconnect {
 		f.Monitor.Reconnects++
 	}
@@ -110,21 +152,20 @@ func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect boo
 	}
 	f.Delivery.Resyncs++
 	if err := s.resync(ctx, conn, f, Sync); err != nil {
-		return err
+		_ = conn.Close()
+		return nil, "", err
 	}
 	s.setMonitor(f, model.MonitorConnected, nil)
 	s.Log.V(1).Info("connected", "socket", path, "qemu", f.Monitor.QEMUVersion)
+	return conn, path, nil
+}
 
-	for ev := range conn.Events() {
-		if err := s.handle(ctx, conn, f, ev); err != nil {
-			return err
-		}
-	}
+// disconnected records why a connection that was made ended.
+func (s *Session) disconnected(conn *qmp.Conn, path string, f *model.Facts) {
 	if err := conn.Err(); err != nil && !errors.Is(err, qmp.ErrClosed) {
 		f.Monitor.LastError = model.Clean(err.Error(), 1024)
 	}
 	s.Log.V(1).Info("disconnected", "socket", path, "reason", conn.Err())
-	return nil
 }
 
 // handle applies one event (or gap) and publishes what changed.
