@@ -20,11 +20,11 @@ type Coalescer[K comparable, V any] struct {
 	minInterval time.Duration
 	queue       workqueue.TypedRateLimitingInterface[K]
 
-	mu        sync.Mutex
-	pending   map[K]V
+	mu      sync.Mutex
+	pending map[K]V
 	// lastWrites holds each key's last burstWrites write times, oldest first.
 	lastWrites map[K][burstWrites]time.Time
-	stats     CoalescerStats
+	stats      CoalescerStats
 
 	// spool, when set, keeps the values whose write failed until one
 	// succeeds; spooled says which keys have a value there.
