@@ -168,15 +168,19 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 		Complete(a)
 }
 
-// Start runs the writers until ctx ends, then stops every session.
+// Start runs the writers until ctx ends, then stops every session and only
+// then the writers, so that what the sessions told last is flushed (or
+// spooled) too.
 func (a *Agent) Start(ctx context.Context) error {
 	a.mu.Lock()
 	a.ctx = ctx
 	a.mu.Unlock()
+	writers, stopWriters := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWriters()
 	var wg sync.WaitGroup
 	wg.Add(2)
-	go func() { defer wg.Done(); a.status.Run(ctx, 4) }()
-	go func() { defer wg.Done(); a.events.Run(ctx) }()
+	go func() { defer wg.Done(); a.status.Run(writers, statusWorkers) }()
+	go func() { defer wg.Done(); a.events.Run(writers) }()
 	<-ctx.Done()
 	a.mu.Lock()
 	for key, r := range a.sessions {
@@ -185,9 +189,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		delete(a.sessions, key)
 	}
 	a.mu.Unlock()
+	stopWriters()
 	wg.Wait()
 	return nil
 }
+
+// statusWorkers is how many status writes may be in flight at once; fewer
+// than the Event writers (publish.Events), as a status apply costs the
+// apiserver more and coalesces per VM while it waits.
+const statusWorkers = 4
 
 // NeedLeaderElection is false: every node's agent runs.
 func (a *Agent) NeedLeaderElection() bool { return false }
@@ -322,14 +332,29 @@ func (a *Agent) forget(key types.NamespacedName) {
 // far more distinct Event series than an outage produces.
 const spoolEntries = 100000
 
-// spoolErrors counts and logs what the spool could not keep, by kind.
+// spoolErrors counts what the spool could not keep, by kind, and logs it
+// at most once per spoolLogEvery: a full disk during a storm fails a save
+// many times a second, and the metric has the count.
 func spoolErrors(kind string) func(error) {
 	log := ctrl.Log.WithName("spool")
+	var mu sync.Mutex
+	var last time.Time
 	return func(err error) {
 		metrics.SpoolErrors.WithLabelValues(kind).Inc()
-		log.Error(err, "could not keep a value on disk; it stays in memory", "kind", kind)
+		mu.Lock()
+		quiet := time.Since(last) < spoolLogEvery
+		if !quiet {
+			last = time.Now()
+		}
+		mu.Unlock()
+		if !quiet {
+			log.Error(err, "could not keep a value on disk; it stays in memory (vmevents_agent_spool_errors_total counts every one)", "kind", kind)
+		}
 	}
 }
+
+// spoolLogEvery spaces the spool's error logs.
+const spoolLogEvery = 10 * time.Second
 
 // useSpool keeps unwritten facts and Events under dir and takes up what an
 // earlier run kept there.

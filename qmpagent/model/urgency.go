@@ -1,12 +1,16 @@
 package model
 
-import "reflect"
+import (
+	"reflect"
+	"time"
+)
 
 // Urgent reports whether f differs from before in a fact that someone waits
 // on: run state, monitor connection, panic, watchdog, display sessions,
 // block errors, devices: what conditions are computed from and what `kubectl
-// get vm` shows. Counters, delivery statistics and gauges that every routine
-// event moves (RTC offset, balloon size, the last reset) are not: a status
+// get vm` shows. Counters, delivery statistics, the last event's time and
+// gauges that routine events move (RTC offset, balloon size, the last
+// reset) are not: a status
 // write may wait for them, so that a busy node spends its API budget on
 // Events and on the facts that matter.
 func (f Facts) Urgent(before Facts) bool {
@@ -20,5 +24,6 @@ func (f Facts) withoutRoutine() Facts {
 	f.RTCOffsetSeconds = nil
 	f.BalloonActualBytes = nil
 	f.LastReset = nil
+	f.Monitor.LastEventTime = time.Time{}
 	return f
 }

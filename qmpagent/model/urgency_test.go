@@ -22,7 +22,7 @@ func TestUrgent(t *testing.T) {
 		urgent bool
 	}{
 		{"nothing", func(*Facts) {}, false},
-		{"a counter", func(f *Facts) { f.EventCounts["RTC_CHANGE"]++ }, false},
+		{"a counter and the last event's time", func(f *Facts) { f.EventCounts["RTC_CHANGE"]++; f.Monitor.LastEventTime = t0 }, false},
 		{"a new counter", func(f *Facts) { f.EventCounts["RESET"] = 1 }, false},
 		{"delivery", func(f *Facts) { f.Delivery.Coalesced++ }, false},
 		{"rtc offset", func(f *Facts) { f.RTCOffsetSeconds = &one }, false},

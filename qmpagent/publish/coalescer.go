@@ -159,7 +159,7 @@ func (c *Coalescer[K, V]) Run(ctx context.Context, workers int) {
 	<-ctx.Done()
 	c.queue.ShutDown()
 	wg.Wait()
-	c.flush(FlushTimeout)
+	c.flush(FlushTimeout, workers)
 }
 
 // keep saves a value whose write failed in the spool, if there is one. The
@@ -203,28 +203,44 @@ func (c *Coalescer[K, V]) release(key K) {
 // pending (delayed by MinInterval or by a retry).
 const FlushTimeout = 5 * time.Second
 
-// flush writes every pending value once, for a graceful shutdown: an agent
-// stopped during a storm still publishes its final counts.
-func (c *Coalescer[K, V]) flush(timeout time.Duration) {
+// flush writes every pending value once, with the Coalescer's workers, for
+// a graceful shutdown: an agent stopped during a storm still publishes its
+// final counts. Past the timeout each write fails at once and its value
+// goes to the spool, if there is one: nothing pending is dropped unsaved.
+func (c *Coalescer[K, V]) flush(timeout time.Duration, workers int) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c.mu.Lock()
 	pending := c.pending
 	c.pending = map[K]V{}
 	c.mu.Unlock()
-	for key, v := range pending {
-		if ctx.Err() != nil {
-			return
-		}
-		if err := c.write(ctx, key, v); err != nil {
-			c.keep(key, v)
-			continue
-		}
-		c.release(key)
-		c.mu.Lock()
-		c.stats.Writes++
-		c.mu.Unlock()
+	keys := make(chan K)
+	var wg sync.WaitGroup
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range keys {
+				c.flushOne(ctx, key, pending[key])
+			}
+		}()
 	}
+	for key := range pending {
+		keys <- key
+	}
+	close(keys)
+	wg.Wait()
+}
+
+func (c *Coalescer[K, V]) flushOne(ctx context.Context, key K, v V) {
+	if err := c.write(ctx, key, v); err != nil {
+		c.keep(key, v)
+		return
+	}
+	c.release(key)
+	c.mu.Lock()
+	c.stats.Writes++
+	c.mu.Unlock()
 }
 
 // next handles one key; false once the queue shuts down. The workqueue never

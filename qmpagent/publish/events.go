@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
@@ -26,7 +27,8 @@ const SeriesWindow = 30 * time.Minute
 // Events publishes Occurrences as events.k8s.io/v1 Events. Occurrences with
 // the same object, reason and Series fold into one Event whose series count
 // is exact; distinct ones (another disk, another action) get Events of their
-// own. The apiserver is written to at most once per EventInterval per series.
+// own. A series is written to the apiserver at most twice in a row and then
+// once per EventInterval on average (Coalescer).
 //
 // The agent does not use client-go's recorders: the legacy one drops events
 // silently after a burst and during outages, and the events.k8s.io one folds
@@ -77,6 +79,11 @@ type seriesSnapshot struct {
 	Name      string                 `json:"name"`
 	Count     int64                  `json:"count"`
 	Last      time.Time              `json:"last"`
+	// Restored is the count a series had when it was taken from the spool
+	// and its Event not found yet: kept, so that an agent dying twice
+	// before it reaches the apiserver still knows which part of Count the
+	// apiserver may already hold.
+	Restored int64 `json:"restored,omitempty"`
 }
 
 // NewEvents returns a publisher reporting as the agent on node. Call Run.
@@ -118,7 +125,10 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 		e.pruneLocked(occ.Time)
 	}
 	s, ok := e.series[key]
-	if ok && occ.Time.Sub(s.last) > SeriesWindow {
+	if ok && occ.Time.Sub(s.last) > SeriesWindow && s.created && !e.writer.Pending(key) {
+		// A new Event, unless the old one is not all written yet (a long
+		// outage, a series taken from the spool): its count would be lost
+		// with it, so the late occurrence joins it instead.
 		ok = false
 	}
 	if !ok {
@@ -129,7 +139,7 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	if occ.Time.After(s.last) {
 		s.last = occ.Time
 	}
-	snap := seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last}
+	snap := s.snapshot()
 	e.mu.Unlock()
 	e.writer.Put(key, snap)
 	if e.spool != nil && occ.Warning {
@@ -197,6 +207,13 @@ func (e *Events) write(ctx context.Context, key string, s seriesSnapshot) error 
 	if e.Observe != nil {
 		e.Observe(time.Since(start), err)
 	}
+	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
+		// The namespace is gone, or the apiserver will never take this
+		// Event: retrying (and replaying it after every restart) helps no one.
+		e.drop(key, s.Name)
+		log.FromContext(ctx).Error(err, "dropped an Event the apiserver refuses for good", "event", s.Name, "namespace", namespaceOf(s.Regarding), "count", s.Count)
+		return nil
+	}
 	if e.spool == nil {
 		return err
 	}
@@ -206,8 +223,17 @@ func (e *Events) write(ctx context.Context, key string, s seriesSnapshot) error 
 		}
 		return err
 	}
-	e.spool.written(key, count)
+	e.spool.written(key, s.Name, count)
 	return nil
+}
+
+// drop forgets the series named name, if key still holds it.
+func (e *Events) drop(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur, ok := e.series[key]; ok && cur.name == name {
+		e.forgetLocked(key)
+	}
 }
 
 // snapshot is what a write of the series would say now.
@@ -218,7 +244,12 @@ func (e *Events) snapshot(key string) (seriesSnapshot, bool) {
 	if !ok {
 		return seriesSnapshot{}, false
 	}
-	return seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last}, true
+	return s.snapshot(), true
+}
+
+// snapshot is what a write of s says now.
+func (s *series) snapshot() seriesSnapshot {
+	return seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last, Restored: s.restored}
 }
 
 // writeSeries makes the apiserver's Event say s and returns the count it
@@ -226,6 +257,12 @@ func (e *Events) snapshot(key string) (seriesSnapshot, bool) {
 func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) (int64, error) {
 	e.mu.Lock()
 	cur, ok := e.series[key]
+	if ok && cur.name == s.Name {
+		// The newest count, not the one queued: counts only grow, and an
+		// older snapshot written after a newer one (a retry, a value queued
+		// before adopt) would lower the Event's.
+		s = cur.snapshot()
+	}
 	created := ok && cur.created && cur.name == s.Name
 	restored := ok && cur.restored > 0 && cur.name == s.Name
 	e.mu.Unlock()
@@ -290,7 +327,7 @@ func (e *Events) adopt(ctx context.Context, key string, s seriesSnapshot) (serie
 		cur.last = last
 	}
 	cur.restored = 0
-	return seriesSnapshot{Regarding: cur.regarding, First: cur.first, Name: cur.name, Count: cur.count, Last: cur.last}, nil
+	return cur.snapshot(), nil
 }
 
 func (e *Events) create(ctx context.Context, s seriesSnapshot) error {
@@ -334,6 +371,14 @@ func namespaceOf(ref corev1.ObjectReference) string {
 	return ref.Namespace
 }
 
+// restoredBase is the part of a kept series' count the apiserver may hold.
+func restoredBase(snap seriesSnapshot) int64 {
+	if snap.Restored > 0 {
+		return snap.Restored // an earlier run restored it too and died before reaching the apiserver
+	}
+	return snap.Count
+}
+
 // UseSpool keeps series in dir (see seriesSpool: Warning series as soon as
 // they change, any series whose write failed) and queues the ones an
 // earlier run of the agent kept there: a fault the agent read survives its
@@ -349,7 +394,7 @@ func (e *Events) UseSpool(dir string, maxEntries int, onError func(error)) ([]er
 	e.mu.Lock()
 	e.spool = spool
 	for key, snap := range kept {
-		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: snap.Count}
+		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: restoredBase(snap)}
 	}
 	e.mu.Unlock()
 	for key, snap := range kept {

@@ -6,10 +6,11 @@ import (
 	"time"
 )
 
-// earlyKeepInterval is the least time between two early saves of one
-// Warning series. A storm on one disk then costs at most 100 small file
-// writes a second, and an agent killed mid-storm loses at most this much of
-// the storm's count, which it had read but not yet kept.
+// earlyKeepInterval spaces the early saves of one Warning series (a burst
+// of two, then one per interval on average: Coalescer). A storm on one disk
+// then costs about 100 small file writes a second, and an agent killed
+// mid-storm loses the part of the storm's count it read since the last
+// save: a few tens of milliseconds' worth while the disk keeps up.
 const earlyKeepInterval = 10 * time.Millisecond
 
 // seriesSpool keeps Event series in a node-local folder so that what the
@@ -21,9 +22,10 @@ const earlyKeepInterval = 10 * time.Millisecond
 //   - any series whose write failed (an apiserver outage), Normal ones too.
 //
 // A series' file goes away once the apiserver holds at least the count the
-// file says. Early saves skip fsync: they are there for the agent process
-// dying, which leaves the page cache intact; saves after a failed write do
-// fsync, because an outage may well be a node's or a cluster's restart.
+// file says. Early saves skip fsync while the apiserver answers: they are
+// there for the agent process dying, which leaves the page cache intact.
+// Once a write of the series failed, every save of it is fsynced (file and
+// folder), because an outage may well be a node's or a cluster's restart.
 type seriesSpool struct {
 	spool *Spool[string, seriesSnapshot]
 	// early saves Warning series off the publishing goroutine, newest
@@ -39,8 +41,12 @@ type seriesSpool struct {
 }
 
 // spoolMark is what is known of a series' file and of the apiserver's copy.
+// A key's series can change (a new Event after the series window): a mark
+// is about the series named name only.
 type spoolMark struct {
+	name    string
 	kept    int64 // count in the series' file, 0 for no file
+	synced  int64 // count last saved with fsync, 0 for none
 	written int64 // highest count the apiserver accepted
 }
 
@@ -59,7 +65,7 @@ func (ss *seriesSpool) load() (map[string]seriesSnapshot, []error) {
 	kept, errs := ss.spool.Load()
 	ss.mu.Lock()
 	for key, snap := range kept {
-		ss.marks[key] = spoolMark{kept: snap.Count}
+		ss.marks[key] = spoolMark{name: snap.Name, kept: snap.Count, synced: snap.Count}
 	}
 	ss.mu.Unlock()
 	return kept, errs
@@ -73,12 +79,17 @@ func (ss *seriesSpool) keepEarly(_ context.Context, key string, snap seriesSnaps
 	return nil
 }
 
-// keep saves snap unless the file or the apiserver already has its count.
+// keep saves snap unless the file (synced, if sync is asked) or the
+// apiserver already has its count.
 func (ss *seriesSpool) keep(key string, snap seriesSnapshot, sync bool) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
 	m := ss.marks[key]
-	if snap.Count <= m.written || snap.Count <= m.kept {
+	if m.name != snap.Name {
+		m = spoolMark{name: snap.Name} // a new series; the old one was all written
+	}
+	sync = sync || m.synced > 0 // a series whose write failed stays synced
+	if snap.Count <= m.written || snap.Count <= m.kept && (!sync || snap.Count <= m.synced) {
 		return
 	}
 	if err := ss.spool.save(key, snap, sync); err != nil {
@@ -88,21 +99,38 @@ func (ss *seriesSpool) keep(key string, snap seriesSnapshot, sync bool) {
 		return
 	}
 	m.kept = snap.Count
+	if sync {
+		m.synced = snap.Count
+	}
 	ss.marks[key] = m
 }
 
-// written records that the apiserver holds count for the series, and drops
-// the file once it says no more than that.
-func (ss *seriesSpool) written(key string, count int64) {
+// written records that the apiserver holds count for the series named name,
+// and drops its file once it says no more than that.
+func (ss *seriesSpool) written(key, name string, count int64) {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	m := ss.marks[key]
+	m, ok := ss.marks[key]
+	switch {
+	case count == 0:
+		return // the series was forgotten meanwhile
+	case !ok:
+		// Remembered even with no file, so that an early save still on its
+		// way (of a count the apiserver now has) is skipped. Pruned with
+		// the series (forget).
+		m = spoolMark{name: name}
+	case m.name != name:
+		if m.kept > 0 {
+			return // a late write of an older series; the file is another's
+		}
+		m = spoolMark{name: name} // the key's new series
+	}
 	m.written = max(m.written, count)
 	if m.kept > 0 && m.kept <= m.written {
 		if err := ss.spool.Delete(key); err != nil && ss.onError != nil {
 			ss.onError(err)
 		}
-		m.kept = 0
+		m.kept, m.synced = 0, 0
 	}
 	ss.marks[key] = m
 }

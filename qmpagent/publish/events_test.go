@@ -25,20 +25,32 @@ func TestEventsSeriesKeysAndPruning(t *testing.T) {
 	if e.Publish(vm, occ("disk1/read/stop", t0.Add(time.Second))) {
 		t.Error("another disk was folded into the first disk's Event")
 	}
-	if e.Publish(vm, occ("disk0/read/stop", t0.Add(SeriesWindow+2*time.Second))) {
-		t.Error("a repeat after the series window joined the old Event")
+	late := t0.Add(SeriesWindow + 2*time.Second)
+	if !e.Publish(vm, occ("disk0/read/stop", late)) {
+		t.Error("a repeat after the series window started a new Event while the old one is not written")
+	}
+	markWritten(e)
+	if e.Publish(vm, occ("disk0/read/stop", late.Add(SeriesWindow+time.Second))) {
+		t.Error("a repeat after the series window joined the old, written Event")
 	}
 
+	markWritten(e)
 	e.mu.Lock()
-	for _, s := range e.series {
-		s.created = true
-		e.writer.Forget(seriesKeyOf(e, s))
-	}
-	e.pruneLocked(t0.Add(3 * SeriesWindow))
+	e.pruneLocked(t0.Add(4 * SeriesWindow))
 	left := len(e.series)
 	e.mu.Unlock()
 	if left != 0 {
 		t.Errorf("%d series left after their windows closed", left)
+	}
+}
+
+// markWritten makes every series look written, as after a successful write.
+func markWritten(e *Events) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, s := range e.series {
+		s.created = true
+		e.writer.Forget(seriesKeyOf(e, s))
 	}
 }
 

@@ -13,12 +13,13 @@ import (
 	"sync"
 )
 
-// Spool keeps, in a node-local folder, every value a Coalescer could not
-// write yet, so that what the apiserver has not accepted survives an agent
-// restart: a fault during an apiserver outage is published once the agent
-// (restarted or not) reaches the apiserver again. Values are written only
-// after a failed write and removed after a successful one, so a healthy
-// agent never touches the disk.
+// Spool keeps values in a node-local folder, one file per key, so that
+// what the apiserver has not accepted survives an agent restart: a fault
+// during an apiserver outage is published once the agent (restarted or not)
+// reaches the apiserver again. Which values are kept is the caller's
+// choice: a Coalescer keeps those whose write failed, the Events publisher
+// also keeps a fault as soon as it is read; both remove a value once the
+// apiserver has it, so a healthy agent's spool stays (nearly) empty.
 type Spool[K comparable, V any] struct {
 	dir string
 	// MaxEntries bounds the folder; past it new values are not kept (the
@@ -96,6 +97,11 @@ func (s *Spool[K, V]) save(key K, v V, sync bool) error {
 	if err := os.Rename(tmp, p); err != nil {
 		return err
 	}
+	if sync {
+		if err := syncDir(s.dir); err != nil {
+			return err
+		}
+	}
 	if isNew {
 		s.adjust(1)
 	}
@@ -170,4 +176,14 @@ func (s *Spool[K, V]) Load() (map[K]V, []error) {
 	s.counted = false // Load removed files: count again when needed
 	s.mu.Unlock()
 	return out, errs
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	return errors.Join(err, d.Close())
 }
