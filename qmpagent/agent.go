@@ -194,10 +194,12 @@ func (a *Agent) Start(ctx context.Context) error {
 	return nil
 }
 
-// statusWorkers is how many status writes may be in flight at once; fewer
-// than the Event writers (publish.Events), as a status apply costs the
-// apiserver more and coalesces per VM while it waits.
-const statusWorkers = 4
+// statusWorkers is how many status writes may be in flight at once; far
+// fewer than the Event writers (publish.Events): a status apply costs the
+// apiserver more, and a VM's status coalesces while it waits, so under an
+// overloaded apiserver status lags (counters first: they wait anyway) while
+// Events stay prompt.
+const statusWorkers = 2
 
 // NeedLeaderElection is false: every node's agent runs.
 func (a *Agent) NeedLeaderElection() bool { return false }
