@@ -22,6 +22,9 @@ type Coalescer[K comparable, V any] struct {
 
 	mu      sync.Mutex
 	pending map[K]V
+	// inflight marks the keys being written; forgotten those of them that
+	// were forgotten meanwhile, whose write must not be retried or kept.
+	inflight, forgotten map[K]bool
 	// lastWrites holds each key's last burstWrites write times, oldest first.
 	lastWrites map[K][burstWrites]time.Time
 	stats      CoalescerStats
@@ -65,6 +68,8 @@ func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, w
 		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
 		pending:     map[K]V{},
 		lastWrites:  map[K][burstWrites]time.Time{},
+		inflight:    map[K]bool{},
+		forgotten:   map[K]bool{},
 	}
 }
 
@@ -125,6 +130,9 @@ func (c *Coalescer[K, V]) Forget(key K) {
 	c.mu.Lock()
 	delete(c.pending, key)
 	delete(c.lastWrites, key)
+	if c.inflight[key] {
+		c.forgotten[key] = true
+	}
 	c.mu.Unlock()
 	c.queue.Forget(key)
 	c.release(key)
@@ -264,12 +272,26 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 		c.queue.AddAfter(key, wait)
 		return true
 	}
+	if ok {
+		c.inflight[key] = true
+	}
 	c.mu.Unlock()
 	if !ok {
 		return true // already written by an earlier wake-up
 	}
 
 	err := c.write(ctx, key, v)
+	c.mu.Lock()
+	delete(c.inflight, key)
+	dropped := c.forgotten[key]
+	delete(c.forgotten, key)
+	c.mu.Unlock()
+	if dropped {
+		// Forgotten while written (a VM gone, or moved to another node):
+		// no retry with the old value, nothing kept for it.
+		c.release(key)
+		return true
+	}
 	if err != nil {
 		c.keep(key, v)
 	} else {

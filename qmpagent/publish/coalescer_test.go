@@ -170,3 +170,25 @@ func TestCoalescerAllowsABurstOfTwoThenOnePerInterval(t *testing.T) {
 		t.Errorf("after a quiet spell: wait %v", w)
 	}
 }
+
+func TestCoalescerDoesNotRetryAKeyForgottenDuringItsWrite(t *testing.T) {
+	w := &recordingWriter{started: make(chan struct{}), release: make(chan struct{}), fail: 1}
+	c := NewCoalescer("test", 0, w.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 1) }()
+	defer func() { cancel(); <-done }()
+
+	c.Put("vm", 1)
+	<-w.started // in flight
+	c.Forget("vm")
+	close(w.release) // and it fails
+	waitFor(t, "the write to return", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return !c.inflight["vm"]
+	})
+	if c.Pending("vm") {
+		t.Error("a key forgotten during its failed write is queued again")
+	}
+}
