@@ -9,6 +9,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 )
 
@@ -54,10 +56,12 @@ func (c *commonFlags) restConfig() (*rest.Config, error) {
 	return cfg, nil
 }
 
-// waitForAPIServer returns once the apiserver answers, retrying with a
-// capped backoff: a component started during an apiserver outage (an agent
-// restarted on a node while the control plane is down) waits for it instead
-// of exiting, and then takes up what its spool kept.
+// waitForAPIServer returns once the apiserver answers and serves the
+// VirtualMachine API, retrying with a capped backoff: a component started
+// during an apiserver outage (an agent restarted on a node while the
+// control plane is down) waits for it instead of exiting, and then takes up
+// what its spool kept. A starting apiserver answers /version before it
+// serves custom resources; the manager cannot be built until it does.
 func waitForAPIServer(ctx context.Context, cfg *rest.Config) error {
 	dc, err := discovery.NewDiscoveryClientForConfig(cfg)
 	if err != nil {
@@ -66,11 +70,16 @@ func waitForAPIServer(ctx context.Context, cfg *rest.Config) error {
 	log := ctrl.Log.WithName("startup")
 	delay := 500 * time.Millisecond
 	for {
+		what := "the Kubernetes API"
 		_, err := dc.ServerVersion()
+		if err == nil {
+			what = vmv1.GroupVersion.String() + " (is the VirtualMachine CRD installed? kubectl apply -k config/crd)"
+			_, err = dc.ServerResourcesForGroupVersion(vmv1.GroupVersion.String())
+		}
 		if err == nil {
 			return nil
 		}
-		log.Info("waiting for the Kubernetes API", "server", cfg.Host, "error", err.Error())
+		log.Info("waiting for "+what, "server", cfg.Host, "error", err.Error())
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
