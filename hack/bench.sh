@@ -3,7 +3,7 @@
 # real etcd and kube-apiserver, with hack/loadgen playing 1,000 QEMUs; six
 # scenarios (idle, steady load, a storm, an apiserver outage, an agent
 # SIGKILL, 10,000 VirtualMachines and a controller restart). Prints the
-# markdown and writes docs/benchmarks.md. About 20 minutes on 2 cores.
+# markdown and writes docs/benchmarks.md. About 12 minutes on 2 cores.
 #
 #   hack/bench.sh                 what `make bench` runs
 #   hack/bench.sh -quick          100 VMs and 10 s runs, to try things (writes no file)

@@ -167,7 +167,7 @@ func (r *report) markdown() string {
 	w("- **Lost / duplicated**: per VM and event name, what the Event series counts and `status.eventCounts` gained during the scenario against what was written to the agent.\n")
 	w("- **API requests**: kube-apiserver's `apiserver_request_total` (read from its `/metrics` as the admin), watches left out, and the agent's own `vmevents_agent_api_write_duration_seconds_count`.\n")
 	w("- **CPU and memory**: `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS, VmHWM) of the agent and controller processes.\n\n")
-	w("Run it: `make bench` (this page, about 20 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
+	w("Run it: `make bench` (this page, about 12 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
 	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
 	return b.String()
 }
