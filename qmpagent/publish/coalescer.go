@@ -40,8 +40,6 @@ type Coalescer[K comparable, V any] struct {
 // CoalescerStats counts what a Coalescer did.
 type CoalescerStats struct {
 	Puts, Writes, Failures uint64
-	// SpoolErrors counts values the spool could not keep.
-	SpoolErrors uint64
 }
 
 // UseSpool makes the Coalescer keep failed values in s and returns the
@@ -182,18 +180,15 @@ func (c *Coalescer[K, V]) keep(key K, v V) {
 	if s == nil {
 		return
 	}
-	err := s.Save(key, v)
+	if err := s.Save(key, v); err != nil {
+		if c.onSpoolError != nil { // set once, before Run
+			c.onSpoolError(err)
+		}
+		return
+	}
 	c.mu.Lock()
-	if err != nil {
-		c.stats.SpoolErrors++
-	} else {
-		c.spooled[key] = true
-	}
-	onError := c.onSpoolError
+	c.spooled[key] = true
 	c.mu.Unlock()
-	if err != nil && onError != nil {
-		onError(err)
-	}
 }
 
 // release drops a key's spooled value once a write succeeded.

@@ -180,18 +180,6 @@ func (e *Events) Forget(uid types.UID) {
 	}
 }
 
-// Pending reports whether any Event is still to be written.
-func (e *Events) Pending() bool {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for key := range e.series {
-		if e.writer.Pending(key) {
-			return true
-		}
-	}
-	return false
-}
-
 // eventName is unique per series and the same for every retry of its
 // creation, so a retry after a lost reply gives AlreadyExists, not a twin.
 func eventName(regarding corev1.ObjectReference, key string, first time.Time) string {
