@@ -21,7 +21,7 @@ import (
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/controllers"
 	"github.com/vmevents/vmevents/internal/heartbeat"
-	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // agentManager is the field manager the node agent writes facts with.

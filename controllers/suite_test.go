@@ -20,7 +20,7 @@ import (
 	"github.com/vmevents/vmevents/controllers"
 	"github.com/vmevents/vmevents/internal/heartbeat"
 	"github.com/vmevents/vmevents/internal/scheme"
-	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // The controller suite runs the real controller in a manager against a real

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The system benchmarks of issue 9: the real agent and controller against a
-# real etcd and kube-apiserver, with hack/loadgen playing 1,000 QEMUs; six
+# real etcd and kube-apiserver, with test/loadgen playing 1,000 QEMUs; six
 # scenarios (idle, steady load, a storm, an apiserver outage, an agent
 # SIGKILL, 10,000 VirtualMachines and a controller restart). Prints the
 # markdown and writes docs/benchmarks.md. About 12 minutes on 2 cores.
@@ -24,7 +24,7 @@ assets=$(hack/control-plane.sh)
 kustomize=${KUSTOMIZE:-$(make --no-print-directory -s print-kustomize)}
 echo "bench: building vmevents, the load generator and the driver" >&2
 go build -o "$tmp/vmevents" .
-go build -o "$tmp/loadgen" ./hack/loadgen
-go build -o "$tmp/bench" ./hack/bench
+go build -o "$tmp/loadgen" ./test/loadgen
+go build -o "$tmp/bench" ./test/bench
 "$tmp/bench" -assets "$assets" -kustomize "$kustomize" -binary "$tmp/vmevents" \
 	-loadgen "$tmp/loadgen" ${out:+-out "$out"} "$@"

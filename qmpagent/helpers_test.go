@@ -13,7 +13,7 @@ import (
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 func namespace(name string) *corev1.Namespace {

@@ -14,9 +14,9 @@ import (
 	gtypes "github.com/onsi/gomega/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/internal/testenv"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/libvirtsource"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // libvirtNode is the node of the libvirt specs' own agent, so the suite's

@@ -15,9 +15,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/internal/testenv"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/lxdsource"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // lxdPackages is what the LXD specs need installed.

@@ -17,8 +17,8 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vmevents/vmevents/internal/scheme"
-	"github.com/vmevents/vmevents/internal/testenv"
 	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // The agent suite runs the real agent against a real kube-apiserver, with

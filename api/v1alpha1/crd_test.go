@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 const ns = "default"

@@ -7,7 +7,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // The API suite runs against a real kube-apiserver: validation lives in the

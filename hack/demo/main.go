@@ -20,8 +20,8 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/vmevents/vmevents/internal/qemuvm"
-	"github.com/vmevents/vmevents/internal/stack"
+	"github.com/vmevents/vmevents/test/framework/qemuvm"
+	"github.com/vmevents/vmevents/test/framework/stack"
 )
 
 func main() {

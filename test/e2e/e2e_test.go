@@ -9,11 +9,11 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/vmevents/vmevents/internal/localcluster"
-	"github.com/vmevents/vmevents/internal/qemuvm"
-	"github.com/vmevents/vmevents/internal/stack"
-	"github.com/vmevents/vmevents/internal/testenv"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/test/framework/localcluster"
+	"github.com/vmevents/vmevents/test/framework/qemuvm"
+	"github.com/vmevents/vmevents/test/framework/stack"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // eventsOf lists the Events about a VM with a reason, as

@@ -16,9 +16,9 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
-	"github.com/vmevents/vmevents/internal/qemuvm"
-	"github.com/vmevents/vmevents/internal/stack"
-	"github.com/vmevents/vmevents/internal/testenv"
+	"github.com/vmevents/vmevents/test/framework/qemuvm"
+	"github.com/vmevents/vmevents/test/framework/stack"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 func TestE2E(t *testing.T) {

@@ -1,5 +1,5 @@
 // Package qemutest starts real QEMU processes for integration tests: the
-// testing face of internal/qemuvm. A QEMU started here is killed when the
+// testing face of test/framework/qemuvm. A QEMU started here is killed when the
 // test ends. Tests that use it need QEMU installed:
 //
 //	apt-get install -y --no-install-recommends qemu-system-x86 qemu-utils
@@ -14,13 +14,13 @@ import (
 	"os/exec"
 	"testing"
 
-	"github.com/vmevents/vmevents/internal/qemuvm"
+	"github.com/vmevents/vmevents/test/framework/qemuvm"
 )
 
 // InstallHint says how to get the programs this package runs.
 const InstallHint = qemuvm.InstallHint
 
-// Boot programs, see internal/qemuvm.
+// Boot programs, see test/framework/qemuvm.
 var (
 	Idle        = qemuvm.Idle
 	Panic       = qemuvm.Panic

@@ -1,4 +1,4 @@
-module github.com/vmevents/vmevents/hack/qmpbench
+module github.com/vmevents/vmevents/test/qmpbench
 
 go 1.26.0
 

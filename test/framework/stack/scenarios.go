@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/vmevents/vmevents/internal/qemuvm"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/test/framework/qemuvm"
 )
 
 // Scenario is a real QEMU VM that does something users care about once the

@@ -75,8 +75,8 @@ func cpuPercent(a, b procSample) float64 {
 }
 
 // childPid finds the direct child of this process running the vmevents
-// subcommand sub ("agent" or "controller"): internal/stack starts them with
-// internal/proc and keeps the pid to itself.
+// subcommand sub ("agent" or "controller"): test/framework/stack starts them with
+// test/framework/proc and keeps the pid to itself.
 func childPid(binary, sub string) (int, error) {
 	me := os.Getpid()
 	entries, err := os.ReadDir("/proc")

@@ -105,7 +105,7 @@ func (r *report) markdown() string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w("# System benchmarks\n\n")
 	w("The real agent and controller (`bin/vmevents`, as local processes under their service-account identities and RBAC) against a real ")
-	w("etcd and kube-apiserver, with `hack/loadgen` playing up to %d QEMUs on one node: a fake QEMU that speaks QMP exactly as QEMU 7.2 writes it ", r.p.VMs)
+	w("etcd and kube-apiserver, with `test/loadgen` playing up to %d QEMUs on one node: a fake QEMU that speaks QMP exactly as QEMU 7.2 writes it ", r.p.VMs)
 	w("(greeting, `qmp_capabilities`, answers to the agent's queries, events stamped with the wall clock in seconds and microseconds). ")
 	w("Everything on this page was printed by one run of `%s` (`hack/bench.sh`)", r.o.command)
 	if r.o.quick {

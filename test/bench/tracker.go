@@ -89,7 +89,7 @@ func newTracker() *tracker {
 	return t
 }
 
-// vmIndex is i for the VM named vm-i (see hack/loadgen), else -1.
+// vmIndex is i for the VM named vm-i (see test/loadgen), else -1.
 func vmIndex(name string) int {
 	s, ok := strings.CutPrefix(name, "vm-")
 	if !ok {

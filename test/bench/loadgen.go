@@ -12,18 +12,11 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vmevents/vmevents/test/loadgen/wire"
 )
 
-// loadgenStats mirrors hack/loadgen's Stats.
-type loadgenStats struct {
-	Sockets, Connected   int
-	Handshakes           int64
-	Written              map[string]int64
-	NoMonitor, Unwritten int64
-	StormWritten         map[string]int64
-}
-
-// loadgen is the fake-QEMU process (hack/loadgen) and what it reports.
+// loadgen is the fake-QEMU process (test/loadgen) and what it reports.
 type loadgen struct {
 	cmd   *exec.Cmd
 	stdin io.WriteCloser
@@ -33,7 +26,7 @@ type loadgen struct {
 	handshakes int64
 	lastHand   time.Time
 	connected  map[int]bool
-	stats      chan loadgenStats
+	stats      chan wire.Stats
 	stormDone  chan [2]int64
 	ready      chan int
 }
@@ -58,7 +51,7 @@ func startLoadgen(bin, dir string, n int, tr *tracker, logPath string) (*loadgen
 		return nil, err
 	}
 	l := &loadgen{cmd: cmd, stdin: stdin, tr: tr, connected: map[int]bool{},
-		stats: make(chan loadgenStats, 1), stormDone: make(chan [2]int64, 1), ready: make(chan int, 1)}
+		stats: make(chan wire.Stats, 1), stormDone: make(chan [2]int64, 1), ready: make(chan int, 1)}
 	go l.read(stdout)
 	select {
 	case <-l.ready:
@@ -103,7 +96,7 @@ func (l *loadgen) read(r io.Reader) {
 			}
 			l.mu.Unlock()
 		case "S":
-			var st loadgenStats
+			var st wire.Stats
 			if json.Unmarshal([]byte(rest), &st) == nil {
 				select {
 				case l.stats <- st:
@@ -129,7 +122,7 @@ func (l *loadgen) send(format string, args ...any) {
 }
 
 // Stats asks the load generator for its counters.
-func (l *loadgen) Stats() loadgenStats {
+func (l *loadgen) Stats() wire.Stats {
 	select {
 	case <-l.stats:
 	default:
@@ -139,7 +132,7 @@ func (l *loadgen) Stats() loadgenStats {
 	case st := <-l.stats:
 		return st
 	case <-time.After(30 * time.Second):
-		return loadgenStats{}
+		return wire.Stats{}
 	}
 }
 

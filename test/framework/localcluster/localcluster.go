@@ -22,7 +22,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmevents/vmevents/internal/proc"
+	"github.com/vmevents/vmevents/test/framework/proc"
 )
 
 // Identity is a user the apiserver knows by a static token.

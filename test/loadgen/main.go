@@ -25,9 +25,9 @@
 //	D VM UNIXNANO               a client went away
 //	E VM EVENT SECONDS MICROS   a normal-mix event was written to the client
 //	STORMDONE VM WRITTEN        a storm ended; WRITTEN events reached the socket
-//	S {json}                    statistics (see Stats)
+//	S {json}                    statistics (see wire.Stats)
 //
-// Usage: go run ./hack/loadgen -dir /tmp/vmb -n 1000 [-rate 200] [-mix ...]
+// Usage: go run ./test/loadgen -dir /tmp/vmb -n 1000 [-rate 200] [-mix ...]
 package main
 
 import (
@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/vmevents/vmevents/qmpagent/qmp/qmptest"
+	"github.com/vmevents/vmevents/test/loadgen/wire"
 )
 
 func main() {
@@ -188,24 +189,6 @@ type Generator struct {
 	noMonitor atomic.Int64 // events emitted while no client was connected
 }
 
-// Stats are the generator's counters since it started.
-type Stats struct {
-	// Sockets is the number of fake QEMUs; Connected how many have a
-	// client past the capabilities negotiation now.
-	Sockets, Connected int
-	// Handshakes counts capabilities negotiations, all sockets together.
-	Handshakes int64
-	// Written counts events written to clients, by event name.
-	Written map[string]int64
-	// NoMonitor counts events emitted while no client was connected
-	// (QEMU drops those); Unwritten events queued for a client that went
-	// away before they could be written.
-	NoMonitor, Unwritten int64
-	// StormWritten counts, per socket that stormed, the storm events
-	// written to its clients.
-	StormWritten map[int]int64
-}
-
 // NewGenerator listens on n sockets under dir.
 func NewGenerator(dir string, n int, mix Mix, seed uint64, out *output) (*Generator, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -320,8 +303,8 @@ func (g *Generator) Storm(vm int, rate float64, d time.Duration) {
 }
 
 // Stats returns the counters.
-func (g *Generator) Stats() Stats {
-	st := Stats{Sockets: len(g.sessions), Written: map[string]int64{}, StormWritten: map[int]int64{}, NoMonitor: g.noMonitor.Load()}
+func (g *Generator) Stats() wire.Stats {
+	st := wire.Stats{Sockets: len(g.sessions), Written: map[string]int64{}, StormWritten: map[int]int64{}, NoMonitor: g.noMonitor.Load()}
 	for _, s := range g.sessions {
 		s.mu.Lock()
 		if s.conn != nil && s.commandMode {

@@ -1,7 +1,7 @@
 // Command bench is `make bench`'s system benchmark (issue 9): it runs the
-// real agent and controller (internal/stack: real etcd and kube-apiserver
+// real agent and controller (test/framework/stack: real etcd and kube-apiserver
 // with token authentication and RBAC, vmevents installed from
-// config/default) against hack/loadgen, a wire-exact fake QEMU serving N
+// config/default) against test/loadgen, a wire-exact fake QEMU serving N
 // QMP sockets, runs six scenarios and prints docs/benchmarks.md.
 //
 // Usage: go run ./hack/bench -assets DIR -kustomize PATH -binary PATH -loadgen PATH [-quick] [-out FILE]
@@ -30,7 +30,8 @@ import (
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/internal/scheme"
-	"github.com/vmevents/vmevents/internal/stack"
+	"github.com/vmevents/vmevents/test/framework/stack"
+	"github.com/vmevents/vmevents/test/loadgen/wire"
 )
 
 // params are a run's sizes and durations.
@@ -81,7 +82,7 @@ func main() {
 	flag.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd, kube-apiserver and kubectl (hack/control-plane.sh)")
 	flag.StringVar(&o.Kustomize, "kustomize", "kustomize", "the kustomize binary")
 	flag.StringVar(&o.Binary, "binary", "bin/vmevents", "the vmevents binary")
-	flag.StringVar(&o.loadgen, "loadgen", "", "the hack/loadgen binary")
+	flag.StringVar(&o.loadgen, "loadgen", "", "the test/loadgen binary")
 	flag.StringVar(&o.Dir, "dir", "_out/bench", "folder for the control plane's state and the logs (wiped at start)")
 	flag.StringVar(&o.sockets, "sockets", "", "folder for the fake QEMUs' sockets (short: 107-byte limit; default /tmp/vmb-PID)")
 	flag.StringVar(&o.out, "out", "", "also write the markdown to this file")
@@ -337,7 +338,7 @@ type snapshot struct {
 	agent metrics
 	api   metrics
 	proc  procSample
-	lg    loadgenStats
+	lg    wire.Stats
 }
 
 func (b *bench) snap(ctx context.Context) snapshot {

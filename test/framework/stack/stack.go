@@ -1,6 +1,6 @@
 // Package stack runs the whole vmevents system on one machine, as users see
 // it: a real control plane with token authentication and RBAC
-// (internal/localcluster), vmevents installed from config/default through the
+// (test/framework/localcluster), vmevents installed from config/default through the
 // real kubectl, and the controller and the agent as local processes under the
 // same service-account identities and RBAC they have in a cluster. `make
 // demo` and the end-to-end suite (test/e2e) are both built on it.
@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vmevents/vmevents/internal/localcluster"
-	"github.com/vmevents/vmevents/internal/proc"
+	"github.com/vmevents/vmevents/test/framework/localcluster"
+	"github.com/vmevents/vmevents/test/framework/proc"
 )
 
 // Options configures a Stack.
