@@ -9,71 +9,6 @@ import (
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 )
 
-// Condition reasons. They are part of the user-facing contract
-// (docs/conditions.md): `kubectl wait`, alerts and scripts match on them.
-const (
-	// ReasonAwaitingFacts: the agent has not reported anything about the VM
-	// yet. It is the only state a new VM starts in, and the only one that
-	// never produces an Event.
-	ReasonAwaitingFacts = "AwaitingFacts"
-	// ReasonRecovered: a fault condition went back to False after having
-	// been True (as opposed to NoPanic, NotExpired, NoIOError: never True).
-	ReasonRecovered = "Recovered"
-
-	// MonitorConnected.
-	ReasonConnected         = "Connected"
-	ReasonConnecting        = "Connecting"
-	ReasonDisconnected      = "Disconnected"
-	ReasonRefused           = "Refused"
-	ReasonNoAgent           = "NoAgent"
-	ReasonAgentNotReporting = "AgentNotReporting"
-
-	// Paused: False.
-	ReasonRunning = "Running"
-	ReasonResumed = "Resumed"
-	// Paused: True, the cause.
-	ReasonPausedByUser  = "PausedByUser"
-	ReasonIOError       = "IOError"
-	ReasonWatchdog      = "Watchdog"
-	ReasonGuestPanicked = "GuestPanicked"
-	ReasonDebug         = "Debug"
-	ReasonSuspended     = "Suspended"
-	ReasonMigration     = "Migration"
-	ReasonShutdown      = "Shutdown"
-	ReasonPrelaunch     = "Prelaunch"
-	ReasonSnapshot      = "Snapshot"
-	ReasonInternalError = "InternalError"
-	ReasonUnknownCause  = "UnknownCause"
-	// Paused: Unknown, the agent itself does not know the run state.
-	ReasonRunStateUnknown = "RunStateUnknown"
-
-	// GuestPanicked and WatchdogExpired: True, QEMU's action. Shutdown and
-	// Debug are shared with Paused.
-	ReasonPause     = "Pause"
-	ReasonPoweroff  = "Poweroff"
-	ReasonRun       = "Run"
-	ReasonReset     = "Reset"
-	ReasonNone      = "None"
-	ReasonInjectNMI = "InjectNMI"
-	// ReasonOtherAction: an action this controller does not know (a newer QEMU).
-	ReasonOtherAction = "OtherAction"
-	// GuestPanicked / WatchdogExpired: False, never happened (in the facts kept).
-	ReasonNoPanic    = "NoPanic"
-	ReasonNotExpired = "NotExpired"
-
-	// IOError.
-	ReasonPausedOnError = "PausedOnError"
-	ReasonRecentErrors  = "RecentErrors"
-	ReasonNoIOError     = "NoIOError"
-
-	// Ready. When a fault condition is True, Ready's reason is that
-	// condition's type (GuestPanicked, WatchdogExpired, IOError, Paused);
-	// when MonitorConnected is Unknown, it is MonitorConnected's reason.
-	ReasonReady               = "Running"
-	ReasonMonitorNotConnected = "MonitorNotConnected"
-	ReasonNotRunning          = "NotRunning"
-)
-
 // conditionTypes are the conditions this controller owns, in the order they
 // are computed: Ready summarises the others and comes last.
 var conditionTypes = []string{
@@ -122,7 +57,7 @@ func flipsTooSoon(before, after []metav1.Condition, now time.Time) time.Duration
 	var wait time.Duration
 	for _, a := range after {
 		b := meta.FindStatusCondition(before, a.Type)
-		if b == nil || b.Status == a.Status || b.Reason == ReasonAwaitingFacts {
+		if b == nil || b.Status == a.Status || b.Reason == vmv1.ReasonAwaitingFacts {
 			continue
 		}
 		next := b.LastTransitionTime.Add(time.Second)
@@ -147,7 +82,7 @@ func previous(vm *vmv1.VirtualMachine, t string) *metav1.Condition {
 // for it survives a restart (see eventFor).
 func wasFaulted(vm *vmv1.VirtualMachine, t string) bool {
 	c := previous(vm, t)
-	return c != nil && (c.Status == metav1.ConditionTrue || c.Reason == ReasonRecovered)
+	return c != nil && (c.Status == metav1.ConditionTrue || c.Reason == vmv1.ReasonRecovered)
 }
 
 // conditionsEqual compares two condition lists as the API server stores them.

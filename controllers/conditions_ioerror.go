@@ -26,10 +26,10 @@ func setIOErrorCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) {
 	recent := f.recentBlockErrors(now)
 	switch {
 	case !f.reported() && len(errs) == 0:
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonAwaitingFacts
+		c.Status, c.Reason = metav1.ConditionUnknown, vmv1.ReasonAwaitingFacts
 		c.Message = "the agent has not reported on the VM yet"
-	case paused && cause == ReasonIOError:
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonPausedOnError
+	case paused && cause == vmv1.ReasonIOError:
+		c.Status, c.Reason = metav1.ConditionTrue, vmv1.ReasonPausedOnError
 		stopped := latestFirst(errs, func(be vmv1.BlockError) bool { return be.Action == "stop" })
 		if len(stopped) == 0 {
 			stopped = latestFirst(errs, func(vmv1.BlockError) bool { return true })
@@ -41,16 +41,16 @@ func setIOErrorCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) {
 			c.Message += " (the agent reported no device)"
 		}
 	case len(recent) > 0:
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonRecentErrors
+		c.Status, c.Reason = metav1.ConditionTrue, vmv1.ReasonRecentErrors
 		c.Message = fmt.Sprintf("block I/O errors in the last %s: %s", f.ioErrorWindow, describeBlockErrors(recent))
 	case len(errs) > 0 || wasFaulted(vm, vmv1.ConditionIOError):
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonRecovered
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
 		c.Message = "no recent block I/O errors and the VM is not paused on one"
 		if last := latestFirst(errs, func(vmv1.BlockError) bool { return true }); len(last) > 0 {
 			c.Message += "; last: " + describeBlockErrors(last[:1])
 		}
 	default:
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonNoIOError
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonNoIOError
 		c.Message = "no block I/O errors reported"
 	}
 	setCondition(vm, c, now)

@@ -12,9 +12,9 @@ import (
 // panicActions maps GUEST_PANICKED's action to the condition reason and
 // what it means for the VM.
 var panicActions = map[string]struct{ reason, did string }{
-	"pause":    {ReasonPause, "QEMU paused the VM"},
-	"poweroff": {ReasonPoweroff, "QEMU powered the VM off"},
-	"run":      {ReasonRun, "QEMU let the VM run on (the guest may be dumping or rebooting)"},
+	"pause":    {vmv1.ReasonPause, "QEMU paused the VM"},
+	"poweroff": {vmv1.ReasonPoweroff, "QEMU powered the VM off"},
+	"run":      {vmv1.ReasonRun, "QEMU let the VM run on (the guest may be dumping or rebooting)"},
 }
 
 // setGuestPanickedCondition is True from a guest panic until the guest has
@@ -27,34 +27,34 @@ func setGuestPanickedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) 
 	// QEMU's guest-panicked run state proves a panic even when the agent
 	// missed the event (it connected after it): trust the run state.
 	cause, paused, _ := f.pauseCause()
-	stoppedByPanic := paused && cause == ReasonGuestPanicked
+	stoppedByPanic := paused && cause == vmv1.ReasonGuestPanicked
 	_, restartedSince := restartedSincePanic(f, p)
 	switch {
 	case !f.reported() && p == nil:
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonAwaitingFacts
+		c.Status, c.Reason = metav1.ConditionUnknown, vmv1.ReasonAwaitingFacts
 		c.Message = "the agent has not reported on the VM yet"
 	case stoppedByPanic && (p == nil || restartedSince):
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonPause
+		c.Status, c.Reason = metav1.ConditionTrue, vmv1.ReasonPause
 		c.Message = "QEMU stopped the VM in its guest-panicked run state (the agent did not see the panic event itself)"
 	case p == nil:
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonNoPanic
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonNoPanic
 		c.Message = "no guest panic reported"
 		if wasFaulted(vm, vmv1.ConditionGuestPanicked) {
 			// The agent dropped the panic (a new VM behind the same
 			// object): still a recovery, not "never".
-			c.Reason, c.Message = ReasonRecovered, "the agent no longer reports a guest panic"
+			c.Reason, c.Message = vmv1.ReasonRecovered, "the agent no longer reports a guest panic"
 		}
 	default:
 		at := p.Time.Time
 		how, restarted := restartedSincePanic(f, p)
 		if restarted && f.running() {
-			c.Status, c.Reason = metav1.ConditionFalse, ReasonRecovered
+			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
 			c.Message = fmt.Sprintf("the guest panicked at %s; %s and runs again", stamp(at), how)
 			break
 		}
 		action, ok := panicActions[p.Action]
 		if !ok {
-			action.reason, action.did = ReasonOtherAction, fmt.Sprintf("QEMU's action was %q", p.Action)
+			action.reason, action.did = vmv1.ReasonOtherAction, fmt.Sprintf("QEMU's action was %q", p.Action)
 		}
 		c.Status, c.Reason = metav1.ConditionTrue, action.reason
 		c.Message = fmt.Sprintf("the guest panicked at %s; %s", stamp(at), action.did)

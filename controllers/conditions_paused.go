@@ -11,18 +11,18 @@ import (
 
 // pauseMessages explain each Paused reason to a person.
 var pauseMessages = map[string]string{
-	ReasonPausedByUser:  "the VM was paused through its monitor (stop command)",
-	ReasonIOError:       "QEMU paused the VM on a block I/O error (werror/rerror=stop); see the IOError condition",
-	ReasonWatchdog:      "QEMU paused the VM because its watchdog expired (action pause); see the WatchdogExpired condition",
-	ReasonGuestPanicked: "QEMU stopped the VM after a guest panic; see the GuestPanicked condition",
-	ReasonDebug:         "the VM is stopped for a debugger (gdbstub or watchdog action debug)",
-	ReasonSuspended:     "the guest suspended itself (ACPI S3)",
-	ReasonMigration:     "the VM is stopped for a migration",
-	ReasonShutdown:      "the guest shut down",
-	ReasonPrelaunch:     "QEMU was started stopped (-S) and waits for a cont command",
-	ReasonSnapshot:      "the VM is stopped while a snapshot is saved or restored",
-	ReasonInternalError: "QEMU stopped the VM on an internal error (for example a KVM failure)",
-	ReasonUnknownCause:  "the VM is paused and the agent did not report why",
+	vmv1.ReasonPausedByUser:  "the VM was paused through its monitor (stop command)",
+	vmv1.ReasonIOError:       "QEMU paused the VM on a block I/O error (werror/rerror=stop); see the IOError condition",
+	vmv1.ReasonWatchdog:      "QEMU paused the VM because its watchdog expired (action pause); see the WatchdogExpired condition",
+	vmv1.ReasonGuestPanicked: "QEMU stopped the VM after a guest panic; see the GuestPanicked condition",
+	vmv1.ReasonDebug:         "the VM is stopped for a debugger (gdbstub or watchdog action debug)",
+	vmv1.ReasonSuspended:     "the guest suspended itself (ACPI S3)",
+	vmv1.ReasonMigration:     "the VM is stopped for a migration",
+	vmv1.ReasonShutdown:      "the guest shut down",
+	vmv1.ReasonPrelaunch:     "QEMU was started stopped (-S) and waits for a cont command",
+	vmv1.ReasonSnapshot:      "the VM is stopped while a snapshot is saved or restored",
+	vmv1.ReasonInternalError: "QEMU stopped the VM on an internal error (for example a KVM failure)",
+	vmv1.ReasonUnknownCause:  "the VM is paused and the agent did not report why",
 }
 
 // setPausedCondition says whether the VM is stopped, with the cause as
@@ -33,10 +33,10 @@ func setPausedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) {
 	reason, paused, unknown := f.pauseCause()
 	switch {
 	case !f.reported():
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonAwaitingFacts
+		c.Status, c.Reason = metav1.ConditionUnknown, vmv1.ReasonAwaitingFacts
 		c.Message = "the agent has not reported the run state yet"
 	case unknown:
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonRunStateUnknown
+		c.Status, c.Reason = metav1.ConditionUnknown, vmv1.ReasonRunStateUnknown
 		c.Message = fmt.Sprintf("the agent does not know the run state (%q)", f.status.RunState)
 	case paused:
 		c.Status, c.Reason = metav1.ConditionTrue, reason
@@ -48,12 +48,12 @@ func setPausedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) {
 			c.Message += fmt.Sprintf(", since %s", stamp(s.Time))
 		}
 	default:
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonRunning
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRunning
 		// Resumed is sticky while the VM runs, so that the Event for the
 		// resume can be told from "was never paused" after a restart.
 		if p := previous(vm, vmv1.ConditionPaused); p != nil &&
-			(p.Status == metav1.ConditionTrue || (p.Status == metav1.ConditionFalse && p.Reason == ReasonResumed)) {
-			c.Reason = ReasonResumed
+			(p.Status == metav1.ConditionTrue || (p.Status == metav1.ConditionFalse && p.Reason == vmv1.ReasonResumed)) {
+			c.Reason = vmv1.ReasonResumed
 		}
 		c.Message = "the VM is running"
 		if s := f.status.RunStateSince; s != nil {

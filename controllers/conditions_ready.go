@@ -33,24 +33,24 @@ func setReadyCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) {
 	switch {
 	case mon == nil:
 		// Not reachable: setMonitorConnectedCondition always runs first.
-		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonAwaitingFacts, "not evaluated yet"
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, vmv1.ReasonAwaitingFacts, "not evaluated yet"
 	case mon.Status == metav1.ConditionUnknown:
 		// Without a live agent nothing below can be trusted.
 		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, mon.Reason, mon.Message
 	case !f.reported():
-		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, ReasonAwaitingFacts, "the agent has not reported on the VM yet"
+		c.Status, c.Reason, c.Message = metav1.ConditionUnknown, vmv1.ReasonAwaitingFacts, "the agent has not reported on the VM yet"
 	case mon.Status == metav1.ConditionFalse:
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonMonitorNotConnected
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonMonitorNotConnected
 		c.Message = summary(mon)
 	case fault != nil:
 		c.Status, c.Reason = metav1.ConditionFalse, fault.Type
 		c.Message = summary(fault)
 	case !f.running():
 		// Not paused, not running: the run state itself is unknown.
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonNotRunning
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonNotRunning
 		c.Message = fmt.Sprintf("the VM is not running (run state %q)", f.status.RunState)
 	default:
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonReady
+		c.Status, c.Reason = metav1.ConditionTrue, vmv1.ReasonReady
 		c.Message = "the VM is running and its monitor is connected"
 	}
 	setCondition(vm, c, now)

@@ -455,7 +455,7 @@ func TestLastTransitionTimeMovesOnlyOnFlips(t *testing.T) {
 	// status, new reason and message, same lastTransitionTime.
 	vm := evaluate(at(0, with(stopped("paused", 0))), at(90*time.Second, with(stopped("io-error", 0))))
 	c2 := *meta.FindStatusCondition(vm.Status.Conditions, paused)
-	if c2.Reason != ReasonIOError || c2.Message == c1.Message {
+	if c2.Reason != vmv1.ReasonIOError || c2.Message == c1.Message {
 		t.Fatalf("reason/message not updated in place: %+v", c2)
 	}
 	if !c2.LastTransitionTime.Equal(&c1.LastTransitionTime) {

@@ -27,15 +27,15 @@ var watchdogActions = map[string]struct {
 	reason, did string
 	clear       watchdogClear
 }{
-	"reset":    {ReasonReset, "QEMU reset the VM", clearOnRestart},
-	"shutdown": {ReasonShutdown, "QEMU asked the guest to shut down", clearOnRestart},
-	"poweroff": {ReasonPoweroff, "QEMU powered the VM off", clearOnRestart},
-	"pause":    {ReasonPause, "QEMU paused the VM", clearOnResume},
-	"debug":    {ReasonDebug, "QEMU stopped the VM for a debugger", clearOnResume},
+	"reset":    {vmv1.ReasonReset, "QEMU reset the VM", clearOnRestart},
+	"shutdown": {vmv1.ReasonShutdown, "QEMU asked the guest to shut down", clearOnRestart},
+	"poweroff": {vmv1.ReasonPoweroff, "QEMU powered the VM off", clearOnRestart},
+	"pause":    {vmv1.ReasonPause, "QEMU paused the VM", clearOnResume},
+	"debug":    {vmv1.ReasonDebug, "QEMU stopped the VM for a debugger", clearOnResume},
 	// none and inject-nmi leave the guest running; it may be hung, so only
 	// a reset or a restart proves it healthy again.
-	"none":       {ReasonNone, "QEMU took no action; the guest may be hung", clearOnRestart},
-	"inject-nmi": {ReasonInjectNMI, "QEMU injected an NMI into the guest", clearOnRestart},
+	"none":       {vmv1.ReasonNone, "QEMU took no action; the guest may be hung", clearOnRestart},
+	"inject-nmi": {vmv1.ReasonInjectNMI, "QEMU injected an NMI into the guest", clearOnRestart},
 }
 
 // setWatchdogExpiredCondition is True from a watchdog expiry until the
@@ -47,33 +47,33 @@ func setWatchdogExpiredCondition(vm *vmv1.VirtualMachine, f facts, now time.Time
 	// QEMU's watchdog run state proves a pause by the watchdog even when
 	// the agent missed the WATCHDOG event: trust the run state.
 	cause, paused, _ := f.pauseCause()
-	stoppedByWatchdog := paused && cause == ReasonWatchdog
+	stoppedByWatchdog := paused && cause == vmv1.ReasonWatchdog
 	switch {
 	case !f.reported() && w == nil:
-		c.Status, c.Reason = metav1.ConditionUnknown, ReasonAwaitingFacts
+		c.Status, c.Reason = metav1.ConditionUnknown, vmv1.ReasonAwaitingFacts
 		c.Message = "the agent has not reported on the VM yet"
 	case stoppedByWatchdog && (w == nil || w.Action != "pause"):
-		c.Status, c.Reason = metav1.ConditionTrue, ReasonPause
+		c.Status, c.Reason = metav1.ConditionTrue, vmv1.ReasonPause
 		c.Message = "QEMU paused the VM in its watchdog run state (the agent did not see the WATCHDOG event itself)"
 	case w == nil:
-		c.Status, c.Reason = metav1.ConditionFalse, ReasonNotExpired
+		c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonNotExpired
 		c.Message = "no watchdog expiry reported"
 		if wasFaulted(vm, vmv1.ConditionWatchdogExpired) {
-			c.Reason, c.Message = ReasonRecovered, "the agent no longer reports a watchdog expiry"
+			c.Reason, c.Message = vmv1.ReasonRecovered, "the agent no longer reports a watchdog expiry"
 		}
 	default:
 		at := w.Time.Time
 		action, ok := watchdogActions[w.Action]
 		if !ok {
-			action.reason, action.did, action.clear = ReasonOtherAction, fmt.Sprintf("QEMU's action was %q", w.Action), clearOnRestart
+			action.reason, action.did, action.clear = vmv1.ReasonOtherAction, fmt.Sprintf("QEMU's action was %q", w.Action), clearOnRestart
 		}
 		how, restarted := f.restartedAfter(at)
 		switch {
 		case restarted && f.running():
-			c.Status, c.Reason = metav1.ConditionFalse, ReasonRecovered
+			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
 			c.Message = fmt.Sprintf("the watchdog expired at %s (action %s); %s and runs again", stamp(at), w.Action, how)
 		case action.clear == clearOnResume && f.resumedAfter(at):
-			c.Status, c.Reason = metav1.ConditionFalse, ReasonRecovered
+			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
 			c.Message = fmt.Sprintf("the watchdog expired at %s (action %s); the VM runs again since %s", stamp(at), w.Action, stamp(f.status.RunStateSince.Time))
 		default:
 			c.Status, c.Reason = metav1.ConditionTrue, action.reason

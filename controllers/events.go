@@ -66,8 +66,8 @@ const (
 // faultPauses are the Paused reasons that are faults (Warning Events); the
 // others (user, migration, suspend, shutdown...) are operations (Normal).
 var faultPauses = map[string]bool{
-	ReasonIOError: true, ReasonWatchdog: true, ReasonGuestPanicked: true,
-	ReasonDebug: true, ReasonInternalError: true, ReasonUnknownCause: true,
+	vmv1.ReasonIOError: true, vmv1.ReasonWatchdog: true, vmv1.ReasonGuestPanicked: true,
+	vmv1.ReasonDebug: true, vmv1.ReasonInternalError: true, vmv1.ReasonUnknownCause: true,
 }
 
 // eventTypeFor says which Event a condition in its current state deserves:
@@ -91,7 +91,7 @@ var faultPauses = map[string]bool{
 // about it: 18,000 Warnings for 9,000 such VMs. The conditions still say
 // it; once the agent has reported, losing it is news and is told.
 func eventTypeFor(c metav1.Condition, agentReported bool) string {
-	if c.Reason == ReasonAwaitingFacts {
+	if c.Reason == vmv1.ReasonAwaitingFacts {
 		return ""
 	}
 	switch c.Type {
@@ -111,7 +111,7 @@ func eventTypeFor(c metav1.Condition, agentReported bool) string {
 			return corev1.EventTypeNormal
 		case c.Status == metav1.ConditionUnknown:
 			return corev1.EventTypeWarning
-		case c.Reason == ReasonResumed:
+		case c.Reason == vmv1.ReasonResumed:
 			return corev1.EventTypeNormal
 		}
 		return ""
@@ -119,7 +119,7 @@ func eventTypeFor(c metav1.Condition, agentReported bool) string {
 		switch {
 		case c.Status == metav1.ConditionTrue:
 			return corev1.EventTypeWarning
-		case c.Status == metav1.ConditionFalse && c.Reason == ReasonRecovered:
+		case c.Status == metav1.ConditionFalse && c.Reason == vmv1.ReasonRecovered:
 			return corev1.EventTypeNormal
 		}
 		return ""

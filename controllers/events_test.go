@@ -22,37 +22,37 @@ func TestEventTypeFor(t *testing.T) {
 		silent bool
 		want   string
 	}{
-		{ready, "Unknown", ReasonAwaitingFacts, false, ""},
-		{mon, "Unknown", ReasonAwaitingFacts, false, ""},
-		{mon, "Unknown", ReasonAwaitingFacts, true, ""},
-		{ready, "True", ReasonReady, false, "Normal"},
+		{ready, "Unknown", vmv1.ReasonAwaitingFacts, false, ""},
+		{mon, "Unknown", vmv1.ReasonAwaitingFacts, false, ""},
+		{mon, "Unknown", vmv1.ReasonAwaitingFacts, true, ""},
+		{ready, "True", vmv1.ReasonReady, false, "Normal"},
 		{ready, "False", "GuestPanicked", false, "Warning"},
-		{ready, "Unknown", ReasonAgentNotReporting, false, "Warning"},
-		{mon, "True", ReasonConnected, false, "Normal"},
-		{mon, "False", ReasonRefused, false, "Warning"},
-		{mon, "Unknown", ReasonNoAgent, false, "Warning"},
-		{mon, "Unknown", ReasonAgentNotReporting, false, "Warning"},
+		{ready, "Unknown", vmv1.ReasonAgentNotReporting, false, "Warning"},
+		{mon, "True", vmv1.ReasonConnected, false, "Normal"},
+		{mon, "False", vmv1.ReasonRefused, false, "Warning"},
+		{mon, "Unknown", vmv1.ReasonNoAgent, false, "Warning"},
+		{mon, "Unknown", vmv1.ReasonAgentNotReporting, false, "Warning"},
 		// A VM nobody has reported on: Unknown is where it starts.
-		{mon, "Unknown", ReasonNoAgent, true, ""},
-		{ready, "Unknown", ReasonNoAgent, true, ""},
-		{mon, "Unknown", ReasonAgentNotReporting, true, ""},
-		{ready, "Unknown", ReasonAgentNotReporting, true, ""},
-		{paused, "True", ReasonWatchdog, false, "Warning"},
-		{paused, "True", ReasonUnknownCause, false, "Warning"},
-		{paused, "True", ReasonPausedByUser, false, "Normal"},
-		{paused, "True", ReasonMigration, false, "Normal"},
-		{paused, "Unknown", ReasonRunStateUnknown, false, "Warning"},
-		{paused, "False", ReasonResumed, false, "Normal"},
-		{paused, "False", ReasonRunning, false, ""},
-		{panics, "True", ReasonPause, false, "Warning"},
-		{panics, "False", ReasonRecovered, false, "Normal"},
-		{panics, "False", ReasonNoPanic, false, ""},
-		{wdog, "True", ReasonInjectNMI, false, "Warning"},
-		{wdog, "False", ReasonRecovered, false, "Normal"},
-		{wdog, "False", ReasonNotExpired, false, ""},
-		{ioerr, "True", ReasonRecentErrors, false, "Warning"},
-		{ioerr, "False", ReasonRecovered, false, "Normal"},
-		{ioerr, "False", ReasonNoIOError, false, ""},
+		{mon, "Unknown", vmv1.ReasonNoAgent, true, ""},
+		{ready, "Unknown", vmv1.ReasonNoAgent, true, ""},
+		{mon, "Unknown", vmv1.ReasonAgentNotReporting, true, ""},
+		{ready, "Unknown", vmv1.ReasonAgentNotReporting, true, ""},
+		{paused, "True", vmv1.ReasonWatchdog, false, "Warning"},
+		{paused, "True", vmv1.ReasonUnknownCause, false, "Warning"},
+		{paused, "True", vmv1.ReasonPausedByUser, false, "Normal"},
+		{paused, "True", vmv1.ReasonMigration, false, "Normal"},
+		{paused, "Unknown", vmv1.ReasonRunStateUnknown, false, "Warning"},
+		{paused, "False", vmv1.ReasonResumed, false, "Normal"},
+		{paused, "False", vmv1.ReasonRunning, false, ""},
+		{panics, "True", vmv1.ReasonPause, false, "Warning"},
+		{panics, "False", vmv1.ReasonRecovered, false, "Normal"},
+		{panics, "False", vmv1.ReasonNoPanic, false, ""},
+		{wdog, "True", vmv1.ReasonInjectNMI, false, "Warning"},
+		{wdog, "False", vmv1.ReasonRecovered, false, "Normal"},
+		{wdog, "False", vmv1.ReasonNotExpired, false, ""},
+		{ioerr, "True", vmv1.ReasonRecentErrors, false, "Warning"},
+		{ioerr, "False", vmv1.ReasonRecovered, false, "Normal"},
+		{ioerr, "False", vmv1.ReasonNoIOError, false, ""},
 	}
 	for _, c := range cases {
 		got := eventTypeFor(metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason}, !c.silent)
@@ -81,13 +81,13 @@ func TestNewVMWithoutAgentTellsNothing(t *testing.T) {
 
 func TestEventName(t *testing.T) {
 	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: types.UID("uid-1")}}
-	c := metav1.Condition{Type: panics, Status: "True", Reason: ReasonPause, LastTransitionTime: metav1.NewTime(t0)}
+	c := metav1.Condition{Type: panics, Status: "True", Reason: vmv1.ReasonPause, LastTransitionTime: metav1.NewTime(t0)}
 	name := eventName(vm, c)
 	if !strings.HasPrefix(name, "db-1.") || len(validation.IsDNS1123Subdomain(name)) > 0 {
 		t.Fatalf("bad name %q", name)
 	}
 	same := c
-	same.Reason, same.Message = ReasonRun, "changed in place"
+	same.Reason, same.Message = vmv1.ReasonRun, "changed in place"
 	if eventName(vm, same) != name {
 		t.Errorf("a reason change in place must not make a new Event")
 	}
@@ -114,7 +114,7 @@ func TestEventName(t *testing.T) {
 
 func TestTransitionEvent(t *testing.T) {
 	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: "uid-1"}}
-	c := metav1.Condition{Type: mon, Status: "False", Reason: ReasonRefused, Message: strings.Repeat("x", 5000), LastTransitionTime: metav1.NewTime(t0)}
+	c := metav1.Condition{Type: mon, Status: "False", Reason: vmv1.ReasonRefused, Message: strings.Repeat("x", 5000), LastTransitionTime: metav1.NewTime(t0)}
 	ev := transitionEvent(vm, c, corev1.EventTypeWarning, "pod-1")
 	if ev.Reason != "MonitorConnectedFalse" || ev.Action != EventAction || ev.ReportingController != ReportingController || ev.ReportingInstance != "pod-1" {
 		t.Errorf("unexpected event %+v", ev)
@@ -133,7 +133,7 @@ func TestStatusApplySendsOnlyConditions(t *testing.T) {
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1"},
 		Status:     running(),
 	}
-	data, err := json.Marshal(newStatusApply(vm, []metav1.Condition{{Type: ready, Status: "True", Reason: ReasonReady, LastTransitionTime: metav1.NewTime(t0)}}))
+	data, err := json.Marshal(newStatusApply(vm, []metav1.Condition{{Type: ready, Status: "True", Reason: vmv1.ReasonReady, LastTransitionTime: metav1.NewTime(t0)}}))
 	if err != nil {
 		t.Fatal(err)
 	}

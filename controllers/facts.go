@@ -45,7 +45,7 @@ func agentReported(st *vmv1.VirtualMachineStatus) bool {
 // running says whether the VM executes guest code now.
 func (f facts) running() bool {
 	reason, paused, unknown := f.pauseCause()
-	return !paused && !unknown && reason == ReasonRunning
+	return !paused && !unknown && reason == vmv1.ReasonRunning
 }
 
 // agentState is what the node's heartbeat Lease says.
@@ -92,46 +92,25 @@ func livenessOf(node, namespace string, lease *coordinationv1.Lease, now time.Ti
 	return a
 }
 
-// QEMU's RunState names (query-status), as the agent reports them in
-// runStateReason.
-const (
-	qemuRunning       = "running"
-	qemuPaused        = "paused"
-	qemuIOError       = "io-error"
-	qemuWatchdog      = "watchdog"
-	qemuGuestPanicked = "guest-panicked"
-	qemuDebug         = "debug"
-	qemuSuspended     = "suspended"
-	qemuShutdown      = "shutdown"
-	qemuInMigrate     = "inmigrate"
-	qemuPostMigrate   = "postmigrate"
-	qemuFinishMigrate = "finish-migrate"
-	qemuPrelaunch     = "prelaunch"
-	qemuSaveVM        = "save-vm"
-	qemuRestoreVM     = "restore-vm"
-	qemuInternalError = "internal-error"
-	qemuColo          = "colo"
-)
-
 // pauseReasons maps QEMU's stopped run states to the Paused reason.
-var pauseReasons = map[string]string{
-	qemuPaused:        ReasonPausedByUser,
-	qemuIOError:       ReasonIOError,
-	qemuWatchdog:      ReasonWatchdog,
-	qemuGuestPanicked: ReasonGuestPanicked,
-	qemuDebug:         ReasonDebug,
-	qemuSuspended:     ReasonSuspended,
-	qemuShutdown:      ReasonShutdown,
-	qemuInMigrate:     ReasonMigration,
-	qemuPostMigrate:   ReasonMigration,
-	qemuFinishMigrate: ReasonMigration,
+var pauseReasons = map[vmv1.QEMURunState]string{
+	vmv1.QEMURunStatePaused:        vmv1.ReasonPausedByUser,
+	vmv1.QEMURunStateIOError:       vmv1.ReasonIOError,
+	vmv1.QEMURunStateWatchdog:      vmv1.ReasonWatchdog,
+	vmv1.QEMURunStateGuestPanicked: vmv1.ReasonGuestPanicked,
+	vmv1.QEMURunStateDebug:         vmv1.ReasonDebug,
+	vmv1.QEMURunStateSuspended:     vmv1.ReasonSuspended,
+	vmv1.QEMURunStateShutdown:      vmv1.ReasonShutdown,
+	vmv1.QEMURunStateInMigrate:     vmv1.ReasonMigration,
+	vmv1.QEMURunStatePostMigrate:   vmv1.ReasonMigration,
+	vmv1.QEMURunStateFinishMigrate: vmv1.ReasonMigration,
 	// COLO (coarse-grained lock-stepping) replication pauses the VM for
 	// each checkpoint over the migration stream.
-	qemuColo:          ReasonMigration,
-	qemuPrelaunch:     ReasonPrelaunch,
-	qemuSaveVM:        ReasonSnapshot,
-	qemuRestoreVM:     ReasonSnapshot,
-	qemuInternalError: ReasonInternalError,
+	vmv1.QEMURunStateColo:          vmv1.ReasonMigration,
+	vmv1.QEMURunStatePrelaunch:     vmv1.ReasonPrelaunch,
+	vmv1.QEMURunStateSaveVM:        vmv1.ReasonSnapshot,
+	vmv1.QEMURunStateRestoreVM:     vmv1.ReasonSnapshot,
+	vmv1.QEMURunStateInternalError: vmv1.ReasonInternalError,
 }
 
 // faultStopSlack is how long before the stop a fault may have happened to be
@@ -151,9 +130,9 @@ const faultStopSlack = 5 * time.Second
 // stopped names the cause.
 func (f facts) pauseCause() (reason string, paused, unknown bool) {
 	st := f.status
-	if r := st.RunStateReason; r != "" {
-		if r == qemuRunning {
-			return ReasonRunning, false, false
+	if r := vmv1.QEMURunState(st.RunStateReason); r != "" {
+		if r == vmv1.QEMURunStateRunning {
+			return vmv1.ReasonRunning, false, false
 		}
 		if reason, ok := pauseReasons[r]; ok {
 			return reason, true, false
@@ -163,17 +142,17 @@ func (f facts) pauseCause() (reason string, paused, unknown bool) {
 	}
 	switch st.RunState {
 	case vmv1.RunStateRunning:
-		return ReasonRunning, false, false
+		return vmv1.ReasonRunning, false, false
 	case vmv1.RunStateSuspended:
-		return ReasonSuspended, true, false
+		return vmv1.ReasonSuspended, true, false
 	case vmv1.RunStateShutdown:
-		return ReasonShutdown, true, false
+		return vmv1.ReasonShutdown, true, false
 	case vmv1.RunStateCrashed:
-		return ReasonGuestPanicked, true, false
+		return vmv1.ReasonGuestPanicked, true, false
 	case vmv1.RunStatePaused:
 		return f.latestStopFault(), true, false
 	}
-	return ReasonRunStateUnknown, false, true
+	return vmv1.ReasonRunStateUnknown, false, true
 }
 
 // latestStopFault names the fault that most recently stopped the VM, or
@@ -181,7 +160,7 @@ func (f facts) pauseCause() (reason string, paused, unknown bool) {
 func (f facts) latestStopFault() string {
 	st := f.status
 	var best time.Time
-	reason := ReasonUnknownCause
+	reason := vmv1.ReasonUnknownCause
 	consider := func(t time.Time, r string) {
 		if t.IsZero() || !f.inCurrentRun(t) {
 			return
@@ -196,17 +175,17 @@ func (f facts) latestStopFault() string {
 	if w := st.LastWatchdog; w != nil {
 		switch w.Action {
 		case "pause":
-			consider(w.Time.Time, ReasonWatchdog)
+			consider(w.Time.Time, vmv1.ReasonWatchdog)
 		case "debug":
-			consider(w.Time.Time, ReasonDebug)
+			consider(w.Time.Time, vmv1.ReasonDebug)
 		}
 	}
 	if p := st.LastPanic; p != nil && p.Action == "pause" {
-		consider(p.Time.Time, ReasonGuestPanicked)
+		consider(p.Time.Time, vmv1.ReasonGuestPanicked)
 	}
 	for _, be := range st.BlockErrors {
 		if be.Action == "stop" && be.LastTime != nil {
-			consider(be.LastTime.Time, ReasonIOError)
+			consider(be.LastTime.Time, vmv1.ReasonIOError)
 		}
 	}
 	return reason

@@ -40,10 +40,10 @@ func TestEventRecorderEnsure(t *testing.T) {
 func recorderVM() (*vmv1.VirtualMachine, []metav1.Condition) {
 	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: "uid-1"}, Status: running()}
 	return vm, []metav1.Condition{
-		{Type: panics, Status: "True", Reason: ReasonPause, LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))},
+		{Type: panics, Status: "True", Reason: vmv1.ReasonPause, LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))},
 		{Type: ready, Status: "False", Reason: "GuestPanicked", LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))},
-		{Type: wdog, Status: "False", Reason: ReasonNotExpired, LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))}, // not a flip worth an Event
-		{Type: mon, Status: "True", Reason: ReasonConnected, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))},      // outside the window
+		{Type: wdog, Status: "False", Reason: vmv1.ReasonNotExpired, LastTransitionTime: metav1.NewTime(t0.Add(-time.Minute))}, // not a flip worth an Event
+		{Type: mon, Status: "True", Reason: vmv1.ReasonConnected, LastTransitionTime: metav1.NewTime(t0.Add(-time.Hour))},      // outside the window
 	}
 }
 
@@ -107,17 +107,17 @@ func gaugeValue(t *testing.T, g *prometheus.GaugeVec, labels ...string) float64 
 func TestConditionCounter(t *testing.T) {
 	c := newConditionCounter()
 	a, b := types.NamespacedName{Namespace: "ns", Name: "a"}, types.NamespacedName{Namespace: "ns", Name: "b"}
-	readyTrue := []metav1.Condition{{Type: ready, Status: "True", Reason: ReasonReady}}
+	readyTrue := []metav1.Condition{{Type: ready, Status: "True", Reason: vmv1.ReasonReady}}
 	readyFalse := []metav1.Condition{{Type: ready, Status: "False", Reason: "GuestPanicked"}}
 
 	c.set(a, readyTrue)
 	c.set(b, readyTrue)
 	c.set(a, readyTrue) // the same VM again counts once
-	if v := gaugeValue(t, conditionsGauge, ready, "True", ReasonReady); v != 2 {
+	if v := gaugeValue(t, conditionsGauge, ready, "True", vmv1.ReasonReady); v != 2 {
 		t.Fatalf("Ready True = %v, want 2", v)
 	}
 	c.set(a, readyFalse)
-	if v := gaugeValue(t, conditionsGauge, ready, "True", ReasonReady); v != 1 {
+	if v := gaugeValue(t, conditionsGauge, ready, "True", vmv1.ReasonReady); v != 1 {
 		t.Fatalf("Ready True = %v, want 1", v)
 	}
 	c.forget(a)

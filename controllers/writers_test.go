@@ -72,7 +72,7 @@ var _ = Describe("two writers on one status", func() {
 			g.Expect(got.Status.Conditions).To(HaveLen(6))
 			g.Expect(got.Status.Conditions).To(ContainElement(And(
 				HaveField("Type", sPaused), HaveField("Status", metav1.ConditionFalse),
-				HaveField("Reason", BeElementOf(controllers.ReasonResumed, controllers.ReasonRunning)))))
+				HaveField("Reason", BeElementOf(vmv1.ReasonResumed, vmv1.ReasonRunning)))))
 
 			// Ownership as the contract says: the controller owns only
 			// conditions and observedGeneration; the agent everything else.

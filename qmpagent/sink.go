@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmpsource"
@@ -22,7 +23,7 @@ type sink struct {
 }
 
 func (s *sink) Facts(f model.Facts) {
-	connected := f.Monitor.State == model.MonitorConnected
+	connected := f.Monitor.State == vmv1.MonitorConnected
 	if connected != s.connected {
 		if connected {
 			metrics.SessionsConnected.Inc()

@@ -111,6 +111,33 @@ const (
 	RunStateUnknown   RunState = "Unknown"
 )
 
+// QEMURunState is QEMU's own name for a run state (query-status, the
+// RunState enum of QEMU's qapi/run-state.json). The agent reports it in
+// status.runStateReason for VMs it follows over QMP; the controller reads
+// the cause of a pause from it. Other sources write their own words there
+// (libvirt's state reasons, LXD's status).
+type QEMURunState string
+
+// QEMU's run states.
+const (
+	QEMURunStateRunning       QEMURunState = "running"
+	QEMURunStatePaused        QEMURunState = "paused"
+	QEMURunStateIOError       QEMURunState = "io-error"
+	QEMURunStateWatchdog      QEMURunState = "watchdog"
+	QEMURunStateGuestPanicked QEMURunState = "guest-panicked"
+	QEMURunStateDebug         QEMURunState = "debug"
+	QEMURunStateSuspended     QEMURunState = "suspended"
+	QEMURunStateShutdown      QEMURunState = "shutdown"
+	QEMURunStateInMigrate     QEMURunState = "inmigrate"
+	QEMURunStatePostMigrate   QEMURunState = "postmigrate"
+	QEMURunStateFinishMigrate QEMURunState = "finish-migrate"
+	QEMURunStatePrelaunch     QEMURunState = "prelaunch"
+	QEMURunStateSaveVM        QEMURunState = "save-vm"
+	QEMURunStateRestoreVM     QEMURunState = "restore-vm"
+	QEMURunStateInternalError QEMURunState = "internal-error"
+	QEMURunStateColo          QEMURunState = "colo"
+)
+
 // MonitorState is the state of the agent's connection to the hypervisor.
 // +kubebuilder:validation:Enum=Connected;Connecting;Disconnected;Refused
 type MonitorState string
@@ -126,6 +153,13 @@ const (
 	// MonitorRefused: the agent will not connect, for example because the
 	// socket is outside its trusted roots; lastError says why.
 	MonitorRefused MonitorState = "Refused"
+)
+
+// The event sources, as status.monitor.source names them.
+const (
+	SourceQMP     = "qmp"
+	SourceLibvirt = "libvirt"
+	SourceLXD     = "lxd"
 )
 
 // MonitorStatus describes the agent's connection to the hypervisor.

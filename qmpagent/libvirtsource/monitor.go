@@ -15,6 +15,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
@@ -133,7 +134,7 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 		for _, s := range subs {
 			<-s.done
 			subscriptions.Dec()
-			m.setMonitor(s, model.MonitorDisconnected, err)
+			m.setMonitor(s, vmv1.MonitorDisconnected, err)
 		}
 	}()
 	connected.Set(1)
@@ -193,7 +194,7 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 			if subs[s.domain] == s {
 				delete(subs, s.domain)
 				subscriptions.Dec()
-				m.setMonitor(s, model.MonitorDisconnected, nil)
+				m.setMonitor(s, vmv1.MonitorDisconnected, nil)
 			}
 		case qe := <-events:
 			m.handleQEMU(sctx, l, qe)
@@ -249,7 +250,7 @@ func (m *Monitor) sync(l *libvirt.Libvirt, s *subscription) {
 	}
 	now := m.now()
 	m.pub.UpdateFacts(s.t.key, func(f *model.Facts) {
-		m.monitorFacts(f, s, model.MonitorConnected, nil, now)
+		m.monitorFacts(f, s, vmv1.MonitorConnected, nil, now)
 		if err == nil {
 			f.Monitor.VMUUID = formatUUID(dom.UUID)
 		}
@@ -259,13 +260,13 @@ func (m *Monitor) sync(l *libvirt.Libvirt, s *subscription) {
 	})
 }
 
-func (m *Monitor) setMonitor(s *subscription, state string, err error) {
+func (m *Monitor) setMonitor(s *subscription, state vmv1.MonitorState, err error) {
 	now := m.now()
 	m.pub.UpdateFacts(s.t.key, func(f *model.Facts) { m.monitorFacts(f, s, state, err, now) })
 }
 
-func (m *Monitor) monitorFacts(f *model.Facts, s *subscription, state string, err error, now time.Time) {
-	if f.Monitor.Source == Source && state == model.MonitorConnected && f.Monitor.State != model.MonitorConnected && !f.Monitor.Since.IsZero() {
+func (m *Monitor) monitorFacts(f *model.Facts, s *subscription, state vmv1.MonitorState, err error, now time.Time) {
+	if f.Monitor.Source == Source && state == vmv1.MonitorConnected && f.Monitor.State != vmv1.MonitorConnected && !f.Monitor.Since.IsZero() {
 		f.Monitor.Reconnects++
 	}
 	f.SetMonitorState(state, now)
@@ -275,7 +276,7 @@ func (m *Monitor) monitorFacts(f *model.Facts, s *subscription, state string, er
 	if err != nil {
 		f.Monitor.LastError = model.Clean(err.Error(), 1024)
 	}
-	if state == model.MonitorConnected {
+	if state == vmv1.MonitorConnected {
 		f.Monitor.LastError = ""
 	}
 }
@@ -349,17 +350,17 @@ func (m *Monitor) handleLifecycle(ctx context.Context, ev libvirt.DomainEventLif
 		switch kind {
 		case libvirt.DomainEventStarted:
 			f.StartTime = now
-			f.SetRunState(model.RunStateRunning, detail, now)
+			f.SetRunState(vmv1.RunStateRunning, detail, now)
 		case libvirt.DomainEventStopped:
-			state := model.RunStateShutdown
+			state := vmv1.RunStateShutdown
 			if detail == "crashed" || detail == "failed" {
-				state = model.RunStateCrashed
+				state = vmv1.RunStateCrashed
 			}
 			f.SetRunState(state, detail, now)
 		case libvirt.DomainEventCrashed:
-			f.SetRunState(model.RunStateCrashed, detail, now)
+			f.SetRunState(vmv1.RunStateCrashed, detail, now)
 		case libvirt.DomainEventPmsuspended:
-			f.SetRunState(model.RunStateSuspended, detail, now)
+			f.SetRunState(vmv1.RunStateSuspended, detail, now)
 		}
 	})
 	metrics.EventsReceived.WithLabelValues(Source, action).Inc()
@@ -399,27 +400,27 @@ func lifecycleText(kind libvirt.DomainEventType, detail int32) (name, why string
 }
 
 // runState maps virDomainState and its reason to the model.
-func runState(state, reason int32) (string, string) {
+func runState(state, reason int32) (vmv1.RunState, string) {
 	switch state {
 	case 1:
-		return model.RunStateRunning, "running"
+		return vmv1.RunStateRunning, "running"
 	case 2:
-		return model.RunStateRunning, "blocked"
+		return vmv1.RunStateRunning, "blocked"
 	case 3:
 		words := []string{"paused", "paused", "migrate", "save", "dump", "io-error", "watchdog", "restore-vm", "shutdown", "snapshot", "crashed", "starting-up", "postcopy", "postcopy-failed", "api-error"}
 		why := "paused"
 		if reason >= 0 && int(reason) < len(words) {
 			why = words[reason]
 		}
-		return model.RunStatePaused, why
+		return vmv1.RunStatePaused, why
 	case 4:
-		return model.RunStateShutdown, "shutting-down"
+		return vmv1.RunStateShutdown, "shutting-down"
 	case 5:
-		return model.RunStateShutdown, "shutoff"
+		return vmv1.RunStateShutdown, "shutoff"
 	case 6:
-		return model.RunStateCrashed, "crashed"
+		return vmv1.RunStateCrashed, "crashed"
 	case 7:
-		return model.RunStateSuspended, "pmsuspended"
+		return vmv1.RunStateSuspended, "pmsuspended"
 	}
 	return "", ""
 }

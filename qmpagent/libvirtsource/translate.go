@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/libvirtsource/audit"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
@@ -74,7 +75,7 @@ func control(f *model.Facts, r *audit.Record, dom string, failed bool, occ model
 		}
 		occ.Note = fmt.Sprintf("%s started %s (reason: %s); QEMU pid %s", who(r), dom, v(r, "reason"), v(r, "vm-pid"))
 		f.StartTime = r.Time
-		f.SetRunState(model.RunStateRunning, clip(reason, 64), r.Time)
+		f.SetRunState(vmv1.RunStateRunning, clip(reason, 64), r.Time)
 	case "stop":
 		occ.Action, occ.Reason = "libvirt-stop", ReasonStop
 		if failed {
@@ -82,9 +83,9 @@ func control(f *model.Facts, r *audit.Record, dom string, failed bool, occ model
 			break
 		}
 		occ.Note = fmt.Sprintf("%s stopped %s (reason: %s); QEMU pid %s is gone", who(r), dom, v(r, "reason"), v(r, "vm-pid"))
-		state := model.RunStateShutdown
+		state := vmv1.RunStateShutdown
 		if reason == "crashed" || reason == "failed" {
-			state = model.RunStateCrashed
+			state = vmv1.RunStateCrashed
 		}
 		f.SetRunState(state, clip(reason, 64), r.Time)
 		// A stopped domain uses no host devices; the next start reports

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/libvirtsource/audit"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
@@ -83,11 +84,11 @@ func TestApplyFacts(t *testing.T) {
 	if *r.VCPUs != 2 || *r.MemoryBytes != 65536*1024 || fmt.Sprint(r.Disks) != "[/b.img]" || fmt.Sprint(r.NICs) != "[52:54:00:12:34:56]" {
 		t.Errorf("resources %+v", r)
 	}
-	if f.RunState != model.RunStateRunning || f.StartTime.IsZero() {
+	if f.RunState != vmv1.RunStateRunning || f.StartTime.IsZero() {
 		t.Errorf("run state %s, start %v", f.RunState, f.StartTime)
 	}
 	apply(t, &f, line(audit.TypeControl, "op=stop reason=destroyed vm-pid=0", "success"))
-	if f.RunState != model.RunStateShutdown || f.RunStateReason != "destroyed" || f.Resources.Disks != nil {
+	if f.RunState != vmv1.RunStateShutdown || f.RunStateReason != "destroyed" || f.Resources.Disks != nil {
 		t.Errorf("after stop: %s/%s %v", f.RunState, f.RunStateReason, f.Resources.Disks)
 	}
 }

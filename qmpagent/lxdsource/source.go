@@ -79,7 +79,7 @@ type Source struct {
 	aliases map[Instance]Instance
 	// states are the instances' run states (LXD status word as reason),
 	// by current name.
-	states map[Instance][2]string
+	states map[Instance]runState
 }
 
 // New returns a source publishing through pub.
@@ -102,7 +102,7 @@ func New(pub Publisher, cfg Config) *Source {
 	return &Source{
 		cfg: cfg, pub: pub,
 		told: map[types.UID]int{}, connectedIn: map[types.UID]int{},
-		aliases: map[Instance]Instance{}, states: map[Instance][2]string{},
+		aliases: map[Instance]Instance{}, states: map[Instance]runState{},
 	}
 }
 
@@ -233,7 +233,7 @@ func (s *Source) Handle(ctx context.Context, data []byte, received time.Time) {
 		s.renamed(Instance{Project: inst.Project, Name: out.OldName}, inst)
 	}
 	if out.RunState != "" {
-		s.states[inst] = [2]string{out.RunState, out.RunStateReason}
+		s.states[inst] = runState{out.RunState, out.RunStateReason}
 	}
 	vm, ok := s.find(ctx, inst)
 	if occ.Action == "instance-deleted" {
@@ -334,10 +334,10 @@ func (s *Source) monitorFacts(f *model.Facts, name string) {
 		f.Monitor.VMName = model.Clean(name, 256)
 	}
 	if s.up {
-		f.SetMonitorState(model.MonitorConnected, time.Now())
+		f.SetMonitorState(vmv1.MonitorConnected, time.Now())
 		f.Monitor.LastError = ""
 	} else {
-		f.SetMonitorState(model.MonitorDisconnected, time.Now())
+		f.SetMonitorState(vmv1.MonitorDisconnected, time.Now())
 		f.Monitor.LastError = s.lastError
 	}
 }
@@ -386,10 +386,10 @@ func (s *Source) refresh(ctx context.Context) {
 				f.Monitor.Reconnects++
 			}
 			if up && known {
-				f.SetRunState(st[0], st[1], time.Now())
+				f.SetRunState(st.state, st.reason, time.Now())
 			} else if up && f.RunState == "" {
 				// LXD does not know the instance (yet).
-				f.SetRunState(model.RunStateUnknown, "NotFound", time.Now())
+				f.SetRunState(vmv1.RunStateUnknown, "NotFound", time.Now())
 			}
 			s.monitorFacts(f, cur.Name)
 		})
@@ -417,7 +417,7 @@ func (s *Source) discover(ctx context.Context, vms []vmv1.VirtualMachine) {
 	}
 	node := s.pub.Node().Name
 	for inst, st := range s.states {
-		if watched[inst] || st[1] == "Deleted" {
+		if watched[inst] || st.reason == "Deleted" {
 			continue
 		}
 		vm := &vmv1.VirtualMachine{
@@ -467,7 +467,7 @@ func (s *Source) syncStates(ctx context.Context) error {
 	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&body); err != nil {
 		return fmt.Errorf("reading GET /1.0/instances: %w", err)
 	}
-	states := make(map[Instance][2]string, len(body.Metadata))
+	states := make(map[Instance]runState, len(body.Metadata))
 	for _, i := range body.Metadata {
 		p := i.Project
 		if p == "" {
@@ -477,7 +477,7 @@ func (s *Source) syncStates(ctx context.Context) error {
 			continue
 		}
 		status := model.Clean(i.Status, 32)
-		states[Instance{Project: model.Clean(p, maxName), Name: model.Clean(i.Name, maxName)}] = [2]string{RunStateOf(i.Status), status}
+		states[Instance{Project: model.Clean(p, maxName), Name: model.Clean(i.Name, maxName)}] = runState{RunStateOf(i.Status), status}
 	}
 	s.states = states
 	return nil

@@ -88,11 +88,11 @@ func TestHandleRoutesAndFollowsRenames(t *testing.T) {
 		t.Errorf("malformed += %v, want 2", d)
 	}
 	a := p.Facts("default", "a")
-	if a.RunState != model.RunStateShutdown || a.RunStateReason != "Deleted" || a.EventCounts["instance-exec"] != 1 ||
-		a.Monitor.Source != "lxd" || a.Monitor.State != model.MonitorConnected || a.Monitor.VMName != "c2" {
+	if a.RunState != vmv1.RunStateShutdown || a.RunStateReason != "Deleted" || a.EventCounts["instance-exec"] != 1 ||
+		a.Monitor.Source != "lxd" || a.Monitor.State != vmv1.MonitorConnected || a.Monitor.VMName != "c2" {
 		t.Errorf("facts of a: %+v", a)
 	}
-	if b := p.Facts("default", "b"); b.RunState != model.RunStateRunning || b.EventCounts["instance-started"] != 1 {
+	if b := p.Facts("default", "b"); b.RunState != vmv1.RunStateRunning || b.EventCounts["instance-started"] != 1 {
 		t.Errorf("facts of b: %+v", b)
 	}
 }
@@ -215,7 +215,7 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	conn := <-l.conns
 	eventually(t, "connected with the synced state", func() bool {
 		f := p.Facts("default", "a")
-		return f.Monitor.State == model.MonitorConnected && f.RunState == model.RunStatePaused && f.RunStateReason == "Frozen"
+		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStatePaused && f.RunStateReason == "Frozen"
 	})
 	tooLargeBefore := counterValue(framesMalformed.WithLabelValues("too-large"))
 	started := lifecycleFrame("instance-started", "/1.0/instances/c1", true, nil)
@@ -234,7 +234,7 @@ func TestStreamReconnectAndWire(t *testing.T) {
 		t.Errorf("pong %q", got)
 	}
 	eventually(t, "both events", func() bool { return p.Facts("default", "a").EventCounts["instance-paused"] == 1 })
-	if f := p.Facts("default", "a"); f.EventCounts["instance-started"] != 1 || f.RunState != model.RunStatePaused {
+	if f := p.Facts("default", "a"); f.EventCounts["instance-started"] != 1 || f.RunState != vmv1.RunStatePaused {
 		t.Errorf("facts %+v", f)
 	}
 	if d := counterValue(framesMalformed.WithLabelValues("too-large")) - tooLargeBefore; d != 1 {
@@ -246,20 +246,20 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	_ = conn.Close()
 	eventually(t, "disconnected", func() bool {
 		f := p.Facts("default", "a")
-		return f.Monitor.State == model.MonitorDisconnected && f.Monitor.LastError != ""
+		return f.Monitor.State == vmv1.MonitorDisconnected && f.Monitor.LastError != ""
 	})
 	l = startFakeLXD(t, socket)
 	defer l.stop()
 	conn = <-l.conns
 	eventually(t, "reconnected", func() bool {
 		f := p.Facts("default", "a")
-		return f.Monitor.State == model.MonitorConnected && f.Monitor.Reconnects == 1 && f.Monitor.LastError == ""
+		return f.Monitor.State == vmv1.MonitorConnected && f.Monitor.Reconnects == 1 && f.Monitor.LastError == ""
 	})
 	// A VM created while connected is told so at the next refresh.
 	p.AddVM(lxdVM("late", "c9", ""))
 	eventually(t, "the new VM told", func() bool {
 		f := p.Facts("default", "late")
-		return f.Monitor.State == model.MonitorConnected && f.RunState == model.RunStateUnknown
+		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStateUnknown
 	})
 	if _, err := conn.Write(frame(true, opText, lifecycleFrame("instance-started", "/1.0/instances/c1", false, nil))); err != nil {
 		t.Fatal(err)
@@ -348,10 +348,10 @@ func TestDiscoveryCreatesAVirtualMachinePerUnwatchedInstance(t *testing.T) {
 	p := publishtest.NewRecorder(lxdVM("a", "c1", ""))
 	s := New(p, Config{Socket: "/run/lxd.socket", DiscoverNamespace: "lxd-vms", Log: logr.Discard()})
 	s.up = true
-	s.states = map[Instance][2]string{
-		{Project: DefaultProject, Name: "c1"}:   {model.RunStateRunning, "Running"},  // watched by a
-		{Project: "p1", Name: "c1"}:             {model.RunStateRunning, "Running"},  // same name, other project
-		{Project: DefaultProject, Name: "gone"}: {model.RunStateShutdown, "Deleted"}, // deleted: not discovered
+	s.states = map[Instance]runState{
+		{Project: DefaultProject, Name: "c1"}:   {vmv1.RunStateRunning, "Running"},  // watched by a
+		{Project: "p1", Name: "c1"}:             {vmv1.RunStateRunning, "Running"},  // same name, other project
+		{Project: DefaultProject, Name: "gone"}: {vmv1.RunStateShutdown, "Deleted"}, // deleted: not discovered
 	}
 	s.refresh(context.Background())
 

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
 
@@ -104,7 +105,8 @@ type Outcome struct {
 	Occurrence model.Occurrence
 	// RunState and RunStateReason, when RunState is set, are the
 	// instance's new run state.
-	RunState, RunStateReason string
+	RunState       vmv1.RunState
+	RunStateReason string
 }
 
 // Options tune the translation.
@@ -129,33 +131,39 @@ func malformed(format string, args ...any) error {
 
 var actionPattern = regexp.MustCompile(`^[a-z0-9]+(-[a-z0-9]+)*$`)
 
-// run states LXD reports, and the lifecycle actions that move an instance
-// into them. LXD's own status word stays in runStateReason.
-var runStates = map[string][2]string{
-	"instance-created":   {model.RunStateShutdown, "Stopped"},
-	"instance-started":   {model.RunStateRunning, "Running"},
-	"instance-restarted": {model.RunStateRunning, "Running"},
-	"instance-resumed":   {model.RunStateRunning, "Running"},
-	"instance-paused":    {model.RunStatePaused, "Frozen"},
-	"instance-stopped":   {model.RunStateShutdown, "Stopped"},
-	"instance-shutdown":  {model.RunStateShutdown, "Stopped"},
-	"instance-deleted":   {model.RunStateShutdown, "Deleted"},
+// runState is a run state and LXD's own status word for it, which stays in
+// runStateReason.
+type runState struct {
+	state  vmv1.RunState
+	reason string
+}
+
+// runStates are the run states the lifecycle actions move an instance into.
+var runStates = map[string]runState{
+	"instance-created":   {vmv1.RunStateShutdown, "Stopped"},
+	"instance-started":   {vmv1.RunStateRunning, "Running"},
+	"instance-restarted": {vmv1.RunStateRunning, "Running"},
+	"instance-resumed":   {vmv1.RunStateRunning, "Running"},
+	"instance-paused":    {vmv1.RunStatePaused, "Frozen"},
+	"instance-stopped":   {vmv1.RunStateShutdown, "Stopped"},
+	"instance-shutdown":  {vmv1.RunStateShutdown, "Stopped"},
+	"instance-deleted":   {vmv1.RunStateShutdown, "Deleted"},
 }
 
 // RunStateOf maps LXD's instance status (GET /1.0/instances) to the API's
 // run state.
-func RunStateOf(status string) string {
+func RunStateOf(status string) vmv1.RunState {
 	switch status {
 	case "Running":
-		return model.RunStateRunning
+		return vmv1.RunStateRunning
 	case "Frozen", "Freezing", "Thawed":
-		return model.RunStatePaused
+		return vmv1.RunStatePaused
 	case "Stopped", "Stopping":
-		return model.RunStateShutdown
+		return vmv1.RunStateShutdown
 	case "Error", "Aborting":
-		return model.RunStateCrashed
+		return vmv1.RunStateCrashed
 	default:
-		return model.RunStateUnknown
+		return vmv1.RunStateUnknown
 	}
 }
 
@@ -244,7 +252,7 @@ func lifecycle(out *Outcome, m Lifecycle, project string, at time.Time) error {
 			occ.Series = rest
 		}
 		if rs, ok := runStates[m.Action]; ok {
-			out.RunState, out.RunStateReason = rs[0], rs[1]
+			out.RunState, out.RunStateReason = rs.state, rs.reason
 		}
 		if m.Action == "instance-renamed" {
 			// Without a usable old name the event is still told; only

@@ -9,6 +9,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
 
@@ -38,7 +39,8 @@ func lifecycleFrame(action, source string, requestor bool, ctx map[string]any) [
 var mappings = []struct {
 	action, source, reason string
 	target                 Target
-	runState, lxdStatus    string
+	runState               vmv1.RunState
+	lxdStatus              string
 }{
 	{"certificate-created", "/1.0/certificates/abc123", "CertificateCreated", TargetNode, "", ""},
 	{"certificate-deleted", "/1.0/certificates/abc123", "CertificateDeleted", TargetNode, "", ""},
@@ -69,8 +71,8 @@ var mappings = []struct {
 	{"instance-console", "/1.0/instances/c1/console", "InstanceConsole", TargetInstance, "", ""},
 	{"instance-console-reset", "/1.0/instances/c1/console", "InstanceConsoleReset", TargetInstance, "", ""},
 	{"instance-console-retrieved", "/1.0/instances/c1/console", "InstanceConsoleRetrieved", TargetInstance, "", ""},
-	{"instance-created", "/1.0/instances/c1", "InstanceCreated", TargetInstance, model.RunStateShutdown, "Stopped"},
-	{"instance-deleted", "/1.0/instances/c1", "InstanceDeleted", TargetInstance, model.RunStateShutdown, "Deleted"},
+	{"instance-created", "/1.0/instances/c1", "InstanceCreated", TargetInstance, vmv1.RunStateShutdown, "Stopped"},
+	{"instance-deleted", "/1.0/instances/c1", "InstanceDeleted", TargetInstance, vmv1.RunStateShutdown, "Deleted"},
 	{"instance-exec", "/1.0/instances/c1", "InstanceExec", TargetInstance, "", ""},
 	{"instance-file-deleted", "/1.0/instances/c1/files?path=%2Fetc%2Fhosts", "InstanceFileDeleted", TargetInstance, "", ""},
 	{"instance-file-pushed", "/1.0/instances/c1/files?path=%2Fetc%2Fhosts", "InstanceFilePushed", TargetInstance, "", ""},
@@ -82,14 +84,14 @@ var mappings = []struct {
 	{"instance-metadata-template-created", "/1.0/instances/c1/metadata/templates?path=hostname.tpl", "InstanceMetadataTemplateCreated", TargetInstance, "", ""},
 	{"instance-metadata-template-deleted", "/1.0/instances/c1/metadata/templates?path=hostname.tpl", "InstanceMetadataTemplateDeleted", TargetInstance, "", ""},
 	{"instance-metadata-template-retrieved", "/1.0/instances/c1/metadata/templates?path=hostname.tpl", "InstanceMetadataTemplateRetrieved", TargetInstance, "", ""},
-	{"instance-paused", "/1.0/instances/c1", "InstancePaused", TargetInstance, model.RunStatePaused, "Frozen"},
+	{"instance-paused", "/1.0/instances/c1", "InstancePaused", TargetInstance, vmv1.RunStatePaused, "Frozen"},
 	{"instance-renamed", "/1.0/instances/c1", "InstanceRenamed", TargetInstance, "", ""},
-	{"instance-restarted", "/1.0/instances/c1", "InstanceRestarted", TargetInstance, model.RunStateRunning, "Running"},
+	{"instance-restarted", "/1.0/instances/c1", "InstanceRestarted", TargetInstance, vmv1.RunStateRunning, "Running"},
 	{"instance-restored", "/1.0/instances/c1", "InstanceRestored", TargetInstance, "", ""},
-	{"instance-resumed", "/1.0/instances/c1", "InstanceResumed", TargetInstance, model.RunStateRunning, "Running"},
-	{"instance-shutdown", "/1.0/instances/c1", "InstanceShutdown", TargetInstance, model.RunStateShutdown, "Stopped"},
-	{"instance-started", "/1.0/instances/c1", "InstanceStarted", TargetInstance, model.RunStateRunning, "Running"},
-	{"instance-stopped", "/1.0/instances/c1", "InstanceStopped", TargetInstance, model.RunStateShutdown, "Stopped"},
+	{"instance-resumed", "/1.0/instances/c1", "InstanceResumed", TargetInstance, vmv1.RunStateRunning, "Running"},
+	{"instance-shutdown", "/1.0/instances/c1", "InstanceShutdown", TargetInstance, vmv1.RunStateShutdown, "Stopped"},
+	{"instance-started", "/1.0/instances/c1", "InstanceStarted", TargetInstance, vmv1.RunStateRunning, "Running"},
+	{"instance-stopped", "/1.0/instances/c1", "InstanceStopped", TargetInstance, vmv1.RunStateShutdown, "Stopped"},
 	{"instance-updated", "/1.0/instances/c1", "InstanceUpdated", TargetInstance, "", ""},
 	{"instance-snapshot-created", "/1.0/instances/c1/snapshots/s0", "InstanceSnapshotCreated", TargetInstance, "", ""},
 	{"instance-snapshot-deleted", "/1.0/instances/c1/snapshots/s0", "InstanceSnapshotDeleted", TargetInstance, "", ""},
@@ -186,26 +188,26 @@ var recorded = []struct {
 	instance    Instance
 	reason      string
 	warning     bool
-	runState    string
+	runState    vmv1.RunState
 	note        string
 	oldName     string
 }{
 	{
 		name:   "created, context without requestor",
 		frame:  `{"location":"none","metadata":{"action":"instance-created","context":{"storage-pool":"default","type":"container"},"source":"/1.0/instances/c1"},"project":"default","timestamp":"2026-11-21T15:23:29.120021494Z","type":"lifecycle"}`,
-		target: TargetInstance, instance: Instance{"default", "c1"}, reason: "InstanceCreated", runState: model.RunStateShutdown,
+		target: TargetInstance, instance: Instance{"default", "c1"}, reason: "InstanceCreated", runState: vmv1.RunStateShutdown,
 		note: "LXD instance-created: instance c1 (project default); storage-pool=default type=container",
 	},
 	{
 		name:   "started by root",
 		frame:  `{"location":"none","metadata":{"action":"instance-started","requestor":{"address":"@","protocol":"unix","username":"root"},"source":"/1.0/instances/c1"},"project":"default","timestamp":"2026-11-21T15:23:29.444379949Z","type":"lifecycle"}`,
-		target: TargetInstance, instance: Instance{"default", "c1"}, reason: "InstanceStarted", runState: model.RunStateRunning,
+		target: TargetInstance, instance: Instance{"default", "c1"}, reason: "InstanceStarted", runState: vmv1.RunStateRunning,
 		note: "LXD instance-started: instance c1 (project default), requested by root via unix from @",
 	},
 	{
 		name:   "paused",
 		frame:  `{"location":"none","metadata":{"action":"instance-paused","requestor":{"address":"@","protocol":"unix","username":"root"},"source":"/1.0/instances/c1"},"project":"default","timestamp":"2026-11-21T15:23:31.789272256Z","type":"lifecycle"}`,
-		target: TargetInstance, instance: Instance{"default", "c1"}, reason: "InstancePaused", runState: model.RunStatePaused,
+		target: TargetInstance, instance: Instance{"default", "c1"}, reason: "InstancePaused", runState: vmv1.RunStatePaused,
 		note: "LXD instance-paused: instance c1 (project default), requested by root via unix from @",
 	},
 	{
@@ -229,13 +231,13 @@ var recorded = []struct {
 	{
 		name:   "deleted",
 		frame:  `{"location":"none","metadata":{"action":"instance-deleted","source":"/1.0/instances/c2"},"project":"default","timestamp":"2026-11-21T15:23:34.557898397Z","type":"lifecycle"}`,
-		target: TargetInstance, instance: Instance{"default", "c2"}, reason: "InstanceDeleted", runState: model.RunStateShutdown,
+		target: TargetInstance, instance: Instance{"default", "c2"}, reason: "InstanceDeleted", runState: vmv1.RunStateShutdown,
 		note: "LXD instance-deleted: instance c2 (project default)",
 	},
 	{
 		name:   "instance of another project",
 		frame:  `{"location":"none","metadata":{"action":"instance-started","requestor":{"address":"@","protocol":"unix","username":"root"},"source":"/1.0/instances/c3?project=p1"},"project":"p1","timestamp":"2026-11-21T15:23:34.6Z","type":"lifecycle"}`,
-		target: TargetInstance, instance: Instance{"p1", "c3"}, reason: "InstanceStarted", runState: model.RunStateRunning,
+		target: TargetInstance, instance: Instance{"p1", "c3"}, reason: "InstanceStarted", runState: vmv1.RunStateRunning,
 		note: "LXD instance-started: instance c3 (project p1), requested by root via unix from @",
 	},
 	{

@@ -4,30 +4,14 @@ import (
 	"maps"
 	"slices"
 	"time"
-)
 
-// Run states, as the API summarises them.
-const (
-	RunStateRunning   = "Running"
-	RunStatePaused    = "Paused"
-	RunStateShutdown  = "Shutdown"
-	RunStateSuspended = "Suspended"
-	RunStateCrashed   = "Crashed"
-	RunStateUnknown   = "Unknown"
-)
-
-// Monitor connection states.
-const (
-	MonitorConnected    = "Connected"
-	MonitorConnecting   = "Connecting"
-	MonitorDisconnected = "Disconnected"
-	MonitorRefused      = "Refused"
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 )
 
 // Facts is everything the agent knows about one VM. It is a value: Clone
 // before handing it to another goroutine.
 type Facts struct {
-	RunState       string
+	RunState       vmv1.RunState
 	RunStateReason string
 	RunStateSince  time.Time
 	StartTime      time.Time
@@ -63,7 +47,7 @@ type Resources struct {
 
 // Monitor is the agent's connection to the hypervisor.
 type Monitor struct {
-	State         string
+	State         vmv1.MonitorState
 	Source        string
 	Endpoint      string
 	QEMUVersion   string
@@ -134,7 +118,7 @@ func (f *Facts) Count(name string, n int64) {
 }
 
 // SetRunState records a run state, moving RunStateSince only when it changes.
-func (f *Facts) SetRunState(state, reason string, at time.Time) {
+func (f *Facts) SetRunState(state vmv1.RunState, reason string, at time.Time) {
 	if f.RunState != state || f.RunStateReason != reason {
 		f.RunStateSince = at
 	}
@@ -142,7 +126,7 @@ func (f *Facts) SetRunState(state, reason string, at time.Time) {
 }
 
 // SetMonitorState records the connection state, moving Since only when it changes.
-func (f *Facts) SetMonitorState(state string, at time.Time) {
+func (f *Facts) SetMonitorState(state vmv1.MonitorState, at time.Time) {
 	if f.Monitor.State != state {
 		f.Monitor.Since = at
 	}

@@ -40,7 +40,7 @@ func ApplyFacts(ctx context.Context, c client.Client, key types.NamespacedName, 
 // and neither conditions nor observedGeneration.
 func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 	s := vmv1.VirtualMachineStatus{
-		RunState:           vmv1.RunState(f.RunState),
+		RunState:           f.RunState,
 		RunStateReason:     f.RunStateReason,
 		RunStateSince:      microTime(f.RunStateSince),
 		StartTime:          microTime(f.StartTime),
@@ -48,8 +48,8 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 		BalloonActualBytes: f.BalloonActualBytes,
 		RTCOffsetSeconds:   f.RTCOffsetSeconds,
 		Monitor: &vmv1.MonitorStatus{
-			State:         vmv1.MonitorState(f.Monitor.State),
-			Connected:     f.Monitor.State == model.MonitorConnected,
+			State:         f.Monitor.State,
+			Connected:     f.Monitor.State == vmv1.MonitorConnected,
 			Source:        f.Monitor.Source,
 			Endpoint:      f.Monitor.Endpoint,
 			QEMUVersion:   f.Monitor.QEMUVersion,
@@ -98,7 +98,7 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 // them.
 func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 	f := model.Facts{
-		RunState:           string(s.RunState),
+		RunState:           s.RunState,
 		RunStateReason:     s.RunStateReason,
 		RunStateSince:      goMicroTime(s.RunStateSince),
 		StartTime:          goMicroTime(s.StartTime),
@@ -111,7 +111,7 @@ func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 	}
 	if m := s.Monitor; m != nil {
 		f.Monitor = model.Monitor{
-			State: string(m.State), Source: m.Source, Endpoint: m.Endpoint, QEMUVersion: m.QEMUVersion,
+			State: m.State, Source: m.Source, Endpoint: m.Endpoint, QEMUVersion: m.QEMUVersion,
 			VMName: m.VMName, VMUUID: m.VMUUID, Since: goTime(m.Since), LastEventTime: goMicroTime(m.LastEventTime),
 			LastError: m.LastError, Reconnects: m.Reconnects,
 		}

@@ -1,28 +1,28 @@
 package qmpsource
 
 import (
-	"github.com/vmevents/vmevents/qmpagent/model"
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 // summarise maps QEMU's RunState (query-status) to the API's run state. QEMU's
 // own name stays in runStateReason, so nothing is lost: the controller reads
 // the pause cause from it.
-func summarise(s qmp.RunState) string {
+func summarise(s qmp.RunState) vmv1.RunState {
 	switch s {
 	case qmp.RunStateRunning:
-		return model.RunStateRunning
+		return vmv1.RunStateRunning
 	case qmp.RunStateSuspended:
-		return model.RunStateSuspended
+		return vmv1.RunStateSuspended
 	case qmp.RunStateShutdown:
-		return model.RunStateShutdown
+		return vmv1.RunStateShutdown
 	case qmp.RunStateInternalError:
-		return model.RunStateCrashed
+		return vmv1.RunStateCrashed
 	case qmp.RunStatePaused, qmp.RunStateIOError, qmp.RunStateWatchdog, qmp.RunStateGuestPanicked,
 		qmp.RunStateDebug, qmp.RunStateInMigrate, qmp.RunStatePostMigrate, qmp.RunStateFinishMigrate,
 		qmp.RunStatePrelaunch, qmp.RunStateSaveVM, qmp.RunStateRestoreVM, qmp.RunStateColo:
-		return model.RunStatePaused
+		return vmv1.RunStatePaused
 	default:
-		return model.RunStateUnknown
+		return vmv1.RunStateUnknown
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-logr/logr"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
@@ -71,9 +72,9 @@ func (s *Session) Run(ctx context.Context) {
 		if err == nil {
 			connectedBefore, attempt = true, 0
 		}
-		state := model.MonitorDisconnected
+		state := vmv1.MonitorDisconnected
 		if errors.Is(err, ErrUntrusted) {
-			state = model.MonitorRefused
+			state = vmv1.MonitorRefused
 		}
 		s.setMonitor(f, state, err)
 		if !backoff.Sleep(ctx, backoff.Delay(attempt, s.MinBackoff, s.MaxBackoff)) {
@@ -155,7 +156,7 @@ func (s *Session) connect(ctx context.Context, f *model.Facts, reconnect bool) (
 		_ = conn.Close()
 		return nil, "", err
 	}
-	s.setMonitor(f, model.MonitorConnected, nil)
+	s.setMonitor(f, vmv1.MonitorConnected, nil)
 	s.Log.V(1).Info("connected", "socket", path, "qemu", f.Monitor.QEMUVersion)
 	return conn, path, nil
 }
@@ -223,12 +224,12 @@ func (s *Session) resync(ctx context.Context, conn *qmp.Conn, f *model.Facts, sy
 	return nil
 }
 
-func (s *Session) setMonitor(f *model.Facts, state string, err error) {
+func (s *Session) setMonitor(f *model.Facts, state vmv1.MonitorState, err error) {
 	f.SetMonitorState(state, s.now())
 	if err != nil {
 		f.Monitor.LastError = model.Clean(err.Error(), 1024)
 	}
-	if state == model.MonitorConnected {
+	if state == vmv1.MonitorConnected {
 		f.Monitor.LastError = ""
 	}
 	s.Sink.Facts(f.Clone())

@@ -7,6 +7,7 @@ import (
 	"net"
 	"time"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
@@ -93,13 +94,13 @@ func hostPort(host, port string) string { return net.JoinHostPort(s(host), s(por
 
 var handlers = map[string]handler{
 	qmp.EventStop: func(f *model.Facts, _ any, at time.Time) detail {
-		if f.RunState != model.RunStatePaused {
-			f.SetRunState(model.RunStatePaused, string(qmp.RunStatePaused), at)
+		if f.RunState != vmv1.RunStatePaused {
+			f.SetRunState(vmv1.RunStatePaused, string(qmp.RunStatePaused), at)
 		}
 		return detail{note: "VM paused", resync: true}
 	},
 	qmp.EventResume: func(f *model.Facts, _ any, at time.Time) detail {
-		f.SetRunState(model.RunStateRunning, string(qmp.RunStateRunning), at)
+		f.SetRunState(vmv1.RunStateRunning, string(qmp.RunStateRunning), at)
 		return detail{note: "VM resumed"}
 	},
 	qmp.EventReset: func(f *model.Facts, v any, at time.Time) detail {
@@ -109,9 +110,9 @@ var handlers = map[string]handler{
 	},
 	qmp.EventShutdown: func(f *model.Facts, v any, at time.Time) detail {
 		e := v.(qmp.ShutdownEvent)
-		state := model.RunStateShutdown
+		state := vmv1.RunStateShutdown
 		if e.Reason == "guest-panic" {
-			state = model.RunStateCrashed
+			state = vmv1.RunStateCrashed
 		}
 		f.SetRunState(state, string(qmp.RunStateShutdown), at)
 		return detail{note: fmt.Sprintf("VM shut down (%s, %s)", who(e.Guest), s(string(e.Reason))), series: s(string(e.Reason)), resync: true}
@@ -120,15 +121,15 @@ var handlers = map[string]handler{
 		return detail{note: "ACPI power-button request sent to the guest"}
 	},
 	qmp.EventSuspend: func(f *model.Facts, _ any, at time.Time) detail {
-		f.SetRunState(model.RunStateSuspended, string(qmp.RunStateSuspended), at)
+		f.SetRunState(vmv1.RunStateSuspended, string(qmp.RunStateSuspended), at)
 		return detail{note: "Guest suspended to RAM"}
 	},
 	qmp.EventSuspendDisk: func(f *model.Facts, _ any, at time.Time) detail {
-		f.SetRunState(model.RunStateShutdown, string(qmp.RunStateShutdown), at)
+		f.SetRunState(vmv1.RunStateShutdown, string(qmp.RunStateShutdown), at)
 		return detail{note: "Guest suspended to disk"}
 	},
 	qmp.EventWakeup: func(f *model.Facts, _ any, at time.Time) detail {
-		f.SetRunState(model.RunStateRunning, string(qmp.RunStateRunning), at)
+		f.SetRunState(vmv1.RunStateRunning, string(qmp.RunStateRunning), at)
 		return detail{note: "Guest woke up from suspend"}
 	},
 	qmp.EventGuestPVShutdown: func(*model.Facts, any, time.Time) detail {
@@ -144,7 +145,7 @@ var handlers = map[string]handler{
 		info := panicInfo(e.Info)
 		f.LastPanic = &model.Panic{Time: at, Action: s(string(e.Action)), Info: info}
 		if e.Action == qmp.GuestPanicActionPause {
-			f.SetRunState(model.RunStatePaused, string(qmp.RunStateGuestPanicked), at)
+			f.SetRunState(vmv1.RunStatePaused, string(qmp.RunStateGuestPanicked), at)
 		}
 		note := "Guest panicked; QEMU action: " + s(string(e.Action))
 		if info != "" {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
@@ -44,7 +45,7 @@ func blockIOError(f *model.Facts, v any, at time.Time) detail {
 	switch e.Action {
 	case qmp.BlockErrorActionStop:
 		note += "; VM stopped"
-		f.SetRunState(model.RunStatePaused, string(qmp.RunStateIOError), at)
+		f.SetRunState(vmv1.RunStatePaused, string(qmp.RunStateIOError), at)
 	case qmp.BlockErrorActionReport:
 		note += "; error reported to the guest"
 	case qmp.BlockErrorActionIgnore:

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
@@ -39,9 +40,9 @@ func TestApply(t *testing.T) {
 		check   func(t *testing.T, f model.Facts)
 	}{
 		{line: `{"event": "STOP", ` + ts + `}`, reason: "Stop", note: "VM paused", resync: true,
-			check: runState(model.RunStatePaused, "paused")},
+			check: runState(vmv1.RunStatePaused, "paused")},
 		{line: `{"event": "RESUME", ` + ts + `}`, reason: "Resume", note: "VM resumed",
-			check: runState(model.RunStateRunning, "running")},
+			check: runState(vmv1.RunStateRunning, "running")},
 		{line: `{"event": "RESET", "data": {"guest": false, "reason": "host-qmp-system-reset"}, ` + ts + `}`, reason: "Reset",
 			note: "VM reset (host-initiated, host-qmp-system-reset)", series: "host-qmp-system-reset",
 			check: func(t *testing.T, f model.Facts) {
@@ -51,15 +52,15 @@ func TestApply(t *testing.T) {
 			}},
 		{line: `{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-shutdown"}, ` + ts + `}`, reason: "Shutdown",
 			note: "VM shut down (guest-initiated, guest-shutdown)", series: "guest-shutdown", resync: true,
-			check: runState(model.RunStateShutdown, "shutdown")},
+			check: runState(vmv1.RunStateShutdown, "shutdown")},
 		{line: `{"event": "SHUTDOWN", "data": {"guest": true, "reason": "guest-panic"}, ` + ts + `}`, reason: "Shutdown",
 			note: "VM shut down (guest-initiated, guest-panic)", series: "guest-panic", resync: true,
-			check: runState(model.RunStateCrashed, "shutdown")},
+			check: runState(vmv1.RunStateCrashed, "shutdown")},
 		{line: `{"event": "POWERDOWN", ` + ts + `}`, reason: "Powerdown", note: "ACPI power-button request sent to the guest"},
 		{line: `{"event": "GUEST_PANICKED", "data": {"action": "pause"}, ` + ts + `}`, reason: "GuestPanicked", warning: true,
 			note: "Guest panicked; QEMU action: pause", series: "pause",
 			check: func(t *testing.T, f model.Facts) {
-				runState(model.RunStatePaused, "guest-panicked")(t, f)
+				runState(vmv1.RunStatePaused, "guest-panicked")(t, f)
 				if f.LastPanic == nil || f.LastPanic.Action != "pause" || !f.LastPanic.Time.Equal(at) {
 					t.Errorf("LastPanic = %+v", f.LastPanic)
 				}
@@ -91,7 +92,7 @@ func TestApply(t *testing.T) {
 		{line: `{"event": "BLOCK_IO_ERROR", "data": {"device": "disk0", "node-name": "#block123", "operation": "read", "action": "stop", "reason": "Input/output error"}, ` + ts + `}`,
 			reason: "BlockIOError", warning: true, note: "Read error on disk0: Input/output error; VM stopped", series: "disk0/read/stop",
 			check: func(t *testing.T, f model.Facts) {
-				runState(model.RunStatePaused, "io-error")(t, f)
+				runState(vmv1.RunStatePaused, "io-error")(t, f)
 				be := f.BlockErrors["disk0"]
 				if be.Count != 1 || be.Operation != "read" || be.Action != "stop" || be.Reason != "Input/output error" || !be.LastTime.Equal(at) {
 					t.Errorf("BlockErrors = %+v", f.BlockErrors)
@@ -150,8 +151,8 @@ func TestApply(t *testing.T) {
 			reason: "QuorumReportBad", warning: true, note: "Quorum child node0: bad read of sectors 345435-345439", series: "node0/read"},
 		{line: `{"event": "MEMORY_FAILURE", "data": {"recipient": "guest", "action": "inject", "flags": {"action-required": false, "recursive": false}}, ` + ts + `}`,
 			reason: "MemoryFailure", warning: true, note: "Memory failure in the guest; action: inject (action required: false, recursive: false)", series: "guest/inject"},
-		{line: `{"event": "SUSPEND", ` + ts + `}`, reason: "Suspend", note: "Guest suspended to RAM", check: runState(model.RunStateSuspended, "suspended")},
-		{line: `{"event": "WAKEUP", ` + ts + `}`, reason: "Wakeup", note: "Guest woke up from suspend", check: runState(model.RunStateRunning, "running")},
+		{line: `{"event": "SUSPEND", ` + ts + `}`, reason: "Suspend", note: "Guest suspended to RAM", check: runState(vmv1.RunStateSuspended, "suspended")},
+		{line: `{"event": "WAKEUP", ` + ts + `}`, reason: "Wakeup", note: "Guest woke up from suspend", check: runState(vmv1.RunStateRunning, "running")},
 		{line: `{"event": "DEVICE_DELETED", "data": {"device": "virtio-net-pci-0", "path": "/machine/peripheral/virtio-net-pci-0"}, ` + ts + `}`,
 			reason: "DeviceDeleted", note: "Device virtio-net-pci-0 removed (/machine/peripheral/virtio-net-pci-0)", series: "virtio-net-pci-0"},
 		{line: `{"event": "JOB_STATUS_CHANGE", "data": {"id": "job1", "status": "ready"}, ` + ts + `}`,
@@ -192,7 +193,7 @@ func TestApply(t *testing.T) {
 	}
 }
 
-func runState(state, reason string) func(t *testing.T, f model.Facts) {
+func runState(state vmv1.RunState, reason string) func(t *testing.T, f model.Facts) {
 	return func(t *testing.T, f model.Facts) {
 		t.Helper()
 		if f.RunState != state || f.RunStateReason != reason || !f.RunStateSince.Equal(at) {
