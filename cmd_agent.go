@@ -17,6 +17,8 @@ import (
 	"github.com/vmevents/vmevents/internal/scheme"
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/qmpsource"
 )
 
 // stringList is a repeatable string flag.
@@ -27,13 +29,6 @@ func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // defaultSocketRoot is where the DaemonSet mounts the node's QMP sockets.
 const defaultSocketRoot = "/var/run/vmevents"
-
-// sourceFlags binds the flags of an optional event source (libvirt, LXD) and
-// returns the function that, after parsing, gives its factory, or nil when
-// the source is not turned on. Each source's file registers one in init.
-type sourceFlags func(fs *flag.FlagSet) func() (qmpagent.SourceFactory, error)
-
-var agentSources []sourceFlags
 
 func runAgent(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vmevents agent", flag.ContinueOnError)
@@ -50,10 +45,8 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
-	var sourceBuilders []func() (qmpagent.SourceFactory, error)
-	for _, bind := range agentSources {
-		sourceBuilders = append(sourceBuilders, bind(fs))
-	}
+	libvirtOpts := bindLibvirtFlags(fs)
+	lxdOpts := bindLXDFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: vmevents agent [flags]\n\nNode agent: follows the hypervisor event streams of the VirtualMachines on\nthis node and publishes them as VirtualMachine status and Kubernetes Events.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -78,15 +71,10 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "--discover %q must be an absolute pattern\n", *discover)
 		return errUsage
 	}
-	var sources []qmpagent.SourceFactory
-	for _, build := range sourceBuilders {
-		src, err := build()
-		if err != nil {
+	for _, validate := range []func() error{libvirtOpts.validate, lxdOpts.validate} {
+		if err := validate(); err != nil {
 			fmt.Fprintln(stderr, err)
 			return errUsage
-		}
-		if src != nil {
-			sources = append(sources, src)
 		}
 	}
 	common.setupLogging()
@@ -111,19 +99,34 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if _, err := qmpagent.New(mgr, qmpagent.Config{
-		NodeName:          *nodeName,
+	agent, err := qmpagent.New(mgr, qmpagent.Config{
+		NodeName:       *nodeName,
+		Namespace:      *namespace,
+		StatusInterval: *statusInterval,
+		SpoolDir:       *spoolDir,
+	})
+	if err != nil {
+		return err
+	}
+	// The event sources, peers behind one contract, each told through the
+	// agent: QMP sockets always, libvirt and LXD when their flags say so.
+	sources := []source.Source{qmpsource.New(agent, qmpsource.Config{
 		SocketRoots:       roots,
-		Namespace:         *namespace,
-		StatusInterval:    *statusInterval,
 		QMP:               qmp.Options{MaxMessageBytes: *maxMessage, QueueSize: *queueSize},
 		MaxBackoff:        *maxBackoff,
 		DiscoverGlob:      *discover,
 		DiscoverNamespace: *discoverNS,
-		Sources:           sources,
-		SpoolDir:          *spoolDir,
-	}); err != nil {
+	})}
+	libvirtSources, err := libvirtOpts.sources(agent)
+	if err != nil {
 		return err
+	}
+	sources = append(sources, libvirtSources...)
+	sources = append(sources, lxdOpts.sources(agent)...)
+	for _, s := range sources {
+		if err := agent.Add(s); err != nil {
+			return err
+		}
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err

@@ -7,43 +7,53 @@ import (
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
-	"github.com/vmevents/vmevents/qmpagent"
-	"github.com/vmevents/vmevents/qmpagent/lxdsource"
+	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/lxdsource"
 )
 
-// The LXD event source: `--lxd-socket /var/lib/lxd/unix.socket` (or
-// /var/snap/lxd/common/lxd/unix.socket) turns it on.
-func init() {
-	agentSources = append(agentSources, func(fs *flag.FlagSet) func() (qmpagent.SourceFactory, error) {
-		socket := fs.String("lxd-socket", "", "LXD's unix socket (e.g. /var/lib/lxd/unix.socket); when set, the agent follows LXD's lifecycle and operation events of all projects (off when empty)")
-		logging := fs.Bool("lxd-logging", false, "also follow LXD's logging events and publish those at warning and above (needs --lxd-socket)")
-		discoverNS := fs.String("lxd-discover-namespace", "", "turn LXD discovery on: a VirtualMachine is created in this namespace for every LXD instance no VirtualMachine names (needs the vmevents-agent-discovery role)")
-		maxBackoff := fs.Duration("lxd-max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach LXD's event stream")
-		return func() (qmpagent.SourceFactory, error) {
-			if *socket == "" {
-				if *logging {
-					return nil, errors.New("--lxd-logging needs --lxd-socket")
-				}
-				return nil, nil
-			}
-			if !filepath.IsAbs(*socket) {
-				return nil, errors.New("--lxd-socket must be an absolute path")
-			}
-			if *maxBackoff <= 0 {
-				return nil, errors.New("--lxd-max-reconnect-backoff must be positive")
-			}
-			cfg := lxdsource.Config{
-				Socket:            *socket,
-				Logging:           *logging,
-				MaxBackoff:        *maxBackoff,
-				DiscoverNamespace: *discoverNS,
-				Log:               ctrl.Log.WithName("lxd"),
-			}
-			return func(p qmpagent.Publisher) (manager.Runnable, error) {
-				return lxdsource.New(p, cfg), nil
-			}, nil
-		}
-	})
+// lxdFlags turn on the LXD event source: `--lxd-socket
+// /var/lib/lxd/unix.socket` (or /var/snap/lxd/common/lxd/unix.socket).
+type lxdFlags struct {
+	socket     *string
+	logging    *bool
+	discoverNS *string
+	maxBackoff *time.Duration
+}
+
+func bindLXDFlags(fs *flag.FlagSet) *lxdFlags {
+	return &lxdFlags{
+		socket:     fs.String("lxd-socket", "", "LXD's unix socket (e.g. /var/lib/lxd/unix.socket); when set, the agent follows LXD's lifecycle and operation events of all projects (off when empty)"),
+		logging:    fs.Bool("lxd-logging", false, "also follow LXD's logging events and publish those at warning and above (needs --lxd-socket)"),
+		discoverNS: fs.String("lxd-discover-namespace", "", "turn LXD discovery on: a VirtualMachine is created in this namespace for every LXD instance no VirtualMachine names (needs the vmevents-agent-discovery role)"),
+		maxBackoff: fs.Duration("lxd-max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach LXD's event stream"),
+	}
+}
+
+func (f *lxdFlags) validate() error {
+	switch {
+	case *f.socket == "" && *f.logging:
+		return errors.New("--lxd-logging needs --lxd-socket")
+	case *f.socket == "":
+		return nil
+	case !filepath.IsAbs(*f.socket):
+		return errors.New("--lxd-socket must be an absolute path")
+	case *f.maxBackoff <= 0:
+		return errors.New("--lxd-max-reconnect-backoff must be positive")
+	}
+	return nil
+}
+
+// sources is the LXD source when the flags turn it on, publishing through p.
+func (f *lxdFlags) sources(p source.Publisher) []source.Source {
+	if *f.socket == "" {
+		return nil
+	}
+	return []source.Source{lxdsource.New(p, lxdsource.Config{
+		Socket:            *f.socket,
+		Logging:           *f.logging,
+		MaxBackoff:        *f.maxBackoff,
+		DiscoverNamespace: *f.discoverNS,
+		Log:               ctrl.Log.WithName("lxd"),
+	})}
 }

@@ -18,8 +18,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client/interceptor"
 
 	"github.com/vmevents/vmevents/internal/scheme"
+	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/model"
-	"github.com/vmevents/vmevents/qmpagent/publish"
 )
 
 // An agent can die (SIGKILL, OOM) with faults it has read and not yet
@@ -84,7 +84,7 @@ var _ = Describe("fault Events across an agent crash", func() {
 		first, _ := hangingAgent(dir, &writes)
 		vm := corev1.ObjectReference{Kind: "VirtualMachine", Namespace: ns, Name: "vm-c", UID: "uid-c"}
 		t0 := time.Now()
-		fault := func(e *publish.Events, from, n int) {
+		fault := func(e *qmpagent.Events, from, n int) {
 			for i := from; i < from+n; i++ {
 				e.Publish(vm, model.Occurrence{Time: t0.Add(time.Duration(i) * time.Millisecond),
 					Action: "WATCHDOG", Reason: "Watchdog", Warning: true, Series: "reset"})
@@ -163,11 +163,11 @@ func (g *gate) pass(ctx context.Context) error {
 // the apiserver unless g holds them. It is never stopped during the test,
 // as a killed process is never heard from again; when the test ends its
 // writes fail. The counter says how many values its spool could not keep.
-func hangingAgent(dir string, g *gate) (*publish.Events, *atomic.Int32) {
+func hangingAgent(dir string, g *gate) (*qmpagent.Events, *atomic.Int32) {
 	GinkgoHelper()
 	real, err := client.NewWithWatch(env.Config, client.Options{Scheme: scheme.New()})
 	Expect(err).NotTo(HaveOccurred())
-	e := publish.NewEvents(interceptor.NewClient(real, interceptor.Funcs{
+	e := qmpagent.NewEvents(interceptor.NewClient(real, interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if err := g.pass(ctx); err != nil {
 				return err
@@ -192,9 +192,9 @@ func hangingAgent(dir string, g *gate) (*publish.Events, *atomic.Int32) {
 
 // nextAgent runs an Events publisher that takes up the spool in dir, as
 // the agent started after a crash does, until the test ends.
-func nextAgent(dir string) *publish.Events {
+func nextAgent(dir string) *qmpagent.Events {
 	GinkgoHelper()
-	e := publish.NewEvents(env.Client, node)
+	e := qmpagent.NewEvents(env.Client, node)
 	_, err := e.UseSpool(dir, 100, nil)
 	Expect(err).NotTo(HaveOccurred())
 	runCtx, cancel := context.WithCancel(context.Background())

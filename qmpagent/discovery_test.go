@@ -10,8 +10,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
-	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/qmp/qemutest"
+	"github.com/vmevents/vmevents/qmpagent/source"
 )
 
 var _ = Describe("discovery", func() {
@@ -22,14 +22,14 @@ var _ = Describe("discovery", func() {
 		socket := filepath.Join(dir, "discover-Build_Box.qmp")
 		qemutest.Start(suiteT, qemutest.Options{QMPPath: socket})
 
-		name := qmpagent.DiscoveredName("", socket, node)
+		name := source.DiscoveredName("", socket, node)
 		vm := &vmv1.VirtualMachine{}
 		Eventually(func() error {
 			return env.Client.Get(context.Background(), client.ObjectKey{Namespace: "default", Name: name}, vm)
 		}).Should(Succeed())
 		Expect(vm.Spec.NodeName).To(Equal(node))
 		Expect(vm.Spec.QMP.SocketPath).To(Equal(socket))
-		Expect(vm.Labels).To(HaveKeyWithValue(qmpagent.DiscoveredLabel, "true"))
+		Expect(vm.Labels).To(HaveKeyWithValue(source.DiscoveredLabel, "true"))
 		DeferCleanup(env.Client.Delete, context.Background(), vm)
 
 		Eventually(getVM(vm)).Should(And(

@@ -15,7 +15,8 @@ import (
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent"
-	"github.com/vmevents/vmevents/qmpagent/libvirtsource"
+	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/libvirtsource"
 	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
@@ -27,8 +28,8 @@ const libvirtPackages = "apt-get install -y --no-install-recommends libvirt-daem
 
 // startLibvirtAgent starts an agent for libvirtNode with the given sources
 // and returns the function that stops it.
-func startLibvirtAgent(sources ...qmpagent.SourceFactory) func() {
-	return runAgent(qmpagent.Config{NodeName: libvirtNode, Sources: sources})
+func startLibvirtAgent(sources ...sourceFor) func() {
+	return runAgent(qmpagent.Config{NodeName: libvirtNode}, sources...)
 }
 
 // privateLibvirt runs hack/libvirt/ns.sh (libvirtd + auditd in a private
@@ -117,10 +118,14 @@ var _ = Describe("libvirt", Ordered, func() {
 		vm := libvirtVM("libvirt-tiny", "", "tiny vm")
 		bad := libvirtVM("libvirt-broken", badUUID, "some other name")
 		stop := startLibvirtAgent(
-			libvirtsource.AuditFactory(libvirtsource.AuditConfig{
-				Path: filepath.Join(dir, "audit", "audit.log"), StatePath: filepath.Join(dir, "audit.pos"), FromStart: true,
-			}),
-			libvirtsource.MonitorFactory(libvirtsource.MonitorConfig{URI: uri, AuditOn: true, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Rescan: 200 * time.Millisecond}),
+			func(p source.Publisher) (source.Source, error) {
+				return libvirtsource.NewAudit(p, libvirtsource.AuditConfig{
+					Path: filepath.Join(dir, "audit", "audit.log"), StatePath: filepath.Join(dir, "audit.pos"), FromStart: true,
+				})
+			},
+			func(p source.Publisher) (source.Source, error) {
+				return libvirtsource.NewMonitor(p, libvirtsource.MonitorConfig{URI: uri, AuditOn: true, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Rescan: 200 * time.Millisecond})
+			},
 		)
 		DeferCleanup(stop)
 		DeferCleanup(func() {

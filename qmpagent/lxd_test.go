@@ -12,11 +12,11 @@ import (
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/manager"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent"
-	"github.com/vmevents/vmevents/qmpagent/lxdsource"
+	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/lxdsource"
 	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
@@ -99,7 +99,7 @@ var _ = Describe("LXD event source", Ordered, func() {
 		Expect(env.Client.Create(ctx, vmP)).To(Succeed())
 
 		socket := filepath.Join(dir, "state", "unix.socket")
-		DeferCleanup(startLXDAgent(lxdNode, func(p qmpagent.Publisher) (manager.Runnable, error) {
+		DeferCleanup(runAgent(qmpagent.Config{NodeName: lxdNode}, func(p source.Publisher) (source.Source, error) {
 			return lxdsource.New(p, lxdsource.Config{
 				Socket: socket, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 				RefreshInterval: 200 * time.Millisecond, Log: ctrl.Log.WithName("lxd"),
@@ -219,9 +219,3 @@ var _ = Describe("LXD event source", Ordered, func() {
 		Eventually(nodeReasons).Should(ContainElements("ProjectCreated", "ProfileCreated", "StoragePoolCreated"))
 	})
 })
-
-// startLXDAgent starts an agent for node with one extra source and returns
-// the function that stops it.
-func startLXDAgent(node string, source qmpagent.SourceFactory) func() {
-	return runAgent(qmpagent.Config{NodeName: node, Sources: []qmpagent.SourceFactory{source}})
-}

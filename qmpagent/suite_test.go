@@ -18,6 +18,8 @@ import (
 
 	"github.com/vmevents/vmevents/internal/scheme"
 	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/qmpsource"
 	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
@@ -59,19 +61,25 @@ var spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("vmevents-agent-spool-%d"
 // startAgent starts the suite's agent for its node, as `vmevents agent`
 // does, and returns the function that stops it.
 func startAgent() func() {
-	return runAgent(qmpagent.Config{
-		NodeName:          node,
-		DiscoverGlob:      discoverGlob,
-		DiscoverNamespace: "default",
-		DiscoverInterval:  200 * time.Millisecond,
-		SpoolDir:          spoolDir,
+	return runAgent(qmpagent.Config{NodeName: node, SpoolDir: spoolDir}, func(p source.Publisher) (source.Source, error) {
+		return qmpsource.New(p, qmpsource.Config{
+			SocketRoots:       []string{os.TempDir()},
+			MinBackoff:        50 * time.Millisecond,
+			MaxBackoff:        time.Second,
+			DiscoverGlob:      discoverGlob,
+			DiscoverNamespace: "default",
+			DiscoverInterval:  200 * time.Millisecond,
+		}), nil
 	})
 }
 
-// runAgent starts an agent with cfg (plus the suite's socket root, lease
-// namespace and short backoffs) in a manager of its own and returns the
-// function that stops it.
-func runAgent(cfg qmpagent.Config) func() {
+// sourceFor builds one of a test agent's sources, with the agent as its
+// Publisher.
+type sourceFor func(p source.Publisher) (source.Source, error)
+
+// runAgent starts an agent with cfg (plus the suite's lease namespace) and
+// sources in a manager of its own and returns the function that stops it.
+func runAgent(cfg qmpagent.Config, sources ...sourceFor) func() {
 	cacheOpts, clientOpts := qmpagent.CacheOptions(cfg.NodeName)
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
 		Scheme:                 scheme.New(),
@@ -83,11 +91,14 @@ func runAgent(cfg qmpagent.Config) func() {
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	cfg.SocketRoots = []string{os.TempDir()}
 	cfg.Namespace = "vmevents-system"
-	cfg.MinBackoff, cfg.MaxBackoff = 50*time.Millisecond, time.Second
-	_, err = qmpagent.New(mgr, cfg)
+	agent, err := qmpagent.New(mgr, cfg)
 	Expect(err).NotTo(HaveOccurred())
+	for _, build := range sources {
+		s, err := build(agent)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(agent.Add(s)).To(Succeed())
+	}
 	mctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/vmevents/vmevents/qmpagent"
-	"github.com/vmevents/vmevents/qmpagent/publish"
 )
 
 // table renders rows of cells as a markdown table.
@@ -305,7 +304,7 @@ func (b *bench) scenario3(ctx context.Context) error {
 	b.rep.section("3", fmt.Sprintf("one VM storming %g events/s for %s", b.p.StormRate, b.p.Storm), body)
 	if stormWritesPerS > 2 {
 		b.rep.finding("3", fmt.Sprintf("the storming VM got %.2f API writes/s (%d status, %d Event in %s), above the goal of 2: a status write every %s (`--status-interval`) plus an Event series write every %s (`EventInterval`)",
-			stormWritesPerS, vmW, evW, ms(stormDur), qmpagent.DefaultStatusInterval, publish.EventInterval))
+			stormWritesPerS, vmW, evW, ms(stormDur), qmpagent.DefaultStatusInterval, qmpagent.EventInterval))
 	}
 	if sumMap(shed, nil) > 0 {
 		b.rep.finding("3", fmt.Sprintf("the agent's QMP queue shed %s events during the storm (all counted: the counters above include them)", mapLine(shed)))

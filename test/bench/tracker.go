@@ -16,8 +16,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/model"
-	"github.com/vmevents/vmevents/qmpagent/publish"
 )
 
 // faults are the QMP events of the load generator's mix the agent publishes
@@ -103,7 +103,7 @@ func vmIndex(name string) int {
 }
 
 func (t *tracker) onEvent(ev *eventsv1.Event, now time.Time) {
-	if ev.ReportingController != publish.ReportingController {
+	if ev.ReportingController != qmpagent.ReportingController {
 		return
 	}
 	vm := vmIndex(ev.Regarding.Name)

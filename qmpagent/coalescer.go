@@ -1,0 +1,313 @@
+package qmpagent
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/util/workqueue"
+)
+
+// Coalescer writes the latest value per key with at most one write in flight
+// per key and, for each key, at most burstWrites writes in any window of
+// burstWrites×MinInterval: on average one write per MinInterval, yet a
+// second change soon after a quiet spell is written at once. Values put
+// while a write is in flight or waiting replace each other: only the newest is
+// written. A failed write is retried with exponential backoff, with whatever
+// value is newest by then, until it succeeds or the key is forgotten.
+type Coalescer[K comparable, V any] struct {
+	write       func(ctx context.Context, key K, v V) error
+	minInterval time.Duration
+	queue       workqueue.TypedRateLimitingInterface[K]
+
+	mu      sync.Mutex
+	pending map[K]V
+	// inflight marks the keys being written; forgotten those of them that
+	// were forgotten meanwhile, whose write must not be retried or kept.
+	inflight, forgotten map[K]bool
+	// lastWrites holds each key's last burstWrites write times, oldest first.
+	lastWrites map[K][burstWrites]time.Time
+	stats      CoalescerStats
+
+	// spool, when set, keeps the values whose write failed until one
+	// succeeds; spooled says which keys have a value there.
+	spool   *Spool[K, V]
+	spooled map[K]bool
+	// onSpoolError is told what the spool could not keep.
+	onSpoolError func(error)
+}
+
+// CoalescerStats counts what a Coalescer did.
+type CoalescerStats struct {
+	Puts, Writes, Failures uint64
+}
+
+// UseSpool makes the Coalescer keep failed values in s and returns the
+// values s kept from an earlier run; the caller Puts them (after setting up
+// whatever the write function needs to write them). onError, if not nil, is
+// told what s could not keep.
+func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V], onError func(error)) (map[K]V, []error) {
+	kept, errs := s.Load()
+	c.mu.Lock()
+	c.spool, c.spooled, c.onSpoolError = s, map[K]bool{}, onError
+	for k := range kept {
+		c.spooled[k] = true
+	}
+	c.mu.Unlock()
+	return kept, errs
+}
+
+// NewCoalescer returns a Coalescer calling write; Run starts its workers.
+func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, write func(ctx context.Context, key K, v V) error) *Coalescer[K, V] {
+	rl := workqueue.NewTypedItemExponentialFailureRateLimiter[K](100*time.Millisecond, 30*time.Second)
+	return &Coalescer[K, V]{
+		write:       write,
+		minInterval: minInterval,
+		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
+		pending:     map[K]V{},
+		lastWrites:  map[K][burstWrites]time.Time{},
+		inflight:    map[K]bool{},
+		forgotten:   map[K]bool{},
+	}
+}
+
+// burstWrites is how many writes of a key may follow each other at once. Two
+// keep an occasional repeat (a second disk error a moment after the first)
+// as fast as the first, and cost a storming key no more than one write per
+// MinInterval on average.
+const burstWrites = 2
+
+// waitLocked is how long key's next write must wait; c.mu is held.
+func (c *Coalescer[K, V]) waitLocked(key K) time.Duration {
+	oldest := c.lastWrites[key][0]
+	if oldest.IsZero() {
+		return 0
+	}
+	return burstWrites*c.minInterval - time.Since(oldest)
+}
+
+// recordWriteLocked remembers a write of key at t; c.mu is held.
+func (c *Coalescer[K, V]) recordWriteLocked(key K, t time.Time) {
+	w := c.lastWrites[key]
+	copy(w[:], w[1:])
+	w[burstWrites-1] = t
+	c.lastWrites[key] = w
+}
+
+// Put records v as the newest value for key and schedules its write.
+func (c *Coalescer[K, V]) Put(key K, v V) {
+	c.mu.Lock()
+	c.pending[key] = v
+	c.stats.Puts++
+	wait := c.waitLocked(key)
+	c.mu.Unlock()
+	if wait > 0 {
+		c.queue.AddAfter(key, wait)
+		return
+	}
+	c.queue.Add(key)
+}
+
+// PutLater records v as the newest value for key like Put, but lets its
+// write wait up to delay: a value that can wait (a counter) rides along
+// with the next Put of the key, or is written after delay. A Put before
+// then is not held back.
+func (c *Coalescer[K, V]) PutLater(key K, v V, delay time.Duration) {
+	c.mu.Lock()
+	c.pending[key] = v
+	c.stats.Puts++
+	wait := max(delay, c.waitLocked(key))
+	c.mu.Unlock()
+	// The workqueue keeps the earliest time a key was asked for, so this
+	// never delays a write already due.
+	c.queue.AddAfter(key, wait)
+}
+
+// Forget drops key's unwritten value and history.
+func (c *Coalescer[K, V]) Forget(key K) {
+	c.mu.Lock()
+	delete(c.pending, key)
+	delete(c.lastWrites, key)
+	if c.inflight[key] {
+		c.forgotten[key] = true
+	}
+	c.mu.Unlock()
+	c.queue.Forget(key)
+	c.release(key)
+}
+
+// Pending reports whether key has a value not yet written.
+func (c *Coalescer[K, V]) Pending(key K) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.pending[key]
+	return ok
+}
+
+// Stats returns the counts so far.
+func (c *Coalescer[K, V]) Stats() CoalescerStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.stats
+}
+
+// Run writes until ctx ends, with the given number of workers.
+func (c *Coalescer[K, V]) Run(ctx context.Context, workers int) {
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for c.next(ctx) {
+			}
+		}()
+	}
+	<-ctx.Done()
+	c.queue.ShutDown()
+	wg.Wait()
+	c.flush(FlushTimeout, workers)
+}
+
+// keep saves a value whose write failed in the spool, if there is one. The
+// newest value for the key replaces an older one there too.
+func (c *Coalescer[K, V]) keep(key K, v V) {
+	c.mu.Lock()
+	s := c.spool
+	if newer, ok := c.pending[key]; ok {
+		v = newer
+	}
+	c.mu.Unlock()
+	if s == nil {
+		return
+	}
+	if err := s.Save(key, v); err != nil {
+		if c.onSpoolError != nil { // set once, before Run
+			c.onSpoolError(err)
+		}
+		return
+	}
+	c.mu.Lock()
+	c.spooled[key] = true
+	c.mu.Unlock()
+}
+
+// release drops a key's spooled value once a write succeeded.
+func (c *Coalescer[K, V]) release(key K) {
+	c.mu.Lock()
+	s, was := c.spool, c.spooled[key]
+	delete(c.spooled, key)
+	c.mu.Unlock()
+	if s != nil && was {
+		_ = s.Delete(key)
+	}
+}
+
+// FlushTimeout bounds the last attempt, at shutdown, to write what is still
+// pending (delayed by MinInterval or by a retry).
+const FlushTimeout = 5 * time.Second
+
+// flush writes every pending value once, with the Coalescer's workers, for
+// a graceful shutdown: an agent stopped during a storm still publishes its
+// final counts. Past the timeout each write fails at once and its value
+// goes to the spool, if there is one: nothing pending is dropped unsaved.
+func (c *Coalescer[K, V]) flush(timeout time.Duration, workers int) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	c.mu.Lock()
+	pending := c.pending
+	c.pending = map[K]V{}
+	c.mu.Unlock()
+	keys := make(chan K)
+	var wg sync.WaitGroup
+	for range max(1, workers) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for key := range keys {
+				c.flushOne(ctx, key, pending[key])
+			}
+		}()
+	}
+	for key := range pending {
+		keys <- key
+	}
+	close(keys)
+	wg.Wait()
+}
+
+func (c *Coalescer[K, V]) flushOne(ctx context.Context, key K, v V) {
+	if err := c.write(ctx, key, v); err != nil {
+		c.keep(key, v)
+		return
+	}
+	c.release(key)
+	c.mu.Lock()
+	c.stats.Writes++
+	c.mu.Unlock()
+}
+
+// next handles one key; false once the queue shuts down. The workqueue never
+// hands the same key to two workers at once: that is the "one write in
+// flight" guarantee.
+func (c *Coalescer[K, V]) next(ctx context.Context) bool {
+	key, shutdown := c.queue.Get()
+	if shutdown {
+		return false
+	}
+	defer c.queue.Done(key)
+
+	c.mu.Lock()
+	v, ok := c.pending[key]
+	delete(c.pending, key)
+	if wait := c.waitLocked(key); ok && wait > 0 {
+		// Woken early by a Put racing an AddAfter: keep the value and come
+		// back when the interval is over.
+		c.pending[key] = v
+		c.mu.Unlock()
+		c.queue.AddAfter(key, wait)
+		return true
+	}
+	if ok {
+		c.inflight[key] = true
+	}
+	c.mu.Unlock()
+	if !ok {
+		return true // already written by an earlier wake-up
+	}
+
+	err := c.write(ctx, key, v)
+	c.mu.Lock()
+	delete(c.inflight, key)
+	dropped := c.forgotten[key]
+	delete(c.forgotten, key)
+	c.mu.Unlock()
+	if dropped {
+		// Forgotten while written (a VM gone, or moved to another node):
+		// no retry with the old value, nothing kept for it.
+		c.release(key)
+		return true
+	}
+	if err != nil {
+		c.keep(key, v)
+	} else {
+		c.release(key)
+	}
+
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil {
+		c.stats.Failures++
+		if _, newer := c.pending[key]; !newer {
+			c.pending[key] = v
+		}
+		c.queue.AddRateLimited(key)
+		return true
+	}
+	c.stats.Writes++
+	c.recordWriteLocked(key, time.Now())
+	c.queue.Forget(key)
+	if _, newer := c.pending[key]; newer {
+		c.queue.AddAfter(key, c.waitLocked(key))
+	}
+	return true
+}

@@ -1,0 +1,397 @@
+package qmpagent
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	eventsv1 "k8s.io/api/events/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/vmevents/vmevents/qmpagent/model"
+)
+
+// ReportingController names the agent in the Events it publishes.
+const ReportingController = "vmevents.dev/agent"
+
+// SeriesWindow is how long after its last occurrence a series takes more
+// occurrences; a later one starts a new Event.
+const SeriesWindow = 30 * time.Minute
+
+// Events publishes Occurrences as events.k8s.io/v1 Events. Occurrences with
+// the same object, reason and Series fold into one Event whose series count
+// is exact; distinct ones (another disk, another action) get Events of their
+// own. A series is written to the apiserver at most twice in a row and then
+// once per EventInterval on average (Coalescer).
+//
+// The agent does not use client-go's recorders: the legacy one drops events
+// silently after a burst and during outages, and the events.k8s.io one folds
+// isomorphic events by (reason, action, related) only and discards their
+// notes; neither says what it dropped.
+type Events struct {
+	client client.Client
+	node   string
+	writer *Coalescer[string, seriesSnapshot]
+
+	// Observe, when set, is told the duration and result of every write.
+	Observe func(d time.Duration, err error)
+
+	mu     sync.Mutex
+	series map[string]*series
+	// publishes counts calls, to prune old series every so often.
+	publishes int
+
+	// spool, when set (UseSpool, before Run), keeps series on disk.
+	spool *seriesSpool
+}
+
+// pruneEvery is how many publishes pass between two prunings of series
+// whose window has closed.
+const pruneEvery = 4096
+
+// EventInterval is the least time between two writes of one series.
+const EventInterval = time.Second
+
+type series struct {
+	regarding corev1.ObjectReference
+	first     model.Occurrence
+	name      string
+	count     int64
+	last      time.Time
+	created   bool
+	// restored is the count of a series taken from the spool of an
+	// earlier run (which may have written more of it than its file says)
+	// until its Event is found; 0 otherwise.
+	restored int64
+}
+
+// seriesSnapshot is what one write of a series says; it is what the spool
+// keeps, hence the JSON.
+type seriesSnapshot struct {
+	Regarding corev1.ObjectReference `json:"regarding"`
+	First     model.Occurrence       `json:"first"`
+	Name      string                 `json:"name"`
+	Count     int64                  `json:"count"`
+	Last      time.Time              `json:"last"`
+	// Restored is the count a series had when it was taken from the spool
+	// and its Event not found yet: kept, so that an agent dying twice
+	// before it reaches the apiserver still knows which part of Count the
+	// apiserver may already hold.
+	Restored int64 `json:"restored,omitempty"`
+}
+
+// NewEvents returns a publisher reporting as the agent on node. Call Run.
+func NewEvents(c client.Client, node string) *Events {
+	e := &Events{client: c, node: node, series: map[string]*series{}}
+	e.writer = NewCoalescer("events", EventInterval, e.write)
+	return e
+}
+
+// eventWorkers is how many Event writes may be in flight at once: far more
+// than the agent's status writers. An Event is cheap for the apiserver, a
+// status apply is its most expensive request; when the apiserver is the
+// bottleneck, concurrency is what decides who gets served, and Events
+// should not wait behind status writes, which coalesce per VM while they
+// wait (docs/benchmarks.md, scenario 2: 8 workers gave a p99 of 9 s at 200
+// events/s on a 2-core control plane, 32 about 0.3 s).
+const eventWorkers = 32
+
+// Run publishes until ctx ends.
+func (e *Events) Run(ctx context.Context) {
+	if e.spool == nil {
+		e.writer.Run(ctx, eventWorkers)
+		return
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); e.spool.early.Run(ctx, 1) }()
+	e.writer.Run(ctx, eventWorkers)
+	<-done
+}
+
+// Publish queues an occurrence about the object and reports whether it was
+// folded into an existing series (coalesced) rather than starting an Event.
+func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence) (coalesced bool) {
+	if occ.Time.IsZero() {
+		occ.Time = time.Now()
+	}
+	key := string(regarding.UID) + "/" + regarding.Namespace + "/" + regarding.Name + "/" + occ.EventType() + "/" + occ.Reason + "/" + occ.Series
+	e.mu.Lock()
+	e.publishes++
+	if e.publishes%pruneEvery == 0 {
+		e.pruneLocked(occ.Time)
+	}
+	s, ok := e.series[key]
+	if ok && occ.Time.Sub(s.last) > SeriesWindow && s.created && !e.writer.Pending(key) {
+		// A new Event, unless the old one is not all written yet (a long
+		// outage, a series taken from the spool): its count would be lost
+		// with it, so the late occurrence joins it instead.
+		ok = false
+	}
+	if !ok {
+		s = &series{regarding: regarding, first: occ, name: eventName(regarding, key, occ.Time)}
+		e.series[key] = s
+	}
+	s.count += max(1, occ.Repeat)
+	if occ.Time.After(s.last) {
+		s.last = occ.Time
+	}
+	snap := s.snapshot()
+	e.mu.Unlock()
+	e.writer.Put(key, snap)
+	if e.spool != nil && occ.Warning {
+		e.spool.early.Put(key, snap)
+	}
+	return ok
+}
+
+// pruneLocked drops the series no occurrence can join any more and that
+// have nothing left to write, so a long-lived agent's memory stays bounded.
+func (e *Events) pruneLocked(now time.Time) {
+	for key, s := range e.series {
+		if now.Sub(s.last) > SeriesWindow && s.created && !e.writer.Pending(key) {
+			e.forgetLocked(key)
+		}
+	}
+}
+
+// forgetLocked drops one series everywhere; e.mu is held.
+func (e *Events) forgetLocked(key string) {
+	delete(e.series, key)
+	e.writer.Forget(key)
+	if e.spool != nil {
+		e.spool.forget(key)
+	}
+}
+
+// Forget drops the series of an object that is gone.
+func (e *Events) Forget(uid types.UID) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for key, s := range e.series {
+		if s.regarding.UID == uid {
+			e.forgetLocked(key)
+		}
+	}
+}
+
+// eventName is unique per series and the same for every retry of its
+// creation, so a retry after a lost reply gives AlreadyExists, not a twin.
+func eventName(regarding corev1.ObjectReference, key string, first time.Time) string {
+	sum := sha256.Sum256([]byte(fmt.Sprintf("%s|%d", key, first.UnixNano())))
+	name := regarding.Name
+	if len(name) > 200 {
+		name = name[:200]
+	}
+	return name + "." + hex.EncodeToString(sum[:8])
+}
+
+func (e *Events) write(ctx context.Context, key string, s seriesSnapshot) error {
+	start := time.Now()
+	count, err := e.writeSeries(ctx, key, s)
+	if e.Observe != nil {
+		e.Observe(time.Since(start), err)
+	}
+	if apierrors.IsNotFound(err) || apierrors.IsInvalid(err) {
+		// The namespace is gone, or the apiserver will never take this
+		// Event: retrying (and replaying it after every restart) helps no one.
+		e.drop(key, s.Name)
+		log.FromContext(ctx).Error(err, "dropped an Event the apiserver refuses for good", "event", s.Name, "namespace", namespaceOf(s.Regarding), "count", s.Count)
+		return nil
+	}
+	if e.spool == nil {
+		return err
+	}
+	if err != nil {
+		if newest, ok := e.snapshot(key); ok {
+			e.spool.keep(key, newest, true)
+		}
+		return err
+	}
+	e.spool.written(key, s.Name, count)
+	return nil
+}
+
+// drop forgets the series named name, if key still holds it.
+func (e *Events) drop(key, name string) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if cur, ok := e.series[key]; ok && cur.name == name {
+		e.forgetLocked(key)
+	}
+}
+
+// snapshot is what a write of the series would say now.
+func (e *Events) snapshot(key string) (seriesSnapshot, bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	s, ok := e.series[key]
+	if !ok {
+		return seriesSnapshot{}, false
+	}
+	return s.snapshot(), true
+}
+
+// snapshot is what a write of s says now.
+func (s *series) snapshot() seriesSnapshot {
+	return seriesSnapshot{Regarding: s.regarding, First: s.first, Name: s.name, Count: s.count, Last: s.last, Restored: s.restored}
+}
+
+// writeSeries makes the apiserver's Event say s and returns the count it
+// holds now.
+func (e *Events) writeSeries(ctx context.Context, key string, s seriesSnapshot) (int64, error) {
+	e.mu.Lock()
+	cur, ok := e.series[key]
+	if ok && cur.name == s.Name {
+		// The newest count, not the one queued: counts only grow, and an
+		// older snapshot written after a newer one (a retry, a value queued
+		// before adopt) would lower the Event's.
+		s = cur.snapshot()
+	}
+	created := ok && cur.created && cur.name == s.Name
+	restored := ok && cur.restored > 0 && cur.name == s.Name
+	e.mu.Unlock()
+	if !ok {
+		return 0, nil // forgotten meanwhile
+	}
+	var err error
+	if created {
+		err = e.patchSeries(ctx, s)
+	} else {
+		err = e.create(ctx, s)
+		if apierrors.IsAlreadyExists(err) {
+			if restored {
+				s, err = e.adopt(ctx, key, s)
+			}
+			if err == nil {
+				err = e.patchSeries(ctx, s)
+			}
+		}
+	}
+	if apierrors.IsNotFound(err) && created {
+		// Expired or deleted by someone: start it again.
+		err = e.create(ctx, s)
+	}
+	if err != nil {
+		return 0, err
+	}
+	e.mu.Lock()
+	if cur, ok := e.series[key]; ok && cur.name == s.Name {
+		cur.created, cur.restored = true, 0
+	}
+	e.mu.Unlock()
+	return s.Count, nil
+}
+
+// adopt takes up a series restored from the spool whose Event exists: the
+// run that kept it may have written a higher count before it died, and that
+// count already includes every occurrence the file has. Taking the higher
+// of the two keeps the series exact; taking the file's would lower it.
+func (e *Events) adopt(ctx context.Context, key string, s seriesSnapshot) (seriesSnapshot, error) {
+	var ev eventsv1.Event
+	err := e.client.Get(ctx, types.NamespacedName{Namespace: namespaceOf(s.Regarding), Name: s.Name}, &ev)
+	if apierrors.IsForbidden(err) {
+		return s, nil // an older ClusterRole without get: the file's count it is
+	}
+	if err != nil {
+		return s, err
+	}
+	held, last := int64(1), ev.EventTime.Time
+	if ev.Series != nil {
+		held, last = int64(ev.Series.Count), ev.Series.LastObservedTime.Time
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	cur, ok := e.series[key]
+	if !ok || cur.name != s.Name || held <= cur.restored {
+		return s, nil
+	}
+	// The occurrences since the restore come on top of what the Event holds.
+	cur.count += held - cur.restored
+	if last.After(cur.last) {
+		cur.last = last
+	}
+	cur.restored = 0
+	return cur.snapshot(), nil
+}
+
+func (e *Events) create(ctx context.Context, s seriesSnapshot) error {
+	ev := &eventsv1.Event{
+		ObjectMeta:          metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)},
+		EventTime:           metav1.NewMicroTime(s.First.Time),
+		ReportingController: ReportingController,
+		ReportingInstance:   model.Clean(e.node, 128),
+		Action:              model.Clean(s.First.Action, 128),
+		Reason:              model.Clean(s.First.Reason, 128),
+		Note:                model.Clean(s.First.Note, model.MaxNoteBytes),
+		Type:                s.First.EventType(),
+		Regarding:           s.Regarding,
+	}
+	if s.Count > 1 {
+		ev.Series = &eventsv1.EventSeries{Count: int32(min(s.Count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.Last)}
+	}
+	return e.client.Create(ctx, ev)
+}
+
+func (e *Events) patchSeries(ctx context.Context, s seriesSnapshot) error {
+	if s.Count < 2 {
+		return nil // the Event as created already says it all
+	}
+	patch, err := json.Marshal(map[string]any{"series": eventsv1.EventSeries{
+		Count: int32(min(s.Count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.Last),
+	}})
+	if err != nil {
+		return err
+	}
+	ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)}}
+	return e.client.Patch(ctx, ev, client.RawPatch(types.MergePatchType, patch))
+}
+
+// namespaceOf is where an Event about the object lives: its own namespace,
+// or "default" for cluster-scoped objects such as Nodes.
+func namespaceOf(ref corev1.ObjectReference) string {
+	if ref.Namespace == "" {
+		return metav1.NamespaceDefault
+	}
+	return ref.Namespace
+}
+
+// restoredBase is the part of a kept series' count the apiserver may hold.
+func restoredBase(snap seriesSnapshot) int64 {
+	if snap.Restored > 0 {
+		return snap.Restored // an earlier run restored it too and died before reaching the apiserver
+	}
+	return snap.Count
+}
+
+// UseSpool keeps series in dir (see seriesSpool: Warning series as soon as
+// they change, any series whose write failed) and queues the ones an
+// earlier run of the agent kept there: a fault the agent read survives its
+// restart, an apiserver outage, or both. The Event names are those of the
+// first attempt, so nothing is published twice. onError is told what the
+// spool could not keep. Call it before Run.
+func (e *Events) UseSpool(dir string, maxEntries int, onError func(error)) ([]error, error) {
+	spool, err := newSeriesSpool(dir, maxEntries, onError)
+	if err != nil {
+		return nil, err
+	}
+	kept, errs := spool.load()
+	e.mu.Lock()
+	e.spool = spool
+	for key, snap := range kept {
+		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: restoredBase(snap)}
+	}
+	e.mu.Unlock()
+	for key, snap := range kept {
+		e.writer.Put(key, snap)
+	}
+	return errs, nil
+}

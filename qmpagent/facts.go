@@ -1,0 +1,80 @@
+package qmpagent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/types"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/model"
+)
+
+// UpdateFacts implements source.Publisher.
+func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
+	f, urgent := a.updateFacts(key, update)
+	if !urgent {
+		a.status.PutLater(key, f, a.cfg.RoutineStatusDelay)
+		return
+	}
+	a.status.Put(key, f)
+}
+
+// updateFacts applies update under the lock and returns a snapshot to write
+// and whether the update changed a fact that cannot wait (model.Urgent).
+func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts)) (model.Facts, bool) {
+	a.factsMu.Lock()
+	_, known := a.facts[key]
+	a.factsMu.Unlock()
+	var base model.Facts
+	if !known {
+		base = a.factsFromStatus(key) // outside the lock: it reads the cache
+	}
+	a.factsMu.Lock()
+	defer a.factsMu.Unlock()
+	f, ok := a.facts[key]
+	if !ok {
+		f = base
+	}
+	before := f.Clone()
+	update(&f)
+	a.facts[key] = f
+	return f.Clone(), !ok || f.Urgent(before)
+}
+
+// cacheReadTimeout bounds a read of the agent's cache: it answers at once
+// once synced, and a VM it cannot read starts from empty facts.
+const cacheReadTimeout = 10 * time.Second
+
+// factsFromStatus reads the facts a VM's status holds, from the cache.
+func (a *Agent) factsFromStatus(key types.NamespacedName) model.Facts {
+	ctx, cancel := context.WithTimeout(context.Background(), cacheReadTimeout)
+	defer cancel()
+	var vm vmv1.VirtualMachine
+	if err := a.client.Get(ctx, key, &vm); err != nil {
+		return model.Facts{}
+	}
+	return FactsFromStatus(vm.Status)
+}
+
+// Facts implements source.Publisher: the agent's own facts if it has them
+// (newer than its cache), else what the VM's status says.
+func (a *Agent) Facts(vm *vmv1.VirtualMachine) model.Facts {
+	a.factsMu.Lock()
+	defer a.factsMu.Unlock()
+	if f, ok := a.facts[types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}]; ok {
+		return f.Clone()
+	}
+	return FactsFromStatus(vm.Status)
+}
+
+func (a *Agent) writeStatus(ctx context.Context, key types.NamespacedName, f model.Facts) error {
+	start := time.Now()
+	err := ApplyFacts(ctx, a.client, key, f)
+	observe("status")(time.Since(start), err)
+	if err != nil {
+		return fmt.Errorf("writing the status of %s: %w", key, err)
+	}
+	return nil
+}

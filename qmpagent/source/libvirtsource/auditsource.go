@@ -1,0 +1,125 @@
+package libvirtsource
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/libvirtsource/audit"
+)
+
+// AuditConfig configures the audit log source.
+type AuditConfig struct {
+	// Path is the audit log, e.g. /var/log/audit/audit.log.
+	Path string
+	// StatePath keeps the reading position across restarts.
+	StatePath string
+	// FromStart reads a log with no saved position from its start instead
+	// of from its end.
+	FromStart bool
+	// Discovery, when set, creates VirtualMachines for unknown domains.
+	Discovery *Discovery
+}
+
+// Audit follows the audit log and publishes libvirt's records.
+type Audit struct {
+	pub      source.Publisher
+	resolver *resolver
+	follower *Follower
+	log      logr.Logger
+}
+
+var _ source.Source = (*Audit)(nil)
+
+// NewAudit builds the audit log source.
+func NewAudit(p source.Publisher, cfg AuditConfig) (*Audit, error) {
+	if cfg.Path == "" {
+		return nil, fmt.Errorf("the audit log path is required")
+	}
+	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery}, log: ctrl.Log.WithName("libvirt-audit")}
+	a.follower = &Follower{
+		Path: cfg.Path, StatePath: cfg.StatePath, FromStart: cfg.FromStart, Log: a.log,
+		Handle:    a.Handle,
+		Malformed: func(err error) { a.malformed(nil, err) },
+	}
+	return a, nil
+}
+
+// Name implements source.Source.
+func (a *Audit) Name() string { return "libvirt-audit" }
+
+// Start follows the log until ctx ends.
+func (a *Audit) Start(ctx context.Context) error {
+	a.log.Info("following the audit log", "path", a.follower.Path, "state", a.follower.StatePath)
+	return a.follower.Run(ctx)
+}
+
+// Handle handles one line of the log. Nothing in a line can make it panic
+// out: a line it cannot read is logged and counted, and the next goes on.
+func (a *Audit) Handle(ctx context.Context, line []byte) {
+	defer func() {
+		if r := recover(); r != nil {
+			a.malformed(line, fmt.Errorf("internal error handling the line: %v", r))
+		}
+	}()
+	typ, err := audit.RecordType(line)
+	if err != nil {
+		a.malformed(line, err)
+		return
+	}
+	if !audit.IsVirt(typ) {
+		return
+	}
+	rec, err := audit.Parse(line)
+	if err != nil {
+		a.malformed(line, err)
+		return
+	}
+	result := rec.Get("res")
+	if result != "success" && result != "failed" {
+		result = "other"
+	}
+	auditRecords.WithLabelValues(rec.Type, result).Inc()
+	t, ok := a.resolver.resolve(ctx, rec.Get("uuid"), rec.Get("vm"), "audit")
+	if !ok {
+		a.log.V(1).Info("no VirtualMachine for the domain", "vm", rec.Get("vm"), "uuid", rec.Get("uuid"), "type", rec.Type)
+		return
+	}
+	a.log.V(1).Info("audit record", "type", rec.Type, "vm", t.Key.String(), "serial", rec.Serial)
+	var occ model.Occurrence
+	a.pub.UpdateFacts(t.Key, func(f *model.Facts) { occ = Apply(f, rec) })
+	metrics.EventsReceived.WithLabelValues(vmv1.SourceLibvirt, metricAction(occ.Action)).Inc()
+	source.Tell(a.pub, t, occ, vmv1.SourceLibvirt)
+}
+
+// knownActions bound the metric labels: a resource kind from a newer
+// libvirt (or a forged record) is counted as libvirt-resource-other.
+var knownActions = map[string]bool{}
+
+func init() {
+	for _, k := range []string{"vcpu", "mem", "disk", "net", "fs", "hostdev", "dev", "tpm", "tpm-emulator",
+		"rng", "chardev", "smartcard", "redir", "cgroup", "shmem"} {
+		knownActions["libvirt-resource-"+k] = true
+	}
+	for _, a := range []string{"libvirt-start", "libvirt-stop", "libvirt-init", "libvirt-control", "libvirt-machine-id"} {
+		knownActions[a] = true
+	}
+}
+
+func metricAction(action string) string {
+	if knownActions[action] {
+		return action
+	}
+	return "libvirt-resource-other"
+}
+
+func (a *Audit) malformed(line []byte, err error) {
+	malformed.WithLabelValues("audit").Inc()
+	a.log.Info("skipping an audit log line", "error", err.Error(), "line", model.Clean(string(line), 300))
+}

@@ -1,0 +1,429 @@
+package libvirtsource
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	libvirt "github.com/digitalocean/go-libvirt"
+	"github.com/go-logr/logr"
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/internal/backoff"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
+	"github.com/vmevents/vmevents/qmpagent/model"
+	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/qmpagent/source"
+)
+
+// MonitorConfig configures the libvirtd connection.
+type MonitorConfig struct {
+	// URI is libvirtd's, e.g. qemu:///system or
+	// qemu:///system?socket=/run/libvirt/libvirt-sock.
+	URI string
+	// MinBackoff and MaxBackoff bound reconnect waits (200 ms and 30 s
+	// when zero); each wait has ±50% jitter.
+	MinBackoff, MaxBackoff time.Duration
+	// Rescan is how often the VirtualMachines are looked at for domains
+	// to subscribe to (2 s when zero); domain definitions also trigger it.
+	Rescan time.Duration
+	// AuditOn says the audit log source runs too: libvirt's own start and
+	// stop events then only update facts, the audit records tell them.
+	AuditOn bool
+	// Discovery, when set, creates VirtualMachines for unknown domains
+	// that libvirt's lifecycle events tell of.
+	Discovery *Discovery
+}
+
+// Monitor follows libvirtd: the QEMU monitor events of every domain a
+// VirtualMachine of the node names in spec.libvirt.domain, fed through the
+// same mapping as a direct QMP socket (qmpsource.Apply), and libvirt's
+// lifecycle events for what QMP does not tell (definition, start, stop).
+type Monitor struct {
+	cfg      MonitorConfig
+	pub      source.Publisher
+	resolver *resolver
+	log      logr.Logger
+	now      func() time.Time
+}
+
+var _ source.Source = (*Monitor)(nil)
+
+// NewMonitor builds the libvirtd source.
+func NewMonitor(p source.Publisher, cfg MonitorConfig) (*Monitor, error) {
+	if _, err := url.Parse(cfg.URI); err != nil || cfg.URI == "" {
+		return nil, fmt.Errorf("bad libvirt URI %q", cfg.URI)
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = 200 * time.Millisecond
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.Rescan <= 0 {
+		cfg.Rescan = 2 * time.Second
+	}
+	return &Monitor{cfg: cfg, pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery},
+		log: ctrl.Log.WithName("libvirt"), now: time.Now}, nil
+}
+
+// Name implements source.Source.
+func (m *Monitor) Name() string { return vmv1.SourceLibvirt }
+
+// Start connects, follows and reconnects until ctx ends.
+func (m *Monitor) Start(ctx context.Context) error {
+	connectedBefore := false
+	for attempt := 0; ; attempt++ {
+		made, err := m.session(ctx, connectedBefore)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if made {
+			connectedBefore, attempt = true, 0
+		}
+		m.log.Info("libvirtd connection lost or refused; retrying", "uri", m.cfg.URI, "reason", errString(err))
+		if !backoff.Sleep(ctx, backoff.Delay(attempt, m.cfg.MinBackoff, m.cfg.MaxBackoff)) {
+			return nil
+		}
+	}
+}
+
+// subscription is one domain's QEMU monitor event stream.
+type subscription struct {
+	domain string
+	t      source.Target
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+// qemuEvent is a QEMU monitor event of a subscribed domain.
+type qemuEvent struct {
+	sub *subscription
+	ev  libvirt.DomainEvent
+}
+
+// session runs one connection; made says whether it was made.
+func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err error) {
+	l, err := connect(m.cfg.URI)
+	if err != nil {
+		return false, err
+	}
+	sctx, cancel := context.WithCancel(ctx)
+	subs := map[string]*subscription{}
+	var wg sync.WaitGroup
+	defer func() {
+		cancel()
+		_ = l.Disconnect()
+		wg.Wait()
+		connected.Set(0)
+		for _, s := range subs {
+			<-s.done
+			subscriptions.Dec()
+			m.setMonitor(s, vmv1.MonitorDisconnected, err)
+		}
+	}()
+	connected.Set(1)
+	if reconnect {
+		reconnects.Inc()
+	}
+	m.log.Info("connected to libvirtd", "uri", m.cfg.URI)
+
+	lifecycle, err := l.LifecycleEvents(sctx)
+	if err != nil {
+		return true, fmt.Errorf("subscribing to lifecycle events: %w", err)
+	}
+	events := make(chan qemuEvent)
+	ended := make(chan *subscription)
+	rescan := time.NewTicker(m.cfg.Rescan)
+	defer rescan.Stop()
+
+	subscribe := func(force map[string]bool) {
+		vms, err := m.pub.VirtualMachines(sctx)
+		if err != nil {
+			return
+		}
+		wanted := map[string]source.Target{}
+		for i := range vms {
+			if d := vms[i].Spec.Libvirt; d != nil && d.Domain != "" && vms[i].DeletionTimestamp.IsZero() {
+				wanted[d.Domain] = source.TargetOf(&vms[i])
+			}
+		}
+		for name, s := range subs {
+			if t, ok := wanted[name]; !ok || force[name] || t.Ref.UID != s.t.Ref.UID {
+				s.cancel()
+			}
+		}
+		for name, t := range wanted {
+			if _, ok := subs[name]; ok {
+				continue
+			}
+			s, err := m.subscribe(sctx, l, name, t, events, ended, &wg)
+			if err != nil {
+				m.log.V(1).Info("not subscribed yet", "domain", name, "reason", err.Error())
+				continue
+			}
+			subs[name] = s
+			subscriptions.Inc()
+		}
+	}
+	subscribe(nil)
+	for {
+		select {
+		case <-ctx.Done():
+			return true, nil
+		case <-l.Disconnected():
+			return true, errors.New("libvirtd closed the connection")
+		case <-rescan.C:
+			subscribe(nil)
+		case s := <-ended:
+			if subs[s.domain] == s {
+				delete(subs, s.domain)
+				subscriptions.Dec()
+				m.setMonitor(s, vmv1.MonitorDisconnected, nil)
+			}
+		case qe := <-events:
+			m.handleQEMU(sctx, l, qe)
+		case ev, ok := <-lifecycle:
+			if !ok {
+				return true, errors.New("the lifecycle event stream ended")
+			}
+			if m.handleLifecycle(sctx, ev) {
+				// A domain was (re)defined: its UUID may be new.
+				subscribe(map[string]bool{ev.Dom.Name: true})
+			}
+		}
+	}
+}
+
+// subscribe starts one domain's QEMU monitor event stream.
+func (m *Monitor) subscribe(ctx context.Context, l *libvirt.Libvirt, name string, t source.Target,
+	events chan<- qemuEvent, ended chan<- *subscription, wg *sync.WaitGroup) (*subscription, error) {
+	dctx, cancel := context.WithCancel(ctx)
+	ch, err := l.SubscribeQEMUEvents(dctx, name)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	s := &subscription{domain: name, t: t, cancel: cancel, done: make(chan struct{})}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		defer close(s.done)
+		// Drain until the library closes the stream, so that its sender
+		// never blocks.
+		for ev := range ch {
+			select {
+			case events <- qemuEvent{sub: s, ev: ev}:
+			case <-ctx.Done():
+			}
+		}
+		select {
+		case ended <- s:
+		case <-ctx.Done():
+		}
+	}()
+	m.sync(l, s)
+	return s, nil
+}
+
+// sync records the domain's identity and run state when its stream starts.
+func (m *Monitor) sync(l *libvirt.Libvirt, s *subscription) {
+	dom, err := l.DomainLookupByName(s.domain)
+	state, reason := int32(-1), int32(0)
+	if err == nil {
+		state, reason, _ = l.DomainGetState(dom, 0)
+	}
+	now := m.now()
+	m.pub.UpdateFacts(s.t.Key, func(f *model.Facts) {
+		m.monitorFacts(f, s, vmv1.MonitorConnected, nil, now)
+		if err == nil {
+			f.Monitor.VMUUID = formatUUID(dom.UUID)
+		}
+		if rs, why := runState(state, reason); rs != "" {
+			f.SetRunState(rs, why, now)
+		}
+	})
+}
+
+func (m *Monitor) setMonitor(s *subscription, state vmv1.MonitorState, err error) {
+	now := m.now()
+	m.pub.UpdateFacts(s.t.Key, func(f *model.Facts) { m.monitorFacts(f, s, state, err, now) })
+}
+
+func (m *Monitor) monitorFacts(f *model.Facts, s *subscription, state vmv1.MonitorState, err error, now time.Time) {
+	if f.Monitor.Source == vmv1.SourceLibvirt && state == vmv1.MonitorConnected && f.Monitor.State != vmv1.MonitorConnected && !f.Monitor.Since.IsZero() {
+		f.Monitor.Reconnects++
+	}
+	f.SetMonitorState(state, now)
+	f.Monitor.Source = vmv1.SourceLibvirt
+	f.Monitor.Endpoint = model.Clean(m.cfg.URI, 512)
+	f.Monitor.VMName = model.Clean(s.domain, model.MaxFieldBytes)
+	if err != nil {
+		f.Monitor.LastError = model.Clean(err.Error(), 1024)
+	}
+	if state == vmv1.MonitorConnected {
+		f.Monitor.LastError = ""
+	}
+}
+
+// handleQEMU feeds a QEMU monitor event through the QMP mapping.
+func (m *Monitor) handleQEMU(ctx context.Context, l *libvirt.Libvirt, qe qemuEvent) {
+	ev := qmp.Event{
+		Name:      qe.ev.Event,
+		Timestamp: qmp.Timestamp{Seconds: int64(qe.ev.Seconds), Microseconds: int64(qe.ev.Microseconds)},
+	}
+	if d := strings.TrimSpace(string(qe.ev.Details)); d != "" && d != "null" {
+		if json.Valid([]byte(d)) {
+			ev.Data = json.RawMessage(d)
+		} else {
+			malformed.WithLabelValues("monitor").Inc()
+			m.log.Info("QEMU event with details that are not JSON", "domain", qe.sub.domain, "event", model.Clean(qe.ev.Event, 64))
+		}
+	}
+	if ev.Name == "" {
+		malformed.WithLabelValues("monitor").Inc()
+		return
+	}
+	m.log.V(1).Info("QEMU event", "domain", qe.sub.domain, "event", model.Clean(ev.Name, 64))
+	var res model.QMPResult
+	m.pub.UpdateFacts(qe.sub.t.Key, func(f *model.Facts) { res = model.ApplyQMP(f, ev, m.now()) })
+	metrics.EventsReceived.WithLabelValues(vmv1.SourceLibvirt, model.QMPMetricName(ev.Name)).Inc()
+	source.Tell(m.pub, qe.sub.t, res.Occurrence, vmv1.SourceLibvirt)
+	if res.Resync {
+		// QMP would be asked query-status; libvirt knows the state.
+		dom, err := l.DomainLookupByName(qe.sub.domain)
+		if err != nil {
+			return
+		}
+		state, reason, err := l.DomainGetState(dom, 0)
+		if err != nil {
+			return
+		}
+		if rs, why := runState(state, reason); rs != "" {
+			now := m.now()
+			m.pub.UpdateFacts(qe.sub.t.Key, func(f *model.Facts) {
+				f.SetRunState(rs, why, now)
+				f.Delivery.Resyncs++
+			})
+		}
+	}
+}
+
+// handleLifecycle publishes what libvirt's lifecycle events tell and QMP
+// does not; it reports whether the domain was (re)defined.
+func (m *Monitor) handleLifecycle(ctx context.Context, ev libvirt.DomainEventLifecycleMsg) (defined bool) {
+	kind := libvirt.DomainEventType(ev.Event)
+	name, detail, publishIt, ok := lifecycleText(kind, ev.Detail)
+	if !ok {
+		return false
+	}
+	defined = kind == libvirt.DomainEventDefined
+	if kind == libvirt.DomainEventSuspended || kind == libvirt.DomainEventResumed {
+		return defined // QMP's STOP and RESUME tell these, through the subscription
+	}
+	t, found := m.resolver.resolve(ctx, formatUUID(ev.Dom.UUID), ev.Dom.Name, "lifecycle")
+	if !found {
+		return defined
+	}
+	now := m.now()
+	action := "libvirt-domain-" + name
+	occ := model.Occurrence{Time: now, Action: action, Reason: model.ReasonFor(action), Series: detail,
+		Warning: kind == libvirt.DomainEventCrashed || (kind == libvirt.DomainEventStopped && (detail == "crashed" || detail == "failed")),
+		Note:    model.Clean(fmt.Sprintf("libvirt: domain %q %s (%s)", model.Clean(ev.Dom.Name, model.MaxFieldBytes), name, detail), model.MaxNoteBytes)}
+	m.pub.UpdateFacts(t.Key, func(f *model.Facts) {
+		f.Count(action, 1)
+		switch kind {
+		case libvirt.DomainEventStarted:
+			f.StartTime = now
+			f.SetRunState(vmv1.RunStateRunning, detail, now)
+		case libvirt.DomainEventStopped:
+			state := vmv1.RunStateShutdown
+			if detail == "crashed" || detail == "failed" {
+				state = vmv1.RunStateCrashed
+			}
+			f.SetRunState(state, detail, now)
+		case libvirt.DomainEventCrashed:
+			f.SetRunState(vmv1.RunStateCrashed, detail, now)
+		case libvirt.DomainEventPmsuspended:
+			f.SetRunState(vmv1.RunStateSuspended, detail, now)
+		}
+	})
+	metrics.EventsReceived.WithLabelValues(vmv1.SourceLibvirt, action).Inc()
+	if publishIt && !(m.cfg.AuditOn && (kind == libvirt.DomainEventStarted || kind == libvirt.DomainEventStopped)) {
+		source.Tell(m.pub, t, occ, vmv1.SourceLibvirt)
+	}
+	return defined
+}
+
+// lifecycleText names a lifecycle event and its detail.
+func lifecycleText(kind libvirt.DomainEventType, detail int32) (name, why string, publish, ok bool) {
+	pick := func(words ...string) string {
+		if detail >= 0 && int(detail) < len(words) {
+			return words[detail]
+		}
+		return fmt.Sprintf("detail %d", detail)
+	}
+	switch kind {
+	case libvirt.DomainEventDefined:
+		return "defined", pick("added", "updated", "renamed", "from snapshot"), true, true
+	case libvirt.DomainEventUndefined:
+		return "undefined", pick("removed", "renamed"), true, true
+	case libvirt.DomainEventStarted:
+		return "started", pick("booted", "migrated", "restored", "from snapshot", "wakeup"), true, true
+	case libvirt.DomainEventSuspended, libvirt.DomainEventResumed:
+		return "", "", false, true
+	case libvirt.DomainEventStopped:
+		return "stopped", pick("shutdown", "destroyed", "crashed", "migrated", "saved", "failed", "from snapshot"), true, true
+	case libvirt.DomainEventShutdown:
+		return "shutdown", pick("finished", "guest", "host"), false, true
+	case libvirt.DomainEventPmsuspended:
+		return "pmsuspended", pick("memory", "disk"), true, true
+	case libvirt.DomainEventCrashed:
+		return "crashed", pick("panicked", "crashloaded"), true, true
+	}
+	return "", "", false, false
+}
+
+// runState maps virDomainState and its reason to the model.
+func runState(state, reason int32) (vmv1.RunState, string) {
+	switch state {
+	case 1:
+		return vmv1.RunStateRunning, "running"
+	case 2:
+		return vmv1.RunStateRunning, "blocked"
+	case 3:
+		words := []string{"paused", "paused", "migrate", "save", "dump", "io-error", "watchdog", "restore-vm", "shutdown", "snapshot", "crashed", "starting-up", "postcopy", "postcopy-failed", "api-error"}
+		why := "paused"
+		if reason >= 0 && int(reason) < len(words) {
+			why = words[reason]
+		}
+		return vmv1.RunStatePaused, why
+	case 4:
+		return vmv1.RunStateShutdown, "shutting-down"
+	case 5:
+		return vmv1.RunStateShutdown, "shutoff"
+	case 6:
+		return vmv1.RunStateCrashed, "crashed"
+	case 7:
+		return vmv1.RunStateSuspended, "pmsuspended"
+	}
+	return "", ""
+}
+
+func formatUUID(u libvirt.UUID) string {
+	b := u[:]
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func errString(err error) string {
+	if err == nil {
+		return "closed"
+	}
+	return err.Error()
+}

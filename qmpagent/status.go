@@ -1,0 +1,185 @@
+package qmpagent
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/model"
+)
+
+// FieldManager is the server-side apply field manager the agent writes
+// under, so the controller's conditions are never touched.
+const FieldManager = "vmevents-agent"
+
+// ApplyFacts writes facts into the VM's status with server-side apply. Only
+// the agent's fields are sent, so the apply never claims the controller's
+// conditions. A VM that no longer exists is not an error.
+func ApplyFacts(ctx context.Context, c client.Client, key types.NamespacedName, facts model.Facts) error {
+	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ptrTo(StatusFromFacts(facts)))
+	if err != nil {
+		return fmt.Errorf("converting facts: %w", err)
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
+	u.SetAPIVersion(vmv1.GroupVersion.String())
+	u.SetKind("VirtualMachine")
+	u.SetNamespace(key.Namespace)
+	u.SetName(key.Name)
+	err = c.Status().Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldManager), client.ForceOwnership)
+	if apierrors.IsNotFound(err) {
+		return nil
+	}
+	return err
+}
+
+// StatusFromFacts is the agent's part of a VirtualMachine status: every fact,
+// and neither conditions nor observedGeneration.
+func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
+	s := vmv1.VirtualMachineStatus{
+		RunState:           f.RunState,
+		RunStateReason:     f.RunStateReason,
+		RunStateSince:      microTime(f.RunStateSince),
+		StartTime:          microTime(f.StartTime),
+		EventCounts:        f.EventCounts,
+		BalloonActualBytes: f.BalloonActualBytes,
+		RTCOffsetSeconds:   f.RTCOffsetSeconds,
+		Monitor: &vmv1.MonitorStatus{
+			State:         f.Monitor.State,
+			Connected:     f.Monitor.State == vmv1.MonitorConnected,
+			Source:        f.Monitor.Source,
+			Endpoint:      f.Monitor.Endpoint,
+			QEMUVersion:   f.Monitor.QEMUVersion,
+			VMName:        f.Monitor.VMName,
+			VMUUID:        f.Monitor.VMUUID,
+			Since:         metaTime(f.Monitor.Since),
+			LastEventTime: microTime(f.Monitor.LastEventTime),
+			LastError:     f.Monitor.LastError,
+			Reconnects:    f.Monitor.Reconnects,
+		},
+	}
+	if s.Monitor.State == "" {
+		s.Monitor.State = vmv1.MonitorConnecting
+	}
+	if d := f.Delivery; d != (model.Delivery{}) {
+		s.Delivery = &vmv1.DeliveryStatus{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs}
+	}
+	if p := f.LastPanic; p != nil {
+		s.LastPanic = &vmv1.PanicInfo{Time: metav1.NewMicroTime(p.Time), Action: p.Action, Info: p.Info}
+	}
+	if w := f.LastWatchdog; w != nil {
+		s.LastWatchdog = &vmv1.WatchdogInfo{Time: metav1.NewMicroTime(w.Time), Action: w.Action}
+	}
+	if r := f.LastReset; r != nil {
+		s.LastReset = &vmv1.ResetInfo{Time: metav1.NewMicroTime(r.Time), Guest: r.Guest, Reason: r.Reason}
+	}
+	if r := f.Resources; r.VCPUs != nil || r.MemoryBytes != nil || len(r.Disks) > 0 || len(r.NICs) > 0 {
+		s.Resources = &vmv1.ResourceFacts{VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, Disks: r.Disks, NICs: r.NICs}
+	}
+	for _, d := range f.DisplaySessions() {
+		s.DisplaySessions = append(s.DisplaySessions, vmv1.DisplaySession{
+			Protocol: d.Protocol, Client: d.Client, Since: microTime(d.Since), Auth: d.Auth, Username: d.Username,
+		})
+	}
+	for _, b := range f.BlockErrorList() {
+		s.BlockErrors = append(s.BlockErrors, vmv1.BlockError{
+			Device: b.Device, Operation: b.Operation, Action: b.Action, NoSpace: b.NoSpace,
+			Reason: b.Reason, Count: b.Count, LastTime: microTime(b.LastTime),
+		})
+	}
+	return s
+}
+
+// FactsFromStatus reads back the facts a previous agent run published, so a
+// restarted agent continues its counters and history instead of resetting
+// them.
+func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
+	f := model.Facts{
+		RunState:           s.RunState,
+		RunStateReason:     s.RunStateReason,
+		RunStateSince:      goMicroTime(s.RunStateSince),
+		StartTime:          goMicroTime(s.StartTime),
+		BalloonActualBytes: s.BalloonActualBytes,
+		RTCOffsetSeconds:   s.RTCOffsetSeconds,
+		EventCounts:        map[string]int64{},
+	}
+	for k, v := range s.EventCounts {
+		f.EventCounts[k] = v
+	}
+	if m := s.Monitor; m != nil {
+		f.Monitor = model.Monitor{
+			State: m.State, Source: m.Source, Endpoint: m.Endpoint, QEMUVersion: m.QEMUVersion,
+			VMName: m.VMName, VMUUID: m.VMUUID, Since: goTime(m.Since), LastEventTime: goMicroTime(m.LastEventTime),
+			LastError: m.LastError, Reconnects: m.Reconnects,
+		}
+	}
+	if r := s.Resources; r != nil {
+		f.Resources = model.Resources{VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, Disks: r.Disks, NICs: r.NICs}
+	}
+	if d := s.Delivery; d != nil {
+		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs}
+	}
+	if p := s.LastPanic; p != nil {
+		f.LastPanic = &model.Panic{Time: p.Time.Time, Action: p.Action, Info: p.Info}
+	}
+	if w := s.LastWatchdog; w != nil {
+		f.LastWatchdog = &model.Watchdog{Time: w.Time.Time, Action: w.Action}
+	}
+	if r := s.LastReset; r != nil {
+		f.LastReset = &model.Reset{Time: r.Time.Time, Guest: r.Guest, Reason: r.Reason}
+	}
+	for _, d := range s.DisplaySessions {
+		if f.Display == nil {
+			f.Display = map[string]model.DisplaySession{}
+		}
+		ds := model.DisplaySession{Protocol: d.Protocol, Client: d.Client, Since: goMicroTime(d.Since), Auth: d.Auth, Username: d.Username}
+		f.Display[ds.Key()] = ds
+	}
+	for _, b := range s.BlockErrors {
+		if f.BlockErrors == nil {
+			f.BlockErrors = map[string]model.BlockError{}
+		}
+		f.BlockErrors[b.Device] = model.BlockError{
+			Device: b.Device, Operation: b.Operation, Action: b.Action, NoSpace: b.NoSpace,
+			Reason: b.Reason, Count: b.Count, LastTime: goMicroTime(b.LastTime),
+		}
+	}
+	return f
+}
+
+func ptrTo[T any](v T) *T { return &v }
+
+func metaTime(t time.Time) *metav1.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.Time{Time: t}
+}
+
+func microTime(t time.Time) *metav1.MicroTime {
+	if t.IsZero() {
+		return nil
+	}
+	return &metav1.MicroTime{Time: t}
+}
+
+func goTime(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+func goMicroTime(t *metav1.MicroTime) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
