@@ -1,5 +1,6 @@
-// Package libvirtsource is the node agent's libvirt event source. It has
-// two parts, each a manager.Runnable publishing through qmpagent.Publisher:
+// Package libvirtsource holds the node agent's libvirt event sources, two
+// peers behind the source contract, each publishing through the agent's
+// source.Publisher:
 //
 //   - Audit follows the host's audit log (Follower: rotation, truncation, a
 //     partial last line, a position kept across restarts) and turns
@@ -12,7 +13,7 @@
 //   - Monitor connects to libvirtd (github.com/digitalocean/go-libvirt, pure
 //     Go, no cgo) and subscribes to the QEMU monitor events of every domain a
 //     VirtualMachine names in spec.libvirt.domain. Each one is fed through
-//     qmpsource.Apply, exactly as an event from a QMP socket, so a suspend
+//     model.ApplyQMP, exactly as an event from a QMP socket, so a suspend
 //     is the same Stop Event either way. libvirt's lifecycle events add what
 //     QMP cannot tell (defined, undefined, started, stopped, crashed). It
 //     reconnects with capped exponential backoff and jitter.

@@ -1,7 +1,7 @@
 // Package lxdsource is the node agent's LXD event source: it follows LXD's
 // /1.0/events stream on the daemon's unix socket (lifecycle and operation
 // events of all projects, optionally logging events at warning and above)
-// and publishes it through the agent's Publisher.
+// and publishes it through the agent's source.Publisher.
 //
 //   - Instance lifecycle events (instance-started, -paused, -renamed,
 //     -exec, -snapshot-created...) become Events on the VirtualMachine whose

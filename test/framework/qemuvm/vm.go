@@ -225,16 +225,6 @@ func (vm *VM) Wait(ctx context.Context) error {
 	}
 }
 
-// Exited reports whether QEMU has exited.
-func (vm *VM) Exited() bool {
-	select {
-	case <-vm.done:
-		return true
-	default:
-		return false
-	}
-}
-
 // Output returns what QEMU has written so far (when Options.Stderr was nil).
 func (vm *VM) Output() string { return vm.output.String() }
 
