@@ -6,7 +6,9 @@
 #
 # DIR gets: run/libvirt-sock (the socket: qemu:///system?socket=DIR/run/libvirt-sock),
 # audit/audit.log (auditd's log), libvirtd.log, auditd.log.
-# It runs until killed (SIGTERM stops both daemons); the caller should
+# DIR/libvirtd.pid is libvirtd's pid: kill it and libvirtd starts again,
+# its domains running on (once DIR/libvirtd.hold, if made, is removed). The script runs until killed (SIGTERM stops both
+# daemons and the domains' QEMUs); the caller should
 # then run `auditctl -e 0`, as starting auditd turns kernel auditing on.
 # Needs: libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients auditd
 # qemu-system-x86 (apt-get install -y --no-install-recommends ...).
@@ -90,16 +92,26 @@ for _ in $(seq 100); do
 	auditctl -s 2>/dev/null | grep -q "enabled 1" && [ -e "$dir/audit/audit.log" ] && break
 	sleep 0.1
 done
-/usr/sbin/libvirtd -f "$dir/etc/libvirtd.conf" >>"$dir/libvirtd.out" 2>&1 &
-libvirtd=$!
 # QEMU outlives libvirtd by design: stop the domains' QEMUs too.
 stop_all() {
+	stopping=1
 	for pidfile in "$dir"/run/qemu/*.pid; do
 		[ -e "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
 	done
 	kill $libvirtd 2>/dev/null; wait $libvirtd 2>/dev/null
 	kill $auditd 2>/dev/null; wait $auditd 2>/dev/null
 }
+stopping=0
 trap 'stop_all; exit 0' TERM INT
-wait -n $libvirtd $auditd || true
+# libvirtd is started again when it exits (a test kills DIR/libvirtd.pid
+# to restart it under running domains), up to 20 times.
+for _ in $(seq 20); do
+	/usr/sbin/libvirtd -f "$dir/etc/libvirtd.conf" >>"$dir/libvirtd.out" 2>&1 &
+	libvirtd=$!
+	echo $libvirtd >"$dir/libvirtd.pid"
+	wait -n $libvirtd $auditd || true
+	[ $stopping = 0 ] && kill -0 $auditd 2>/dev/null || break
+	# DIR/libvirtd.hold keeps it down, so a test can see the agent disconnected.
+	while [ -e "$dir/libvirtd.hold" ] && [ $stopping = 0 ]; do sleep 0.1; done
+done
 stop_all

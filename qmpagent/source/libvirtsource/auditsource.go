@@ -103,8 +103,7 @@ func (a *Audit) Handle(ctx context.Context, line []byte) {
 var knownActions = map[string]bool{}
 
 func init() {
-	for _, k := range []string{"vcpu", "mem", "disk", "net", "fs", "hostdev", "dev", "tpm", "tpm-emulator",
-		"rng", "chardev", "smartcard", "redir", "cgroup", "shmem"} {
+	for k := range resourceKinds {
 		knownActions["libvirt-resource-"+k] = true
 	}
 	for _, a := range []string{"libvirt-start", "libvirt-stop", "libvirt-init", "libvirt-control", "libvirt-machine-id"} {

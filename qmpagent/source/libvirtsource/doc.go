@@ -7,7 +7,8 @@
 //     libvirt's VIRT_CONTROL, VIRT_MACHINE_ID and VIRT_RESOURCE records
 //     (parsed by the audit sub-package) into Events (LibvirtStart,
 //     LibvirtStop, LibvirtInit, LibvirtMachineID, LibvirtResource<Kind>;
-//     Warning when res=failed) and facts (run state, start time, vCPUs,
+//     Warning when res=failed; the kinds as libvirt's domain_audit.c
+//     writes them: resource.go) and facts (run state, start time, vCPUs,
 //     memory, disks, NICs). A record is matched to a VirtualMachine by
 //     spec.uuid, else by spec.libvirt.domain.
 //   - Monitor connects to libvirtd (github.com/digitalocean/go-libvirt, pure
@@ -15,8 +16,10 @@
 //     VirtualMachine names in spec.libvirt.domain. Each one is fed through
 //     model.ApplyQMP, exactly as an event from a QMP socket, so a suspend
 //     is the same Stop Event either way. libvirt's lifecycle events add what
-//     QMP cannot tell (defined, undefined, started, stopped, crashed). It
-//     reconnects with capped exponential backoff and jitter.
+//     QMP cannot tell (defined, undefined, started, stopped, crashed), and
+//     its control-error, reboot, device-added and device-removed events
+//     the rest (domainevents.go). It reconnects with capped exponential
+//     backoff and jitter.
 //
 // Records and events of domains no VirtualMachine names are counted in
 // vmevents_agent_libvirt_unmatched_total and, with Discovery, create one.

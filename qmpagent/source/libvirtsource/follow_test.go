@@ -191,11 +191,11 @@ func TestAuditMalformedLinesLoseNothingElse(t *testing.T) {
 	}
 	a.follower.Poll = 5 * time.Millisecond
 	before := testutil.ToFloat64(malformed.WithLabelValues("audit"))
-	good := line(audit.TypeControl, "op=start reason=booted vm-pid=8", "success")
+	good := line(audit.TypeControl, "op=start reason=booted", "vm-pid=8", "success")
 	cut := good[:80]
 	appendTo(t, log, "garbage\n"+good+"\n"+cut+"\n"+
 		"type=SYSCALL msg=audit(1.0:1): arch=c000003e syscall=59\n"+
-		line(audit.TypeResource, "resrc=disk reason=start old-disk=\"?\" new-disk=\"/a.img\"", "success")+"\n")
+		line(audit.TypeResource, "resrc=disk reason=start", "old-disk=\"?\" new-disk=\"/a.img\"", "success")+"\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); _ = a.Start(ctx) }()

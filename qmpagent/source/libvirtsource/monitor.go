@@ -44,7 +44,8 @@ type MonitorConfig struct {
 // Monitor follows libvirtd: the QEMU monitor events of every domain a
 // VirtualMachine of the node names in spec.libvirt.domain, fed through the
 // same mapping as a direct QMP socket (model.ApplyQMP), and libvirt's
-// lifecycle events for what QMP does not tell (definition, start, stop).
+// lifecycle and other domain events for what QMP does not tell (definition,
+// start, stop, control errors, device changes).
 type Monitor struct {
 	cfg      MonitorConfig
 	pub      source.Publisher
@@ -138,6 +139,10 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 	if err != nil {
 		return true, fmt.Errorf("subscribing to lifecycle events: %w", err)
 	}
+	domainEvents, err := subscribeDomainEvents(sctx, l, &wg)
+	if err != nil {
+		return true, err
+	}
 	events := make(chan qemuEvent)
 	ended := make(chan *subscription)
 	rescan := time.NewTicker(m.cfg.Rescan)
@@ -189,6 +194,11 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 			}
 		case qe := <-events:
 			m.handleQEMU(sctx, l, qe)
+		case msg := <-domainEvents:
+			if e, ok := readDomainEvent(l, msg); ok {
+				_, followed := subs[e.dom.Name]
+				m.handleDomainEvent(sctx, e, followed)
+			}
 		case ev, ok := <-lifecycle:
 			if !ok {
 				return true, errors.New("the lifecycle event stream ended")

@@ -17,22 +17,10 @@ const (
 	ReasonStop      = "LibvirtStop"
 	ReasonInit      = "LibvirtInit"
 	ReasonMachineID = "LibvirtMachineID"
-	// ReasonResourcePrefix is followed by the resource kind: LibvirtResourceDisk.
-	ReasonResourcePrefix = "LibvirtResource"
 )
 
 // maxDevices bounds the disks and NICs kept in the facts.
 const maxDevices = 64
-
-// ResourceReason is the Event reason of a VIRT_RESOURCE record of a kind
-// (vcpu, tpm-emulator): LibvirtResourceVCPU, LibvirtResourceTPMEmulator.
-func ResourceReason(resrc string) string {
-	r := model.ReasonFor(model.Clean(resrc, 32))
-	if r == "" {
-		r = "Unknown"
-	}
-	return ReasonResourcePrefix + r
-}
 
 // Apply records what an audit record of libvirt says in f and returns the
 // Occurrence to publish. The record must be a VIRT_* one.
@@ -71,9 +59,13 @@ func control(f *model.Facts, r *audit.Record, dom string, failed bool, occ model
 		occ.Action, occ.Reason = "libvirt-start", ReasonStart
 		if failed {
 			occ.Note = fmt.Sprintf("%s failed to start %s (reason: %s)", who(r), dom, v(r, "reason"))
+			// libvirt writes the reason=start records of every device
+			// before it knows the start failed: a domain that did not
+			// start uses none of them.
+			f.Resources = model.Resources{}
 			break
 		}
-		occ.Note = fmt.Sprintf("%s started %s (reason: %s); QEMU pid %s", who(r), dom, v(r, "reason"), v(r, "vm-pid"))
+		occ.Note = fmt.Sprintf("%s started %s (reason: %s)%s", who(r), dom, v(r, "reason"), pid(r, ""))
 		f.StartTime = r.Time
 		f.SetRunState(vmv1.RunStateRunning, clip(reason, 64), r.Time)
 	case "stop":
@@ -82,7 +74,8 @@ func control(f *model.Facts, r *audit.Record, dom string, failed bool, occ model
 			occ.Note = fmt.Sprintf("%s failed to stop %s (reason: %s)", who(r), dom, v(r, "reason"))
 			break
 		}
-		occ.Note = fmt.Sprintf("%s stopped %s (reason: %s); QEMU pid %s is gone", who(r), dom, v(r, "reason"), v(r, "vm-pid"))
+		// libvirt writes vm-pid=0 here: the process is already reaped.
+		occ.Note = fmt.Sprintf("%s stopped %s (reason: %s)%s", who(r), dom, v(r, "reason"), pid(r, " is gone"))
 		state := vmv1.RunStateShutdown
 		if reason == "crashed" || reason == "failed" {
 			state = vmv1.RunStateCrashed
@@ -102,93 +95,6 @@ func control(f *model.Facts, r *audit.Record, dom string, failed bool, occ model
 		occ.Action, occ.Reason = "libvirt-control", "LibvirtControl"
 		occ.Note = fmt.Sprintf("%s: operation %s on %s (reason: %s, result: %s)", who(r), v(r, "op"), dom, v(r, "reason"), v(r, "res"))
 	}
-	return occ
-}
-
-func resource(f *model.Facts, r *audit.Record, dom string, failed bool, occ model.Occurrence) model.Occurrence {
-	kind := r.Get("resrc")
-	reason := r.Get("reason")
-	occ.Action = "libvirt-resource-" + model.Clean(kind, 32)
-	occ.Reason = ResourceReason(kind)
-	verb := "changed"
-	if failed {
-		verb = "failed to change"
-	}
-	why := ""
-	if reason != "" {
-		why = " (reason: " + v(r, "reason") + ")"
-	}
-	var what string
-	series := kind + "/" + reason
-	switch kind {
-	case "vcpu", "mem":
-		unit := ""
-		if kind == "mem" {
-			unit = " KiB"
-		}
-		what = fmt.Sprintf("the %s of %s from %s%s to %s%s", map[string]string{"vcpu": "vCPU count", "mem": "memory"}[kind],
-			dom, v(r, "old-"+kind), unit, v(r, "new-"+kind), unit)
-		if !failed {
-			setSize(f, kind, r.Get("new-"+kind))
-		}
-	case "disk", "net", "fs", "rng", "chardev", "smartcard":
-		old, nw := r.Get("old-"+kind), r.Get("new-"+kind)
-		if kind == "net" && old == "" && nw == "" && r.Get("net") != "" {
-			// The host side of a NIC: net=MAC rdev=IFNAME.
-			what = fmt.Sprintf("the host interface of %s's NIC %s to %s", dom, v(r, "net"), v(r, "rdev"))
-			series += "/" + r.Get("net")
-			break
-		}
-		what = fmt.Sprintf("the %s of %s from %s to %s", kindWord(kind), dom, orNone(r, "old-"+kind), orNone(r, "new-"+kind))
-		series += "/" + old + "/" + nw
-		if !failed {
-			switch kind {
-			case "disk":
-				f.Resources.Disks = swap(f.Resources.Disks, old, nw)
-			case "net":
-				f.Resources.NICs = swap(f.Resources.NICs, strings.ToLower(old), strings.ToLower(nw))
-			}
-		}
-	case "hostdev", "dev":
-		var parts []string
-		for _, k := range []string{"bus", "device", "dev", "disk", "chardev", "path"} {
-			if r.Get(k) != "" {
-				parts = append(parts, k+" "+v(r, k))
-				series += "/" + r.Get(k)
-			}
-		}
-		what = fmt.Sprintf("the host device assignment of %s: %s", dom, strings.Join(parts, ", "))
-	case "tpm", "tpm-emulator":
-		what = fmt.Sprintf("the TPM of %s: %s", dom, orNone(r, "device"))
-		series += "/" + r.Get("device")
-	case "redir":
-		what = fmt.Sprintf("the redirected device of %s: %s on bus %s", dom, orNone(r, "device"), orNone(r, "bus"))
-		series += "/" + r.Get("device")
-	case "cgroup":
-		var parts []string
-		for _, k := range []string{"cgroup", "class", "path", "category", "maj", "rdev", "acl"} {
-			if r.Get(k) != "" {
-				parts = append(parts, k+" "+v(r, k))
-			}
-		}
-		series += "/" + r.Get("class") + "/" + r.Get("path") + r.Get("category")
-		what = fmt.Sprintf("the device cgroup of %s: %s", dom, strings.Join(parts, ", "))
-	case "shmem":
-		what = fmt.Sprintf("the shared memory of %s: %s of size %s backed by %s", dom, orNone(r, "shmem"), orNone(r, "size"), orNone(r, "source"))
-		series += "/" + r.Get("shmem")
-	default:
-		var parts []string
-		for _, k := range sortedKeys(r.Fields) {
-			switch k {
-			case "virt", "resrc", "reason", "vm", "uuid", "exe", "hostname", "addr", "terminal", "res":
-				continue
-			}
-			parts = append(parts, k+"="+v(r, k))
-		}
-		what = fmt.Sprintf("resource %s of %s: %s", v(r, "resrc"), dom, strings.Join(parts, " "))
-	}
-	occ.Note = fmt.Sprintf("%s %s %s%s", who(r), verb, what, why)
-	occ.Series = series
 	return occ
 }
 
@@ -230,6 +136,20 @@ func swap(list []string, old, nw string) []string {
 		return nil
 	}
 	return list
+}
+
+// pid says "; QEMU pid N" and then what, or nothing when vm-pid is 0 or
+// absent (libvirt writes 0 once the process is gone).
+func pid(r *audit.Record, what string) string {
+	n, err := strconv.ParseInt(r.Get("vm-pid"), 10, 64)
+	if err != nil || n <= 0 {
+		return ""
+	}
+	proc := "QEMU"
+	if r.Get("virt") == "lxc" {
+		proc = "container"
+	}
+	return fmt.Sprintf("; %s pid %d%s", proc, n, what)
 }
 
 // domainName names the domain in notes: "domain NAME (UUID)".
@@ -289,20 +209,6 @@ func orNone(r *audit.Record, key string) string {
 		return "none"
 	}
 	return model.Clean(s, model.MaxFieldBytes)
-}
-
-func kindWord(kind string) string {
-	switch kind {
-	case "net":
-		return "NIC (MAC address)"
-	case "fs":
-		return "filesystem"
-	case "rng":
-		return "RNG source"
-	case "chardev":
-		return "character device"
-	}
-	return kind
 }
 
 func clip(s string, n int) string { return model.Clean(s, n) }

@@ -249,6 +249,7 @@ var rawKeys = map[string]bool{
 	"virt": true, "op": true, "reason": true, "resrc": true, "uuid": true, "res": true,
 	"vm-pid": true, "init-pid": true, "pid-ns": true, "pid": true, "uid": true, "auid": true, "ses": true,
 	"old-vcpu": true, "new-vcpu": true, "old-mem": true, "new-mem": true, "size": true,
+	"old-iothread": true, "new-iothread": true, "rdev": true, // rdev: hex major:minor, 0A:C8
 	"model": true, "vm-ctx": true, "img-ctx": true, "subj": true,
 	"class": true, "category": true, "maj": true, "major": true, "minor": true, "acl": true,
 }
@@ -256,7 +257,7 @@ var rawKeys = map[string]bool{
 // encodedKeys are the fields libvirt passes through virAuditEncode.
 var encodedKeys = map[string]bool{
 	"vm": true, "exe": true, "hostname": true, "addr": true, "terminal": true,
-	"path": true, "disk": true, "chardev": true, "device": true, "dev": true, "rdev": true,
+	"path": true, "disk": true, "chardev": true, "device": true, "dev": true,
 	"cgroup": true, "shmem": true, "source": true, "net": true, "bus": true,
 }
 

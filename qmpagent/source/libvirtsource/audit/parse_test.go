@@ -57,10 +57,15 @@ func TestParseEveryResourceKind(t *testing.T) {
 		{"rng", "resrc=rng reason=start vm=\"a\" uuid=" + uuid + " old-rng=\"?\" new-rng=\"/dev/urandom\"", map[string]string{"new-rng": "/dev/urandom"}},
 		{"chardev", "resrc=chardev reason=start vm=\"a\" uuid=" + uuid + " old-chardev=\"?\" new-chardev=\"/dev/pts/3\"", map[string]string{"new-chardev": "/dev/pts/3"}},
 		{"smartcard", "resrc=smartcard reason=start vm=\"a\" uuid=" + uuid + " old-smartcard=\"?\" new-smartcard=\"nss-smartcard-device\"", map[string]string{"new-smartcard": "nss-smartcard-device"}},
-		{"redir", "resrc=redir reason=start vm=\"a\" uuid=" + uuid + " bus=usb device=\"USB redir\"", map[string]string{"bus": "usb", "device": "USB redir"}},
+		{"redirdev", "resrc=dev reason=start vm=\"a\" uuid=" + uuid + " bus=usb device=555342207265646972646576", map[string]string{"bus": "usb", "device": "USB redirdev"}},
 		{"cgroup path", "resrc=cgroup reason=allow vm=\"a\" uuid=" + uuid + " cgroup=\"/sys/fs/cgroup/x/\" class=path path=\"/dev/null\" rdev=01:03 acl=rw", map[string]string{"class": "path", "acl": "rw"}},
 		{"cgroup major", "resrc=cgroup reason=allow vm=\"a\" uuid=" + uuid + " cgroup=\"/sys/fs/cgroup/x/\" class=major category=pty maj=88 acl=rw", map[string]string{"maj": "88", "category": "pty"}},
-		{"shmem", "resrc=shmem reason=start vm=\"a\" uuid=" + uuid + " size=4194304 shmem=\"ivshmem0\" source=\"/dev/shm/ivshmem0\"", map[string]string{"size": "4194304", "shmem": "ivshmem0", "source": "/dev/shm/ivshmem0"}},
+		{"shmem", "resrc=shmem reason=start vm=\"a\" uuid=" + uuid + " size=4194304 path=/dev/shm/ivshmem0", map[string]string{"size": "4194304", "path": "/dev/shm/ivshmem0"}},
+		{"ivshmem-socket", "resrc=ivshmem-socket reason=start vm=\"a\" uuid=" + uuid + " path=/run/ivshmem.sock", map[string]string{"path": "/run/ivshmem.sock"}},
+		{"evdev", "resrc=evdev reason=attach vm=\"a\" uuid=" + uuid + " path=/dev/input/event3", map[string]string{"path": "/dev/input/event3"}},
+		// Numbers that look like hex stay numbers.
+		{"iothread", "resrc=iothread reason=start vm=\"a\" uuid=" + uuid + " old-iothread=0 new-iothread=10", map[string]string{"new-iothread": "10"}},
+		{"net open rdev", "resrc=net reason=open vm=\"a\" uuid=" + uuid + " net=52:54:00:12:34:56 path=\"/dev/vhost-net\" rdev=0AEE", map[string]string{"rdev": "0AEE"}},
 	} {
 		for _, format := range []string{"raw", "enriched"} {
 			t.Run(tc.name+"/"+format, func(t *testing.T) {
