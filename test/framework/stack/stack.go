@@ -48,6 +48,10 @@ type Stack struct {
 
 	controller *proc.Process
 	agent      *proc.Process
+	// agentKubeconfig holds the agent's pod-bound token, which names its
+	// node as a kubelet-mounted token does (the admission policy in
+	// config/policy reads it).
+	agentKubeconfig string
 }
 
 // Up starts the control plane and installs vmevents into it. It does not
@@ -68,6 +72,11 @@ func Up(ctx context.Context, opts Options) (*Stack, error) {
 	}
 	s.Cluster = c
 	if err := s.install(); err != nil {
+		s.Down()
+		return nil, err
+	}
+	s.agentKubeconfig, err = c.PodKubeconfig(ctx, localcluster.PodIdentity{Namespace: "vmevents-system", ServiceAccount: "vmevents-agent", Node: opts.Node})
+	if err != nil {
 		s.Down()
 		return nil, err
 	}
@@ -130,10 +139,11 @@ func (s *Stack) StartController() error {
 	return err
 }
 
-// StartAgent starts `vmevents agent` as its service account.
+// StartAgent starts `vmevents agent` as its service account, with the token
+// a pod of the agent on the stack's node holds.
 func (s *Stack) StartAgent() error {
 	args := append([]string{"agent",
-		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Agent),
+		"--kubeconfig", s.agentKubeconfig,
 		"--node-name", s.Node, "--namespace", "vmevents-system",
 		"--socket-root", s.SocketRoot,
 		"--spool-dir", s.SpoolDir(),
