@@ -28,6 +28,11 @@ var (
 		Name: "vmevents_agent_events_shed_total",
 		Help: "Events shed before publishing, by reason; each is still counted in the VM's eventCounts.",
 	}, []string{"reason"})
+	// EventsRefused counts Events the apiserver refused for good, dropped.
+	EventsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_refused_total",
+		Help: "Kubernetes Events the apiserver refused for good and the agent dropped, by reason (invalid, namespace-gone).",
+	}, []string{"reason"})
 	// SessionsConnected is the number of monitors connected now.
 	SessionsConnected = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vmevents_agent_sessions_connected",
@@ -62,6 +67,6 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed,
+	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed, EventsRefused,
 		SessionsConnected, Sessions, Reconnects, Discovered, SpoolErrors, APIWriteSeconds)
 }

@@ -64,6 +64,8 @@ type Delivery struct {
 	Coalesced int64
 	Shed      int64
 	Resyncs   int64
+	// Refused counts Events the apiserver refused as invalid.
+	Refused int64
 }
 
 // Panic is a guest panic.
