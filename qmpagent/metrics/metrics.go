@@ -53,6 +53,12 @@ var (
 		Name: "vmevents_agent_discovered_total",
 		Help: "VirtualMachines created by discovery.",
 	})
+	// DiscoveredDeleted counts discovered VirtualMachines deleted because
+	// their VM was gone for good.
+	DiscoveredDeleted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_discovered_deleted_total",
+		Help: "Discovered VirtualMachines deleted because their VM (its QMP socket) was gone for longer than the grace.",
+	})
 	// SpoolErrors counts what the node-local spool could not keep.
 	SpoolErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vmevents_agent_spool_errors_total",
@@ -68,5 +74,5 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed, EventsRefused,
-		SessionsConnected, Sessions, Reconnects, Discovered, SpoolErrors, APIWriteSeconds)
+		SessionsConnected, Sessions, Reconnects, Discovered, DiscoveredDeleted, SpoolErrors, APIWriteSeconds)
 }
