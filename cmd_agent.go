@@ -43,6 +43,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	statusInterval := fs.Duration("status-interval", qmpagent.DefaultStatusInterval, "least time between two status writes of one VM; later facts are merged into the next write")
 	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
+	discoverGrace := fs.Duration("discover-gone-grace", qmpsource.DefaultGoneGrace, "how long the QMP socket of a discovered VirtualMachine may be gone before the VirtualMachine is deleted; 0 keeps them")
 	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
 	libvirtOpts := bindLibvirtFlags(fs)
@@ -116,6 +117,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		MaxBackoff:        *maxBackoff,
 		DiscoverGlob:      *discover,
 		DiscoverNamespace: *discoverNS,
+		DiscoverGoneGrace: goneGrace(*discoverGrace),
 	})}
 	libvirtSources, err := libvirtOpts.sources(agent)
 	if err != nil {
@@ -141,6 +143,15 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	}
 	ctrl.Log.WithName("agent").Info("starting", "node", *nodeName, "socketRoots", []string(roots))
 	return mgr.Start(ctx)
+}
+
+// goneGrace turns the flag's 0 ("keep them") into the source's negative
+// grace; the source's zero is its default.
+func goneGrace(flag time.Duration) time.Duration {
+	if flag <= 0 {
+		return -1
+	}
+	return flag
 }
 
 func envOr(name, def string) string {

@@ -109,6 +109,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 		uids:   map[types.NamespacedName]types.UID{},
 	}
 	a.events.Observe = observe("event")
+	a.events.Refused = a.countRefused
 	a.status = NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
 	if cfg.SpoolDir != "" {
 		if err := a.useSpool(cfg.SpoolDir); err != nil {

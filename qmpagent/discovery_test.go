@@ -7,11 +7,13 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/qmp/qemutest"
 	"github.com/vmevents/vmevents/qmpagent/source"
+	"github.com/vmevents/vmevents/qmpagent/source/qmpsource"
 )
 
 var _ = Describe("discovery", func() {
@@ -36,5 +38,29 @@ var _ = Describe("discovery", func() {
 			HaveField("Monitor.State", vmv1.MonitorConnected),
 			HaveField("Monitor.QEMUVersion", Not(BeEmpty())),
 		))
+	})
+
+	It("marks a discovered VirtualMachine whose QEMU is gone, then deletes it after the grace", func() {
+		dir, err := os.MkdirTemp("", "disc")
+		Expect(err).NotTo(HaveOccurred())
+		DeferCleanup(os.RemoveAll, dir)
+		socket := filepath.Join(dir, "discover-gone.qmp")
+		qemu := qemutest.Start(suiteT, qemutest.Options{QMPPath: socket})
+
+		vm := &vmv1.VirtualMachine{}
+		key := client.ObjectKey{Namespace: "default", Name: source.DiscoveredName("", socket, node)}
+		Eventually(func() error { return env.Client.Get(context.Background(), key, vm) }).Should(Succeed())
+		Eventually(getVM(vm)).Should(HaveField("Monitor.State", vmv1.MonitorConnected))
+
+		// The VM ends for good: QEMU exits and its socket is gone.
+		qemu.Kill()
+		Expect(os.Remove(socket)).To(Or(Succeed(), MatchError(os.ErrNotExist)))
+
+		Eventually(eventsOf(vm)).Should(ContainElement(And(
+			HaveField("Reason", qmpsource.ReasonSocketGone),
+			HaveField("Note", ContainSubstring(socket)),
+		)))
+		Eventually(func() error { return env.Client.Get(context.Background(), key, &vmv1.VirtualMachine{}) }).
+			Should(Satisfy(apierrors.IsNotFound))
 	})
 })

@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
 
@@ -44,6 +45,9 @@ type Events struct {
 
 	// Observe, when set, is told the duration and result of every write.
 	Observe func(d time.Duration, err error)
+	// Refused, when set, is told of every Event the apiserver refused as
+	// invalid (and that was dropped), with the object it was about.
+	Refused func(regarding corev1.ObjectReference)
 
 	mu     sync.Mutex
 	series map[string]*series
@@ -205,6 +209,14 @@ func (e *Events) write(ctx context.Context, key string, s seriesSnapshot) error 
 		// Event: retrying (and replaying it after every restart) helps no one.
 		e.drop(key, s.Name)
 		log.FromContext(ctx).Error(err, "dropped an Event the apiserver refuses for good", "event", s.Name, "namespace", namespaceOf(s.Regarding), "count", s.Count)
+		reason := "namespace-gone"
+		if apierrors.IsInvalid(err) {
+			reason = "invalid"
+			if e.Refused != nil {
+				e.Refused(s.Regarding)
+			}
+		}
+		metrics.EventsRefused.WithLabelValues(reason).Add(float64(max(s.Count, 1)))
 		return nil
 	}
 	if e.spool == nil {
@@ -323,35 +335,66 @@ func (e *Events) adopt(ctx context.Context, key string, s seriesSnapshot) (serie
 	return cur.snapshot(), nil
 }
 
+// SourceComponent names the agent in the deprecated source of its Events,
+// which kubectl describe shows in its From column.
+const SourceComponent = "vmevents-agent"
+
+// Events are written through the core/v1 API, as events.k8s.io/v1 Events
+// (eventTime, series, reporting controller and instance, action, note)
+// together with the deprecated fields older readers go by: kubectl describe
+// sorts Events by lastTimestamp and kubectl get events shows their count.
+// The events.k8s.io/v1 API refuses those fields ("needs to be unset") and
+// keeps them immutable; core/v1 takes both, and the same object reads the
+// same through either API.
+
 func (e *Events) create(ctx context.Context, s seriesSnapshot) error {
-	ev := &eventsv1.Event{
+	count, last := seriesCountAndLast(s)
+	ev := &corev1.Event{
 		ObjectMeta:          metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)},
+		InvolvedObject:      s.Regarding,
 		EventTime:           metav1.NewMicroTime(s.First.Time),
 		ReportingController: ReportingController,
 		ReportingInstance:   model.Clean(e.node, 128),
 		Action:              model.Clean(s.First.Action, 128),
 		Reason:              model.Clean(s.First.Reason, 128),
-		Note:                model.Clean(s.First.Note, model.MaxNoteBytes),
+		Message:             model.Clean(s.First.Note, model.MaxNoteBytes),
 		Type:                s.First.EventType(),
-		Regarding:           s.Regarding,
+		// For older readers: the same times, count and reporter.
+		Source:         corev1.EventSource{Component: SourceComponent, Host: model.Clean(e.node, 253)},
+		FirstTimestamp: metav1.NewTime(s.First.Time),
+		LastTimestamp:  metav1.NewTime(last),
+		Count:          count,
 	}
 	if s.Count > 1 {
-		ev.Series = &eventsv1.EventSeries{Count: int32(min(s.Count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.Last)}
+		ev.Series = &corev1.EventSeries{Count: count, LastObservedTime: metav1.NewMicroTime(last)}
 	}
 	return e.client.Create(ctx, ev)
+}
+
+// seriesCountAndLast is the count an Event can hold (an int32) and the
+// time of its last occurrence.
+func seriesCountAndLast(s seriesSnapshot) (int32, time.Time) {
+	last := s.Last
+	if last.Before(s.First.Time) {
+		last = s.First.Time
+	}
+	return int32(min(max(s.Count, 1), 1<<31-1)), last
 }
 
 func (e *Events) patchSeries(ctx context.Context, s seriesSnapshot) error {
 	if s.Count < 2 {
 		return nil // the Event as created already says it all
 	}
-	patch, err := json.Marshal(map[string]any{"series": eventsv1.EventSeries{
-		Count: int32(min(s.Count, 1<<31-1)), LastObservedTime: metav1.NewMicroTime(s.Last),
-	}})
+	count, last := seriesCountAndLast(s)
+	patch, err := json.Marshal(map[string]any{
+		"series":        corev1.EventSeries{Count: count, LastObservedTime: metav1.NewMicroTime(last)},
+		"count":         count,
+		"lastTimestamp": metav1.NewTime(last),
+	})
 	if err != nil {
 		return err
 	}
-	ev := &eventsv1.Event{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)}}
+	ev := &corev1.Event{ObjectMeta: metav1.ObjectMeta{Name: s.Name, Namespace: namespaceOf(s.Regarding)}}
 	return e.client.Patch(ctx, ev, client.RawPatch(types.MergePatchType, patch))
 }
 

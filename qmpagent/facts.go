@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -77,4 +78,15 @@ func (a *Agent) writeStatus(ctx context.Context, key types.NamespacedName, f mod
 		return fmt.Errorf("writing the status of %s: %w", key, err)
 	}
 	return nil
+}
+
+// countRefused counts, in a VM's status, an Event about it the apiserver
+// refused as invalid: the Event is gone, its count says it existed.
+func (a *Agent) countRefused(regarding corev1.ObjectReference) {
+	if regarding.Kind != "VirtualMachine" || regarding.APIVersion != vmv1.GroupVersion.String() {
+		return
+	}
+	a.UpdateFacts(types.NamespacedName{Namespace: regarding.Namespace, Name: regarding.Name}, func(f *model.Facts) {
+		f.Delivery.Refused++
+	})
 }

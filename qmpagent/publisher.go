@@ -9,6 +9,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
@@ -65,6 +66,25 @@ func (a *Agent) CreateVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachin
 	}
 	metrics.Discovered.Inc()
 	ctrl.Log.WithName("discovery").Info("created", "vm", vm.Namespace+"/"+vm.Name)
+	return nil
+}
+
+// DeleteVirtualMachine implements source.Publisher. It deletes only a VM
+// labelled as discovered, and only the one discovery saw (its UID): never
+// one a user wrote, nor one created again since under the same name.
+func (a *Agent) DeleteVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachine) error {
+	if vm.Labels[source.DiscoveredLabel] != "true" {
+		return fmt.Errorf("VirtualMachine %s/%s was not discovered: not deleting it", vm.Namespace, vm.Name)
+	}
+	err := a.client.Delete(ctx, vm, client.Preconditions{UID: &vm.UID})
+	switch {
+	case apierrors.IsNotFound(err):
+		return nil
+	case err != nil:
+		return fmt.Errorf("deleting VirtualMachine %s/%s: %w", vm.Namespace, vm.Name, err)
+	}
+	metrics.DiscoveredDeleted.Inc()
+	ctrl.Log.WithName("discovery").Info("deleted, its VM is gone", "vm", vm.Namespace+"/"+vm.Name)
 	return nil
 }
 

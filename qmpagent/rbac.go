@@ -10,4 +10,5 @@ package qmpagent
 // +kubebuilder:rbac:groups=vmevents.dev,resources=virtualmachines,verbs=get;list;watch
 // +kubebuilder:rbac:groups=vmevents.dev,resources=virtualmachines/status,verbs=get;patch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch;get
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups=coordination.k8s.io,resources=leases,verbs=get;create;update,namespace=vmevents-system

@@ -69,6 +69,7 @@ func startAgent() func() {
 			DiscoverGlob:      discoverGlob,
 			DiscoverNamespace: "default",
 			DiscoverInterval:  200 * time.Millisecond,
+			DiscoverGoneGrace: 3 * time.Second,
 		}), nil
 	})
 }

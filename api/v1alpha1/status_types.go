@@ -216,6 +216,11 @@ type DeliveryStatus struct {
 	// Resyncs counts full state re-syncs from the hypervisor.
 	// +optional
 	Resyncs int64 `json:"resyncs,omitempty"`
+	// Refused counts Events about the VM the apiserver refused as invalid:
+	// they were dropped, not retried (see the agent's
+	// vmevents_agent_events_refused_total metric).
+	// +optional
+	Refused int64 `json:"refused,omitempty"`
 }
 
 // PanicInfo is a guest panic as QEMU reported it.

@@ -12,6 +12,7 @@ package heartbeat
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"strings"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -21,9 +22,10 @@ const (
 	// DefaultNamespace is where agents keep their Leases unless told otherwise.
 	DefaultNamespace = "vmevents-system"
 
-	// NodeLabel is set on every agent Lease; its value is the node name. The
-	// controller only watches Leases that carry it, which keeps the leader
-	// election Lease (renewed every few seconds) out of its cache.
+	// NodeLabel is set on every agent Lease; its value is the node name
+	// (LabelValue). The controller only watches Leases that carry it, which
+	// keeps the leader election Lease (renewed every few seconds) out of
+	// its cache.
 	NodeLabel = "vmevents.dev/agent-node"
 
 	// DefaultDuration is the leaseDurationSeconds an agent writes: how long
@@ -38,7 +40,16 @@ const (
 	leasePrefix = "vmevents-agent-"
 	// maxNameLength is the limit of a Lease name (a DNS subdomain).
 	maxNameLength = 253
+	// maxLabelLength is the limit of a label value.
+	maxLabelLength = 63
 )
+
+// hashSuffix is "-" and the first 16 hex digits of node's SHA-256: what
+// tells two long node names apart once they are shortened.
+func hashSuffix(node string) string {
+	sum := sha256.Sum256([]byte(node))
+	return "-" + hex.EncodeToString(sum[:])[:16]
+}
 
 // LeaseName is the name of the Lease the agent on node keeps:
 // "vmevents-agent-<node>". Node names up to 238 characters are used as they
@@ -49,28 +60,42 @@ func LeaseName(node string) string {
 	if len(name) <= maxNameLength {
 		return name
 	}
-	sum := sha256.Sum256([]byte(node))
-	suffix := "-" + hex.EncodeToString(sum[:])[:16]
+	suffix := hashSuffix(node)
 	return name[:maxNameLength-len(suffix)] + suffix
+}
+
+// LabelValue is the NodeLabel value of node's Lease: the node name when it
+// fits a label value (63 characters), otherwise its first characters and a
+// hash, still unique. A node name may have up to 253 characters; an
+// apiserver refuses a longer label value, and with it the Lease.
+func LabelValue(node string) string {
+	if len(node) <= maxLabelLength {
+		return node
+	}
+	suffix := hashSuffix(node)
+	// A label value must end with an alphanumeric character: the hash
+	// does, and what precedes it may not end with '.' before the '-'.
+	return strings.TrimRight(node[:maxLabelLength-len(suffix)], ".-") + suffix
 }
 
 // Labels are the labels an agent Lease carries.
 func Labels(node string) map[string]string {
-	return map[string]string{NodeLabel: node}
+	return map[string]string{NodeLabel: LabelValue(node)}
 }
 
-// Node returns the node an agent Lease belongs to: its NodeLabel, else its
-// holderIdentity; false when the Lease is not an agent Lease.
+// Node returns the node an agent Lease belongs to: its holderIdentity when
+// the Lease is named after it (the full name, however long), else its
+// NodeLabel; false when the Lease is not an agent Lease.
 func Node(lease *coordinationv1.Lease) (string, bool) {
 	if lease == nil {
 		return "", false
 	}
-	if n := lease.Labels[NodeLabel]; n != "" {
-		return n, true
-	}
 	if lease.Spec.HolderIdentity != nil && *lease.Spec.HolderIdentity != "" &&
 		LeaseName(*lease.Spec.HolderIdentity) == lease.Name {
 		return *lease.Spec.HolderIdentity, true
+	}
+	if n := lease.Labels[NodeLabel]; n != "" {
+		return n, true
 	}
 	return "", false
 }

@@ -26,6 +26,38 @@ func TestLeaseName(t *testing.T) {
 	}
 }
 
+// A node name may be a DNS subdomain of 253 characters; its Lease must
+// still be valid, and the controller must find the node from it.
+func TestLongNodeName(t *testing.T) {
+	long := strings.Repeat("a", 60) + "." + strings.Repeat("b", 190) + ".c"
+	other := long[:252] + "d"
+	if len(long) != 253 || len(validation.IsDNS1123Subdomain(long)) > 0 {
+		t.Fatalf("bad test node name (%d characters)", len(long))
+	}
+	for _, node := range []string{"node-1", strings.Repeat("x", 63), long, long[:64], long[:60], strings.Repeat("a", 45) + "." + strings.Repeat("b", 30)} {
+		v := Labels(node)[NodeLabel]
+		if errs := validation.IsValidLabelValue(v); len(errs) > 0 {
+			t.Errorf("label value for a %d-character node name is invalid: %q: %v", len(node), v, errs)
+		}
+		lease := &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Name: LeaseName(node), Labels: Labels(node)},
+			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To(node)},
+		}
+		if errs := validation.IsDNS1123Subdomain(lease.Name); len(errs) > 0 {
+			t.Errorf("Lease name for a %d-character node name is invalid: %v", len(node), errs)
+		}
+		if got, ok := Node(lease); !ok || got != node {
+			t.Errorf("Node() of the Lease of a %d-character node = %q, %v", len(node), got, ok)
+		}
+	}
+	if Labels(long)[NodeLabel] == Labels(other)[NodeLabel] {
+		t.Errorf("two long node names share the label value %q", Labels(long)[NodeLabel])
+	}
+	if got := Labels("node-1")[NodeLabel]; got != "node-1" {
+		t.Errorf("a short node name is not its own label value: %q", got)
+	}
+}
+
 func TestNode(t *testing.T) {
 	cases := []struct {
 		name  string

@@ -28,6 +28,11 @@ var (
 		Name: "vmevents_agent_events_shed_total",
 		Help: "Events shed before publishing, by reason; each is still counted in the VM's eventCounts.",
 	}, []string{"reason"})
+	// EventsRefused counts Events the apiserver refused for good, dropped.
+	EventsRefused = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_refused_total",
+		Help: "Kubernetes Events the apiserver refused for good and the agent dropped, by reason (invalid, namespace-gone).",
+	}, []string{"reason"})
 	// SessionsConnected is the number of monitors connected now.
 	SessionsConnected = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vmevents_agent_sessions_connected",
@@ -48,6 +53,12 @@ var (
 		Name: "vmevents_agent_discovered_total",
 		Help: "VirtualMachines created by discovery.",
 	})
+	// DiscoveredDeleted counts discovered VirtualMachines deleted because
+	// their VM was gone for good.
+	DiscoveredDeleted = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_discovered_deleted_total",
+		Help: "Discovered VirtualMachines deleted because their VM (its QMP socket) was gone for longer than the grace.",
+	})
 	// SpoolErrors counts what the node-local spool could not keep.
 	SpoolErrors = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vmevents_agent_spool_errors_total",
@@ -62,6 +73,6 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed,
-		SessionsConnected, Sessions, Reconnects, Discovered, SpoolErrors, APIWriteSeconds)
+	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed, EventsRefused,
+		SessionsConnected, Sessions, Reconnects, Discovered, DiscoveredDeleted, SpoolErrors, APIWriteSeconds)
 }

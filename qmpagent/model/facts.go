@@ -64,6 +64,8 @@ type Delivery struct {
 	Coalesced int64
 	Shed      int64
 	Resyncs   int64
+	// Refused counts Events the apiserver refused as invalid.
+	Refused int64
 }
 
 // Panic is a guest panic.
@@ -89,14 +91,27 @@ type Reset struct {
 // DisplaySession is a connected VNC or SPICE client.
 type DisplaySession struct {
 	Protocol string
+	// Client is the client's address; for SPICE, that of its main channel.
 	Client   string
 	Since    time.Time
 	Auth     string
 	Username string
+	// Connection is SPICE's connection-id: one client session, whose
+	// channels (display, inputs, cursor...) are each a TCP connection of
+	// their own. Empty for VNC, and for a session read back from status.
+	Connection string
+	// Channels are the addresses of a SPICE session's channels.
+	Channels []string
 }
 
-// Key identifies a session among the others.
-func (d DisplaySession) Key() string { return d.Protocol + "/" + d.Client }
+// Key identifies a session among the others: a SPICE session by its
+// connection-id, any other by its client's address.
+func (d DisplaySession) Key() string {
+	if d.Connection != "" {
+		return d.Protocol + "/connection/" + d.Connection
+	}
+	return d.Protocol + "/" + d.Client
+}
 
 // BlockError summarises the I/O errors of one device.
 type BlockError struct {
@@ -138,6 +153,10 @@ func (f Facts) Clone() Facts {
 	c := f
 	c.EventCounts = maps.Clone(f.EventCounts)
 	c.Display = maps.Clone(f.Display)
+	for k, d := range c.Display {
+		d.Channels = slices.Clone(d.Channels)
+		c.Display[k] = d
+	}
 	c.BlockErrors = maps.Clone(f.BlockErrors)
 	c.LastPanic = clonePtr(f.LastPanic)
 	c.LastWatchdog = clonePtr(f.LastWatchdog)

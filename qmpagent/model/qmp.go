@@ -196,6 +196,18 @@ var handlers = map[string]handler{
 	qmp.EventVSERPortChange:         vserportChange,
 	qmp.EventMigration:              migration,
 	qmp.EventMigrationPass:          migrationPass,
+
+	// Events that change no fact, told with their data (qmp_other.go).
+	qmp.EventBlockExportDeleted:     blockExportDeleted,
+	qmp.EventPRManagerStatusChanged: prManagerStatusChanged,
+	qmp.EventSpiceMigrateCompleted:  spiceMigrateCompleted,
+	qmp.EventMemoryDeviceSizeChange: memoryDeviceSizeChange,
+	qmp.EventFailoverNegotiated:     failoverNegotiated,
+	qmp.EventUnplugPrimary:          unplugPrimary,
+	qmp.EventNetdevStreamConnected:  netdevStreamConnected,
+	qmp.EventNetdevStreamDisconn:    netdevStreamDisconnected,
+	qmp.EventCOLOExit:               coloExit,
+	qmp.EventDumpCompleted:          dumpCompleted,
 }
 
 func who(guest bool) string {

@@ -116,18 +116,34 @@ func blockWriteThreshold(_ *Facts, v any, _ time.Time) detail {
 func quorumFailure(_ *Facts, v any, _ time.Time) detail {
 	e := v.(qmp.QuorumFailureEvent)
 	return detail{
-		note:   fmt.Sprintf("Quorum %s lost: no majority for sectors %d-%d", s(e.Reference), e.SectorNum, e.SectorNum+e.SectorsCount-1),
+		note:   fmt.Sprintf("Quorum %s lost: no majority for %s", s(e.Reference), sectors(e.SectorNum, e.SectorsCount)),
 		series: s(e.Reference),
 	}
 }
 
 func quorumReportBad(_ *Facts, v any, _ time.Time) detail {
 	e := v.(qmp.QuorumReportBadEvent)
-	note := fmt.Sprintf("Quorum child %s: bad %s of sectors %d-%d", s(e.NodeName), s(string(e.Type)), e.SectorNum, e.SectorNum+e.SectorsCount-1)
+	if e.Type == "" {
+		e.Type = qmp.QuorumOpRead // QEMU before 2.6 reported only reads, without a type
+	}
+	note := fmt.Sprintf("Quorum child %s: bad %s of %s", s(e.NodeName), s(string(e.Type)), sectors(e.SectorNum, e.SectorsCount))
 	if e.Error != "" {
 		note += ": " + s(e.Error)
 	}
 	return detail{note: note, series: s(e.NodeName) + "/" + s(string(e.Type))}
+}
+
+// sectors puts a quorum event's sector range into words; a count QEMU did
+// not give (0) names the first sector only, never an inverted range.
+func sectors(first, count int64) string {
+	switch {
+	case count == 1:
+		return fmt.Sprintf("sector %d", first)
+	case count > 1:
+		return fmt.Sprintf("sectors %d-%d", first, first+count-1)
+	default:
+		return fmt.Sprintf("sectors from %d", first)
+	}
 }
 
 func deviceTrayMoved(_ *Facts, v any, _ time.Time) detail {

@@ -76,10 +76,9 @@ func syncDisplay(ctx context.Context, m QMPMonitor, f *Facts, now time.Time) err
 	old := f.Display
 	f.Display = nil
 	keep := func(d DisplaySession) {
-		if o, ok := old[d.Key()]; ok && !o.Since.IsZero() {
+		d.Since = now
+		if o, ok := knownSession(old, d); ok && !o.Since.IsZero() {
 			d.Since = o.Since
-		} else {
-			d.Since = now
 		}
 		addDisplay(f, d)
 	}
@@ -99,13 +98,33 @@ func syncDisplay(ctx context.Context, m QMPMonitor, f *Facts, now time.Time) err
 	spice, err := m.QuerySPICE(ctx)
 	switch {
 	case err == nil:
+		// One session per connection-id, however many channels it has.
+		var sessions Facts
 		for _, c := range spice.Channels {
-			keep(DisplaySession{Protocol: "spice", Client: hostPort(c.Host, c.Port), Auth: s(spice.Auth)})
+			addSpiceChannel(&sessions, c, s(spice.Auth), now)
+		}
+		for _, d := range sessions.DisplaySessions() {
+			keep(d)
 		}
 	case !absent(err):
 		return fmt.Errorf("query-spice: %w", err)
 	}
 	return nil
+}
+
+// knownSession finds d among the sessions the agent knew: by its key, or,
+// for a session read back from status (which keeps no SPICE connection-id),
+// by its client's address.
+func knownSession(old map[string]DisplaySession, d DisplaySession) (DisplaySession, bool) {
+	if o, ok := old[d.Key()]; ok {
+		return o, true
+	}
+	for _, o := range old {
+		if o.Protocol == d.Protocol && o.Connection == "" && o.Client == d.Client {
+			return o, true
+		}
+	}
+	return DisplaySession{}, false
 }
 
 // syncBlock makes sure a device QEMU reports as failed has a block error

@@ -1,7 +1,9 @@
 package model
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -129,12 +131,23 @@ func TestApply(t *testing.T) {
 		// Recorded from QEMU's documentation: SPICE, balloon, ACPI and quorum
 		// events need guests or clients this machine does not have.
 		{line: `{"event": "SPICE_CONNECTED", "data": {"server": {"port": "5920", "family": "ipv4", "host": "127.0.0.1"}, "client": {"port": "52873", "family": "ipv4", "host": "127.0.0.1"}}, ` + ts + `}`,
-			reason: "SPICEConnected", note: "SPICE client 127.0.0.1:52873 connected", series: "127.0.0.1:52873"},
+			reason: "SPICEConnected", note: "SPICE client 127.0.0.1:52873 connected", series: "127.0.0.1:52873",
+			check: func(t *testing.T, f Facts) {
+				if len(f.Display) != 0 {
+					t.Errorf("a SPICE channel not initialized yet made a session: %+v", f.Display)
+				}
+			}},
 		{line: `{"event": "SPICE_INITIALIZED", "data": {"server": {"auth": "spice", "port": "5921", "family": "ipv4", "host": "127.0.0.1"}, "client": {"port": "49004", "family": "ipv4", "channel-type": 3, "connection-id": 1804289383, "host": "127.0.0.1", "channel-id": 0, "tls": true}}, ` + ts + `}`,
-			reason: "SPICEInitialized", note: "SPICE client 127.0.0.1:49004 opened channel 3/0 over TLS", series: "127.0.0.1:49004/3/0"},
+			reason: "SPICEInitialized", note: "SPICE client 127.0.0.1:49004 opened channel inputs (3/0) of session 1804289383 over TLS", series: "1804289383/3/0",
+			check: func(t *testing.T, f Facts) {
+				d := f.Display["spice/connection/1804289383"]
+				if len(f.Display) != 1 || d.Client != "127.0.0.1:49004" || d.Auth != "spice" || !d.Since.Equal(at) {
+					t.Errorf("Display = %+v", f.Display)
+				}
+			}},
 		{line: `{"event": "SPICE_DISCONNECTED", "data": {"server": {"port": "5920", "family": "ipv4", "host": "127.0.0.1"}, "client": {"port": "52873", "family": "ipv4", "host": "127.0.0.1"}}, ` + ts + `}`,
 			reason: "SPICEDisconnected", note: "SPICE client 127.0.0.1:52873 disconnected", series: "127.0.0.1:52873"},
-		{line: `{"event": "SPICE_MIGRATE_COMPLETED", ` + ts + `}`, reason: "SPICEMigrateCompleted", note: "QEMU event SPICE_MIGRATE_COMPLETED"},
+		{line: `{"event": "SPICE_MIGRATE_COMPLETED", ` + ts + `}`, reason: "SPICEMigrateCompleted", note: "SPICE clients moved to the migration target"},
 		{line: `{"event": "BALLOON_CHANGE", "data": {"actual": 944766976}, ` + ts + `}`, reason: "BalloonChange",
 			note: "Guest memory balloon now 901 MiB (944766976 bytes)",
 			check: func(t *testing.T, f Facts) {
@@ -144,10 +157,22 @@ func TestApply(t *testing.T) {
 			}},
 		{line: `{"event": "ACPI_DEVICE_OST", "data": {"info": {"device": "d1", "slot": "0", "slot-type": "DIMM", "source": 1, "status": 0}}, ` + ts + `}`,
 			reason: "ACPIDeviceOST", note: "Guest ACPI _OST for d1 (DIMM slot 0): source 0x1, status 0x0", series: "d1/0/1/0"},
+		// The seeds' catalogue form: flat, no "info" wrapper.
+		{line: `{"event": "ACPI_DEVICE_OST", "data": {"device": "d1", "slot": "0", "slot-type": "DIMM", "source": 1, "status": 0}, ` + ts + `}`,
+			reason: "ACPIDeviceOST", note: "Guest ACPI _OST for d1 (DIMM slot 0): source 0x1, status 0x0", series: "d1/0/1/0"},
 		{line: `{"event": "QUORUM_FAILURE", "data": {"reference": "usr1", "sector-num": 345435, "sectors-count": 5}, ` + ts + `}`,
 			reason: "QuorumFailure", warning: true, note: "Quorum usr1 lost: no majority for sectors 345435-345439", series: "usr1"},
+		// The seeds' catalogue spelling, "sector-count".
+		{line: `{"event": "QUORUM_FAILURE", "data": {"reference": "usr1", "sector-num": 345435, "sector-count": 5}, ` + ts + `}`,
+			reason: "QuorumFailure", warning: true, note: "Quorum usr1 lost: no majority for sectors 345435-345439", series: "usr1"},
+		{line: `{"event": "QUORUM_FAILURE", "data": {"reference": "usr1", "sector-num": 345435, "sectors-count": 1}, ` + ts + `}`,
+			reason: "QuorumFailure", warning: true, note: "Quorum usr1 lost: no majority for sector 345435", series: "usr1"},
+		{line: `{"event": "QUORUM_FAILURE", "data": {"reference": "usr1", "sector-num": 345435}, ` + ts + `}`,
+			reason: "QuorumFailure", warning: true, note: "Quorum usr1 lost: no majority for sectors from 345435", series: "usr1"},
 		{line: `{"event": "QUORUM_REPORT_BAD", "data": {"node-name": "node0", "sector-num": 345435, "sectors-count": 5, "type": "read"}, ` + ts + `}`,
 			reason: "QuorumReportBad", warning: true, note: "Quorum child node0: bad read of sectors 345435-345439", series: "node0/read"},
+		{line: `{"event": "QUORUM_REPORT_BAD", "data": {"node-name": "1.raw", "sector-num": 345435, "sector-count": 5}, ` + ts + `}`,
+			reason: "QuorumReportBad", warning: true, note: "Quorum child 1.raw: bad read of sectors 345435-345439", series: "1.raw/read"},
 		{line: `{"event": "MEMORY_FAILURE", "data": {"recipient": "guest", "action": "inject", "flags": {"action-required": false, "recursive": false}}, ` + ts + `}`,
 			reason: "MemoryFailure", warning: true, note: "Memory failure in the guest; action: inject (action required: false, recursive: false)", series: "guest/inject"},
 		{line: `{"event": "SUSPEND", ` + ts + `}`, reason: "Suspend", note: "Guest suspended to RAM", check: runState(vmv1.RunStateSuspended, "suspended")},
@@ -167,6 +192,29 @@ func TestApply(t *testing.T) {
 			reason: "BlockJobError", warning: true, note: "Block job ide0-hd1: write error; action: stop", series: "ide0-hd1/write"},
 		{line: `{"event": "DEVICE_TRAY_MOVED", "data": {"device": "ide1-cd0", "id": "ide0-1-0", "tray-open": true}, ` + ts + `}`,
 			reason: "DeviceTrayMoved", note: "Tray of ide0-1-0 opened", series: "ide0-1-0/opened"},
+		// The events that change no fact, from QEMU's QAPI documentation.
+		{line: `{"event": "BLOCK_EXPORT_DELETED", "data": {"id": "export0"}, ` + ts + `}`,
+			reason: "BlockExportDeleted", note: "Block export export0 deleted", series: "export0"},
+		{line: `{"event": "PR_MANAGER_STATUS_CHANGED", "data": {"id": "pr-helper0", "connected": false}, ` + ts + `}`,
+			reason: "PrManagerStatusChanged", note: "Persistent reservation manager pr-helper0 disconnected", series: "pr-helper0/disconnected"},
+		{line: `{"event": "MEMORY_DEVICE_SIZE_CHANGE", "data": {"id": "vm0", "size": 1073741824, "qom-path": "/machine/unattached/device[2]"}, ` + ts + `}`,
+			reason: "MemoryDeviceSizeChange", note: "Memory device vm0 (/machine/unattached/device[2]) now 1024 MiB (1073741824 bytes)", series: "vm0"},
+		{line: `{"event": "FAILOVER_NEGOTIATED", "data": {"device-id": "net1"}, ` + ts + `}`,
+			reason: "FailoverNegotiated", note: "Guest accepted failover for virtio-net device net1", series: "net1"},
+		{line: `{"event": "UNPLUG_PRIMARY", "data": {"device-id": "hostdev0"}, ` + ts + `}`,
+			reason: "UnplugPrimary", note: "Primary device hostdev0 of a failover pair unplugged for migration", series: "hostdev0"},
+		{line: `{"event": "NETDEV_STREAM_CONNECTED", "data": {"netdev-id": "netdev0", "addr": {"port": "47666", "ipv6": true, "host": "::1", "type": "inet"}}, ` + ts + `}`,
+			reason: "NetdevStreamConnected", note: "Network backend netdev0 connected to [::1]:47666", series: "netdev0/connected"},
+		{line: `{"event": "NETDEV_STREAM_CONNECTED", "data": {"netdev-id": "netdev0", "addr": {"path": "/tmp/qemu0", "type": "unix"}}, ` + ts + `}`,
+			reason: "NetdevStreamConnected", note: "Network backend netdev0 connected to unix socket /tmp/qemu0", series: "netdev0/connected"},
+		{line: `{"event": "NETDEV_STREAM_DISCONNECTED", "data": {"netdev-id": "netdev0"}, ` + ts + `}`,
+			reason: "NetdevStreamDisconnected", note: "Network backend netdev0 disconnected", series: "netdev0/disconnected"},
+		{line: `{"event": "COLO_EXIT", "data": {"mode": "primary", "reason": "request"}, ` + ts + `}`,
+			reason: "COLOExit", note: "COLO replication ended on the primary side: at an external request", series: "primary/request"},
+		{line: `{"event": "DUMP_COMPLETED", "data": {"result": {"total": 1090650112, "status": "completed", "completed": 1090650112}}, ` + ts + `}`,
+			reason: "DumpCompleted", note: "Guest memory dump completed: 1090650112 of 1090650112 bytes written", series: "completed"},
+		{line: `{"event": "DUMP_COMPLETED", "data": {"result": {"total": 100, "status": "failed", "completed": 4}, "error": "No space\u001b[2J left"}, ` + ts + `}`,
+			reason: "DumpCompleted", note: "Guest memory dump failed: 4 of 100 bytes written: No space?[2J left", series: "failed"},
 		{line: `{"event": "SOME_FUTURE_EVENT", "data": {"x": "\u001b[31m"}, ` + ts + `}`,
 			reason: "SomeFutureEvent", note: `QEMU event SOME_FUTURE_EVENT: {"x": "\u001b[31m"}`},
 	} {
@@ -238,4 +286,118 @@ func FuzzApply(f *testing.F) {
 			t.Fatalf("note of %d bytes", len(res.Occurrence.Note))
 		}
 	})
+}
+
+// Every event the client has a type for is told with its data, not only
+// its name.
+func TestEveryTypedEventHasAHandler(t *testing.T) {
+	for _, name := range qmp.KnownEvents() {
+		if handlers[name] == nil {
+			t.Errorf("%s has a type in package qmp but no handler: its Event would say only its name", name)
+		}
+	}
+}
+
+// spiceChannel is a SPICE_INITIALIZED or SPICE_DISCONNECTED line of one
+// channel of connection 1804289383 from 127.0.0.1.
+func spiceChannel(t *testing.T, event, port string, typ int) qmp.Event {
+	client := `{"port": "` + port + `", "family": "ipv4", "host": "127.0.0.1"}`
+	if event == "SPICE_INITIALIZED" {
+		client = fmt.Sprintf(`{"port": "%s", "family": "ipv4", "channel-type": %d, "connection-id": 1804289383, "host": "127.0.0.1", "channel-id": 0, "tls": false}`, port, typ)
+	}
+	return event2(t, event, `{"server": {"auth": "spice", "port": "5920", "family": "ipv4", "host": "127.0.0.1"}, "client": `+client+`}`)
+}
+
+func event2(t *testing.T, name, data string) qmp.Event {
+	return event(t, `{"event": "`+name+`", "data": `+data+`, `+ts+`}`)
+}
+
+// One SPICE client opens a channel per TCP connection: it is one display
+// session until its last channel closes.
+func TestSpiceSessionIsTheConnectionNotTheChannel(t *testing.T) {
+	var f Facts
+	for _, c := range []struct {
+		port string
+		typ  int
+	}{{"40000", 1}, {"40001", 2}, {"40002", 3}, {"40003", 4}} {
+		ApplyQMP(&f, spiceChannel(t, "SPICE_CONNECTED", c.port, 0), at)
+		ApplyQMP(&f, spiceChannel(t, "SPICE_INITIALIZED", c.port, c.typ), at)
+	}
+	sessions := f.DisplaySessions()
+	if len(sessions) != 1 {
+		t.Fatalf("%d display sessions for one SPICE client with 4 channels: %+v", len(sessions), sessions)
+	}
+	d := sessions[0]
+	if d.Client != "127.0.0.1:40000" || d.Connection != "1804289383" || len(d.Channels) != 4 || !d.Since.Equal(at) {
+		t.Errorf("session = %+v", d)
+	}
+
+	res := ApplyQMP(&f, spiceChannel(t, "SPICE_DISCONNECTED", "40000", 0), at)
+	if n := len(f.Display); n != 1 || res.Occurrence.Note != "SPICE client 127.0.0.1:40000 closed a channel of session 1804289383 (3 open)" {
+		t.Errorf("after the main channel closed: %d sessions, note %q", n, res.Occurrence.Note)
+	}
+	for _, port := range []string{"40001", "40002"} {
+		ApplyQMP(&f, spiceChannel(t, "SPICE_DISCONNECTED", port, 0), at)
+	}
+	res = ApplyQMP(&f, spiceChannel(t, "SPICE_DISCONNECTED", "40003", 0), at)
+	if len(f.Display) != 0 || res.Occurrence.Note != "SPICE client 127.0.0.1:40003 disconnected" {
+		t.Errorf("after the last channel closed: sessions %+v, note %q", f.Display, res.Occurrence.Note)
+	}
+}
+
+// spiceMonitor answers query-spice with QEMU's reply; the other queries
+// say the QEMU has none of that. No SPICE client runs on the test
+// machine, so QEMU cannot list channels here.
+type spiceMonitor struct{ spice qmp.SpiceInfo }
+
+func (m spiceMonitor) Greeting() qmp.Greeting { return qmp.Greeting{} }
+func (m spiceMonitor) QueryStatus(context.Context) (qmp.StatusInfo, error) {
+	return qmp.StatusInfo{Status: qmp.RunStateRunning, Running: true}, nil
+}
+func (m spiceMonitor) QueryName(context.Context) (string, error) { return "", nil }
+func (m spiceMonitor) QueryUUID(context.Context) (string, error) { return "", nil }
+func (m spiceMonitor) QueryVNC(context.Context) (qmp.VNCInfo, error) {
+	return qmp.VNCInfo{}, &qmp.Error{Class: "CommandNotFound"}
+}
+func (m spiceMonitor) QuerySPICE(context.Context) (qmp.SpiceInfo, error)   { return m.spice, nil }
+func (m spiceMonitor) QueryBlock(context.Context) ([]qmp.BlockInfo, error) { return nil, nil }
+func (m spiceMonitor) QueryBalloon(context.Context) (qmp.BalloonInfo, error) {
+	return qmp.BalloonInfo{}, &qmp.Error{Class: "DeviceNotActive"}
+}
+
+// query-spice lists channels; the re-sync makes one session per
+// connection-id of them, keeping the time of a session known before
+// (also one read back from status, which has no connection-id).
+func TestSyncSpiceSessionsPerConnection(t *testing.T) {
+	// Two clients: one with three channels, one with its main channel only
+	// (the shape of QEMU's query-spice reply in qapi/ui.json).
+	var info qmp.SpiceInfo
+	reply := `{"enabled": true, "migrated": false, "host": "0.0.0.0", "port": 5920, "auth": "spice", "mouse-mode": "client", "channels": [
+		{"port": "40000", "family": "ipv4", "channel-type": 1, "connection-id": 1804289383, "host": "127.0.0.1", "channel-id": 0, "tls": false},
+		{"port": "40001", "family": "ipv4", "channel-type": 2, "connection-id": 1804289383, "host": "127.0.0.1", "channel-id": 0, "tls": false},
+		{"port": "40002", "family": "ipv4", "channel-type": 3, "connection-id": 1804289383, "host": "127.0.0.1", "channel-id": 0, "tls": false},
+		{"port": "51000", "family": "ipv4", "channel-type": 1, "connection-id": 846930886, "host": "10.0.0.2", "channel-id": 0, "tls": true}]}`
+	if err := json.Unmarshal([]byte(reply), &info); err != nil {
+		t.Fatal(err)
+	}
+	restored := DisplaySession{Protocol: "spice", Client: "127.0.0.1:40000", Since: at}
+	f := Facts{Display: map[string]DisplaySession{restored.Key(): restored}}
+	now := at.Add(time.Hour)
+	if err := SyncQMP(context.Background(), spiceMonitor{info}, &f, now); err != nil {
+		t.Fatal(err)
+	}
+	got := f.DisplaySessions()
+	if len(got) != 2 {
+		t.Fatalf("%d sessions for two SPICE clients: %+v", len(got), got)
+	}
+	byClient := map[string]DisplaySession{}
+	for _, d := range got {
+		byClient[d.Client] = d
+	}
+	if d := byClient["127.0.0.1:40000"]; d.Connection != "1804289383" || len(d.Channels) != 3 || !d.Since.Equal(at) || d.Auth != "spice" {
+		t.Errorf("known client's session = %+v (want its old time %v kept)", d, at)
+	}
+	if d := byClient["10.0.0.2:51000"]; d.Connection != "846930886" || len(d.Channels) != 1 || !d.Since.Equal(now) {
+		t.Errorf("new client's session = %+v", d)
+	}
 }

@@ -88,6 +88,14 @@ var eventCases = []struct {
 		QuorumFailureEvent{Reference: "usr1", SectorNum: 345435, SectorsCount: 5}},
 	{EventQuorumReportBad, `{"node-name": "node0", "sector-num": 0, "sectors-count": 2097120, "type": "flush", "error": "Broken pipe"}`,
 		QuorumReportBadEvent{Type: QuorumOpFlush, Error: "Broken pipe", NodeName: "node0", SectorsCount: 2097120}},
+	// QEMU's older event catalogue (docs/qmp-events.txt) spells the count
+	// "sector-count" and puts ACPIOSTInfo's members flat in the data.
+	{EventQuorumFailure, `{"reference": "usr1", "sector-num": 345435, "sector-count": 5}`,
+		QuorumFailureEvent{Reference: "usr1", SectorNum: 345435, SectorsCount: 5}},
+	{EventQuorumReportBad, `{"node-name": "1.raw", "sector-num": 345435, "sector-count": 5}`,
+		QuorumReportBadEvent{NodeName: "1.raw", SectorNum: 345435, SectorsCount: 5}},
+	{EventQuorumFailure, `{"reference": "usr1", "sector-num": 8, "sectors-count": 0, "sector-count": 5}`,
+		QuorumFailureEvent{Reference: "usr1", SectorNum: 8}},
 	{EventDeviceTrayMoved, `{"device": "ide1-cd0", "id": "/machine/unattached/device[22]", "tray-open": true}`,
 		DeviceTrayMovedEvent{Device: "ide1-cd0", ID: "/machine/unattached/device[22]", TrayOpen: true}},
 	{EventPRManagerStatusChanged, `{"id": "pr-helper0", "connected": true}`, PRManagerStatusChangedEvent{ID: "pr-helper0", Connected: true}},
@@ -122,6 +130,8 @@ var eventCases = []struct {
 	{EventMemoryDeviceSizeChange, `{"id": "vm0", "size": 1073741824, "qom-path": "/machine/unattached/device[2]"}`,
 		MemoryDeviceSizeChangeEvent{ID: "vm0", Size: 1073741824, QOMPath: "/machine/unattached/device[2]"}},
 	{EventACPIDeviceOST, `{"info": {"device": "d1", "slot": "0", "slot-type": "DIMM", "source": 1, "status": 0}}`,
+		ACPIDeviceOSTEvent{Info: ACPIOSTInfo{Device: "d1", Slot: "0", SlotType: ACPISlotTypeDIMM, Source: 1}}},
+	{EventACPIDeviceOST, `{"device": "d1", "slot": "0", "slot-type": "DIMM", "source": 1, "status": 0}`,
 		ACPIDeviceOSTEvent{Info: ACPIOSTInfo{Device: "d1", Slot: "0", SlotType: ACPISlotTypeDIMM, Source: 1}}},
 	{EventDeviceDeleted, `{"device": "virtio-net-pci-0", "path": "/machine/peripheral/virtio-net-pci-0"}`,
 		DeviceDeletedEvent{Device: "virtio-net-pci-0", Path: "/machine/peripheral/virtio-net-pci-0"}},

@@ -69,6 +69,10 @@ type Publisher interface {
 	// CreateVirtualMachine creates a VirtualMachine for discovery, labelled
 	// as discovered; one that exists already is not an error.
 	CreateVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachine) error
+	// DeleteVirtualMachine deletes a VirtualMachine discovery created
+	// (labelled as discovered, still with vm's UID) once its hypervisor VM
+	// is gone for good; one already deleted is not an error.
+	DeleteVirtualMachine(ctx context.Context, vm *vmv1.VirtualMachine) error
 }
 
 // Target is the VirtualMachine an occurrence or a fact is about: its key

@@ -29,6 +29,9 @@ type Config struct {
 	DiscoverNamespace string
 	// DiscoverInterval is the time between discovery scans.
 	DiscoverInterval time.Duration
+	// DiscoverGoneGrace is how long a discovered VM's socket may be gone
+	// before its VirtualMachine is deleted (Discovery.GoneGrace).
+	DiscoverGoneGrace time.Duration
 }
 
 // Source runs one Session per VirtualMachine of the node that names a QMP
@@ -79,7 +82,8 @@ func (s *Source) Start(ctx context.Context) error {
 	var discovering sync.WaitGroup
 	if s.cfg.DiscoverGlob != "" {
 		d := &Discovery{Publisher: s.pub, Glob: s.cfg.DiscoverGlob, Roots: s.cfg.SocketRoots,
-			Namespace: s.cfg.DiscoverNamespace, Interval: s.cfg.DiscoverInterval, QMP: s.cfg.QMP}
+			Namespace: s.cfg.DiscoverNamespace, Interval: s.cfg.DiscoverInterval, QMP: s.cfg.QMP,
+			GoneGrace: s.cfg.DiscoverGoneGrace}
 		discovering.Add(1)
 		go func() { defer discovering.Done(); d.Run(ctx) }()
 	}

@@ -37,11 +37,12 @@ func (s *sink) Facts(f model.Facts) {
 		}
 	}
 	s.started, s.reconnects, s.shed = true, f.Monitor.Reconnects, f.Delivery.Shed
-	// The QMP session knows everything but the devices libvirt reports.
+	// The QMP session knows everything but the devices libvirt reports and
+	// the Events the apiserver refused, which the agent counts.
 	s.pub.UpdateFacts(s.target.Key, func(cur *model.Facts) {
-		resources := cur.Resources
+		resources, refused := cur.Resources, cur.Delivery.Refused
 		*cur = f
-		cur.Resources = resources
+		cur.Resources, cur.Delivery.Refused = resources, refused
 	})
 }
 

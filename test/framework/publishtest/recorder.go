@@ -6,6 +6,7 @@ package publishtest
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
@@ -33,6 +34,7 @@ type Recorder struct {
 	facts     map[types.NamespacedName]model.Facts
 	published []Published
 	created   []vmv1.VirtualMachine
+	deleted   []vmv1.VirtualMachine
 }
 
 // NewRecorder returns a Recorder whose node has vms.
@@ -134,4 +136,21 @@ func (r *Recorder) Created() []vmv1.VirtualMachine {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]vmv1.VirtualMachine(nil), r.created...)
+}
+
+// DeleteVirtualMachine implements the Publisher: the VM is recorded and
+// leaves the node's VMs.
+func (r *Recorder) DeleteVirtualMachine(_ context.Context, vm *vmv1.VirtualMachine) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deleted = append(r.deleted, *vm)
+	r.vms = slices.DeleteFunc(r.vms, func(v vmv1.VirtualMachine) bool { return v.UID == vm.UID })
+	return nil
+}
+
+// Deleted returns the VirtualMachines deleted through the Publisher.
+func (r *Recorder) Deleted() []vmv1.VirtualMachine {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]vmv1.VirtualMachine(nil), r.deleted...)
 }
