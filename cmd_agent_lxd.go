@@ -17,6 +17,7 @@ import (
 type lxdFlags struct {
 	socket     *string
 	logging    *bool
+	stateFile  *string
 	discoverNS *string
 	maxBackoff *time.Duration
 }
@@ -24,7 +25,8 @@ type lxdFlags struct {
 func bindLXDFlags(fs *flag.FlagSet) *lxdFlags {
 	return &lxdFlags{
 		socket:     fs.String("lxd-socket", "", "LXD's unix socket (e.g. /var/lib/lxd/unix.socket); when set, the agent follows LXD's lifecycle and operation events of all projects (off when empty)"),
-		logging:    fs.Bool("lxd-logging", false, "also follow LXD's logging events and publish those at warning and above (needs --lxd-socket)"),
+		logging:    fs.Bool("lxd-logging", true, "follow LXD's logging events and publish those at warning and above (a bridge LXD failed to configure...); --lxd-logging=false opts out"),
+		stateFile:  fs.String("lxd-state-file", "/var/lib/vmevents/lxd-renames.json", "file keeping renamed LXD instances across agent restarts, so a VirtualMachine keeps following an instance renamed after it was created (empty: in memory only)"),
 		discoverNS: fs.String("lxd-discover-namespace", "", "turn LXD discovery on: a VirtualMachine is created in this namespace for every LXD instance no VirtualMachine names (needs the vmevents-agent-discovery role)"),
 		maxBackoff: fs.Duration("lxd-max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach LXD's event stream"),
 	}
@@ -32,12 +34,12 @@ func bindLXDFlags(fs *flag.FlagSet) *lxdFlags {
 
 func (f *lxdFlags) validate() error {
 	switch {
-	case *f.socket == "" && *f.logging:
-		return errors.New("--lxd-logging needs --lxd-socket")
 	case *f.socket == "":
 		return nil
 	case !filepath.IsAbs(*f.socket):
 		return errors.New("--lxd-socket must be an absolute path")
+	case *f.stateFile != "" && !filepath.IsAbs(*f.stateFile):
+		return errors.New("--lxd-state-file must be an absolute path")
 	case *f.maxBackoff <= 0:
 		return errors.New("--lxd-max-reconnect-backoff must be positive")
 	}
@@ -51,7 +53,8 @@ func (f *lxdFlags) sources(p source.Publisher) []source.Source {
 	}
 	return []source.Source{lxdsource.New(p, lxdsource.Config{
 		Socket:            *f.socket,
-		Logging:           *f.logging,
+		IgnoreLogging:     !*f.logging,
+		StateFile:         *f.stateFile,
 		MaxBackoff:        *f.maxBackoff,
 		DiscoverNamespace: *f.discoverNS,
 		Log:               ctrl.Log.WithName("lxd"),

@@ -2,6 +2,7 @@ package qmpagent_test
 
 import (
 	"context"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent"
@@ -22,6 +25,19 @@ import (
 
 // lxdPackages is what the LXD specs need installed.
 const lxdPackages = "apt-get install -y --no-install-recommends lxd lxd-client busybox-static"
+
+// lxdOtherMemberEvents is the agent's count of LXD events skipped as
+// another cluster member's.
+func lxdOtherMemberEvents() float64 {
+	families, err := crmetrics.Registry.Gather()
+	Expect(err).NotTo(HaveOccurred())
+	for _, f := range families {
+		if f.GetName() == "vmevents_agent_lxd_other_member_events_total" {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return 0
+}
 
 // The LXD specs run a private LXD daemon (its own LXD_DIR under a temp dir,
 // never the system's) with an offline busybox image, and an agent for a
@@ -35,6 +51,8 @@ var _ = Describe("LXD event source", Ordered, func() {
 		exited chan struct{}
 		vm     *vmv1.VirtualMachine
 		vmP    *vmv1.VirtualMachine
+		// stopLXDAgent stops the running agent; specs restart it.
+		stopLXDAgent func()
 	)
 
 	run := func(name string, args ...string) string {
@@ -56,6 +74,19 @@ var _ = Describe("LXD event source", Ordered, func() {
 		go func(c *exec.Cmd) { _ = c.Wait(); close(done) }(daemon)
 		exited = done
 		run("lxd", "waitready", "--timeout=60")
+	}
+	// startLXDAgent starts an agent for lxdNode following the LXD, with
+	// discovery into discoverNS when set. Its renames are kept in the
+	// same state file from one agent to the next.
+	startLXDAgent := func(discoverNS string) {
+		socket := filepath.Join(dir, "state", "unix.socket")
+		stopLXDAgent = runAgent(qmpagent.Config{NodeName: lxdNode}, func(p source.Publisher) (source.Source, error) {
+			return lxdsource.New(p, lxdsource.Config{
+				Socket: socket, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+				RefreshInterval: 200 * time.Millisecond, StateFile: filepath.Join(dir, "agent", "lxd-renames.json"),
+				DiscoverNamespace: discoverNS, Log: ctrl.Log.WithName("lxd"),
+			}), nil
+		})
 	}
 
 	BeforeAll(func() {
@@ -98,15 +129,11 @@ var _ = Describe("LXD event source", Ordered, func() {
 		Expect(env.Client.Create(ctx, vm)).To(Succeed())
 		Expect(env.Client.Create(ctx, vmP)).To(Succeed())
 
-		socket := filepath.Join(dir, "state", "unix.socket")
-		DeferCleanup(runAgent(qmpagent.Config{NodeName: lxdNode}, func(p source.Publisher) (source.Source, error) {
-			return lxdsource.New(p, lxdsource.Config{
-				Socket: socket, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
-				RefreshInterval: 200 * time.Millisecond, Log: ctrl.Log.WithName("lxd"),
-			}), nil
-		}))
+		startLXDAgent("")
+		DeferCleanup(func() { stopLXDAgent() })
 		Eventually(getVM(vm)).Should(HaveField("Monitor", And(
-			HaveField("State", vmv1.MonitorConnected), HaveField("Source", "lxd"), HaveField("Endpoint", socket))))
+			HaveField("State", vmv1.MonitorConnected), HaveField("Source", "lxd"),
+			HaveField("Endpoint", filepath.Join(dir, "state", "unix.socket")))))
 	})
 
 	// reasons lists the reasons of the Events regarding the VM.
@@ -141,12 +168,18 @@ var _ = Describe("LXD event source", Ordered, func() {
 			HaveField("Action", "instance-started"), HaveField("Type", "Normal"),
 			HaveField("Note", ContainSubstring("instance c1 (project default), requested by root via unix"))))
 
+		// An operator's pause and resume: Paused (LXD's Frozen), then
+		// Running, each a Normal Event; nothing a Warning.
 		lxc("pause", "c1")
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStatePaused), HaveField("RunStateReason", "Frozen")))
-		Eventually(reasons(vm)).Should(ContainElement("InstancePaused"))
-		lxc("start", "c1") // resumes
-		Eventually(getVM(vm)).Should(HaveField("RunState", vmv1.RunStateRunning))
-		Eventually(reasons(vm)).Should(ContainElement("InstanceResumed"))
+		Eventually(event(vm, "InstancePaused")).Should(And(HaveField("Action", "instance-paused"), HaveField("Type", "Normal"),
+			HaveField("Note", "LXD instance-paused: instance c1 (project default), requested by root via unix from @")))
+		lxc("start", "c1") // LXD 5.0's client resumes a frozen instance with start
+		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStateRunning), HaveField("RunStateReason", "Running")))
+		Eventually(event(vm, "InstanceResumed")).Should(And(HaveField("Action", "instance-resumed"), HaveField("Type", "Normal"),
+			HaveField("Note", "LXD instance-resumed: instance c1 (project default), requested by root via unix from @")))
+		Expect(eventsOf(vm)()).To(HaveEach(HaveField("Type", "Normal")))
+		Expect(getVM(vm)().EventCounts).To(And(HaveKeyWithValue("instance-paused", BeEquivalentTo(1)), HaveKeyWithValue("instance-resumed", BeEquivalentTo(1))))
 
 		lxc("restart", "c1")
 		Eventually(counts(vm, "instance-restarted")).Should(BeEquivalentTo(1))
@@ -186,11 +219,17 @@ var _ = Describe("LXD event source", Ordered, func() {
 		Eventually(counts(vm, "instance-exec")).Should(Equal(execs + 3))
 	})
 
-	It("follows a renamed instance and tells its end", func() {
+	It("follows a renamed instance, across an agent restart, and tells its end", func() {
 		lxc("stop", "c1")
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStateShutdown), HaveField("RunStateReason", "Stopped")))
 		lxc("rename", "c1", "c1b")
-		Eventually(event(vm, "InstanceRenamed")).Should(HaveField("Note", ContainSubstring("renamed from c1")))
+		Eventually(event(vm, "InstanceRenamed")).Should(And(HaveField("Type", "Normal"), HaveField("Note",
+			"LXD instance-renamed: instance c1 → c1b (project default); this VirtualMachine names the instance c1 (spec.lxd.instance) and follows it under its new name")))
+		Eventually(getVM(vm)).Should(HaveField("Monitor.VMName", "c1b"))
+
+		// A new agent knows the rename from its state file.
+		stopLXDAgent()
+		startLXDAgent("")
 		lxc("start", "c1b")
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStateRunning), HaveField("Monitor.VMName", "c1b")))
 		Eventually(counts(vm, "instance-started")).Should(BeEquivalentTo(2))
@@ -217,5 +256,61 @@ var _ = Describe("LXD event source", Ordered, func() {
 			return out
 		}
 		Eventually(nodeReasons).Should(ContainElements("ProjectCreated", "ProfileCreated", "StoragePoolCreated"))
+	})
+
+	It("discovers an instance no VirtualMachine names", func() {
+		Expect(env.Client.Create(ctx, namespace("lxd-found"))).To(Succeed())
+		stopLXDAgent()
+		startLXDAgent("lxd-found")
+		lxc("launch", "bb", "d1")
+		var found vmv1.VirtualMachine
+		Eventually(func() []vmv1.VirtualMachine {
+			var list vmv1.VirtualMachineList
+			Expect(env.Client.List(ctx, &list, client.InNamespace("lxd-found"))).To(Succeed())
+			return list.Items
+		}).Should(ContainElement(HaveField("Spec.LXD.Instance", "d1"), &found))
+		Expect(found.Spec.NodeName).To(Equal(lxdNode))
+		Expect(found.Spec.LXD.Project).To(Equal("default"))
+		Expect(found.Labels).To(HaveKeyWithValue(source.DiscoveredLabel, "true"))
+		Expect(found.Name).To(HavePrefix("d1-"))
+		// Only the unnamed instance: c1 of p2 has its VirtualMachine.
+		var list vmv1.VirtualMachineList
+		Expect(env.Client.List(ctx, &list, client.InNamespace("lxd-found"))).To(Succeed())
+		Expect(list.Items).To(HaveLen(1))
+		Eventually(getVM(&found)).Should(And(HaveField("RunState", vmv1.RunStateRunning), HaveField("RunStateReason", "Running"),
+			HaveField("Monitor.State", vmv1.MonitorConnected)))
+		lxc("exec", "d1", "--", "true")
+		Eventually(event(&found, "InstanceExec")).Should(And(HaveField("Type", "Normal"), HaveField("Note", ContainSubstring("instance d1 (project default)"))))
+	})
+
+	It("takes its cluster member's events once LXD is clustered", func() {
+		// `lxc cluster enable` on the suite's LXD: from then on every
+		// event carries the member's name in its location.
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		Expect(err).NotTo(HaveOccurred())
+		addr := l.Addr().String()
+		Expect(l.Close()).To(Succeed())
+		skipped := lxdOtherMemberEvents()
+		lxc("config", "set", "core.https_address", addr)
+		lxc("cluster", "enable", "m1")
+		Eventually(func() []string {
+			var list eventsv1.EventList
+			Expect(env.Client.List(ctx, &list)).To(Succeed())
+			var out []string
+			for _, e := range list.Items {
+				if e.Regarding.Kind == "Node" && e.Regarding.Name == lxdNode {
+					out = append(out, e.Reason)
+				}
+			}
+			return out
+		}).Should(ContainElement("ClusterEnabled"))
+		Expect(run("lxc", "query", "/1.0")).To(ContainSubstring(`"server_name": "m1"`))
+
+		execs := getVM(vmP)().EventCounts["instance-exec"]
+		lxc("exec", "c1", "--project", "p2", "--", "true")
+		Eventually(counts(vmP, "instance-exec")).Should(Equal(execs + 1))
+		lxc("pause", "c1", "--project", "p2")
+		Eventually(getVM(vmP)).Should(And(HaveField("RunState", vmv1.RunStatePaused), HaveField("RunStateReason", "Frozen")))
+		Expect(lxdOtherMemberEvents()).To(Equal(skipped))
 	})
 })

@@ -19,7 +19,7 @@ func TestReasonFor(t *testing.T) {
 		{"NIC_RX_FILTER_CHANGED", "NICRXFilterChanged"},
 		{"GUEST_PVSHUTDOWN", "GuestPvshutdown"},
 		{"instance-started", "InstanceStarted"},
-		{"network-acl-created", "NetworkAclCreated"},
+		{"network-acl-created", "NetworkACLCreated"},
 		{"", ""},
 	} {
 		if got := ReasonFor(tc.in); got != tc.want {

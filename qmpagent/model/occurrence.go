@@ -68,6 +68,8 @@ var acronyms = map[string]bool{
 	"NIC": true, "RX": true, "PV": true, "CPU": true, "VCPU": true, "MTU": true,
 	"UUID": true, "ID": true, "TPM": true, "USB": true, "VM": true, "COLO": true,
 	"VFU": true, "HV": true, "NMI": true,
+	// LXD: network-acl-created is NetworkACLCreated.
+	"ACL": true,
 }
 
 // ReasonFor turns a source's event name (SHUTDOWN, BLOCK_IO_ERROR,

@@ -1,7 +1,8 @@
 // Package lxdsource is the node agent's LXD event source: it follows LXD's
-// /1.0/events stream on the daemon's unix socket (lifecycle and operation
-// events of all projects, optionally logging events at warning and above)
-// and publishes it through the agent's source.Publisher.
+// /1.0/events stream on the daemon's unix socket (lifecycle, operation and
+// logging events of all projects; logging at warning and above is
+// published, unless Config.IgnoreLogging) and publishes it through the
+// agent's source.Publisher.
 //
 //   - Instance lifecycle events (instance-started, -paused, -renamed,
 //     -exec, -snapshot-created...) become Events on the VirtualMachine whose
@@ -9,8 +10,12 @@
 //     CamelCase (InstanceStarted) and the action as LXD spells it; they
 //     update its facts (run state, event counters, monitor state).
 //   - A rename follows the instance: the VirtualMachine naming the old name
-//     keeps receiving the instance's events under the new name (an
-//     in-memory map, lost when the agent restarts; the note says so).
+//     keeps receiving the instance's events under the new name (the note
+//     says so). The renames are kept in Config.StateFile with the
+//     instances' LXD UUIDs, so they survive agent restarts (state.go).
+//   - In an LXD cluster only this member's events are taken: those whose
+//     location is the member's name (read from GET /1.0), or none; the
+//     others are counted and skipped (member.go).
 //   - Failed operations on an instance (status Failure) become Warning
 //     Events with LXD's error text.
 //   - Lifecycle events that concern no instance (projects, profiles,

@@ -20,9 +20,13 @@ import (
 type Config struct {
 	// Socket is LXD's unix socket ($LXD_DIR/unix.socket).
 	Socket string
-	// Logging also follows logging events, publishing those at warning
-	// and above.
-	Logging bool
+	// IgnoreLogging does not follow LXD's logging events. They are
+	// followed by default, and those at warning and above published
+	// (LXD sends every level; the lower ones are dropped on arrival).
+	IgnoreLogging bool
+	// StateFile, when set, keeps the instances' renames across agent
+	// restarts (see state.go); empty keeps them in memory only.
+	StateFile string
 	// MinBackoff and MaxBackoff bound the wait between connection
 	// attempts (200 ms and 30 s when zero).
 	MinBackoff, MaxBackoff time.Duration
@@ -56,12 +60,16 @@ type Source struct {
 	connectedIn map[types.UID]int
 	connections int
 
+	// member is this LXD's cluster member name, "" when standalone.
+	member string
+
 	// aliases maps an instance's current name to the name it had when a
 	// VirtualMachine could have named it: renames follow the instance.
-	aliases map[Instance]Instance
+	aliases map[Instance]alias
 	// states are the instances' run states (LXD status word as reason),
-	// by current name.
+	// and uuids their LXD UUIDs, by current name.
 	states map[Instance]runState
+	uuids  map[Instance]string
 }
 
 // New returns a source publishing through pub.
@@ -84,7 +92,7 @@ func New(pub source.Publisher, cfg Config) *Source {
 	return &Source{
 		cfg: cfg, pub: pub,
 		told: map[types.UID]int{}, connectedIn: map[types.UID]int{},
-		aliases: map[Instance]Instance{}, states: map[Instance]runState{},
+		aliases: map[Instance]alias{}, states: map[Instance]runState{}, uuids: map[Instance]string{},
 	}
 }
 
@@ -96,7 +104,7 @@ func (s *Source) Name() string { return vmv1.SourceLXD }
 // eventsPath is the stream's request path.
 func (s *Source) eventsPath() string {
 	types := "lifecycle,operation"
-	if s.cfg.Logging {
+	if !s.cfg.IgnoreLogging {
 		types += ",logging"
 	}
 	return "/1.0/events?type=" + types + "&all-projects=true"
@@ -105,6 +113,7 @@ func (s *Source) eventsPath() string {
 // Start follows the stream until ctx ends, reconnecting with capped
 // exponential backoff and jitter. Nothing LXD sends ends it.
 func (s *Source) Start(ctx context.Context) error {
+	s.loadState()
 	for attempt := 0; ; attempt++ {
 		err := s.connectOnce(ctx)
 		if ctx.Err() != nil {
@@ -145,8 +154,9 @@ func (s *Source) connectOnce(ctx context.Context) (err error) {
 	defer connected.Set(0)
 	s.cfg.Log.Info("following LXD events", "socket", s.cfg.Socket, "connection", s.connections)
 
-	// The stream is up before the states are read: no change is missed
-	// between the two.
+	// The stream is up before the member and the states are read: no
+	// change is missed between the two.
+	s.readMember(ctx)
 	if err := s.syncStates(ctx); err != nil {
 		s.cfg.Log.Info("could not read the instances' states; events will tell them", "error", err.Error())
 	}
@@ -196,7 +206,7 @@ func (s *Source) connectOnce(ctx context.Context) (err error) {
 // Handle publishes one message of the stream. It never panics on input: a
 // message it cannot understand is counted and logged.
 func (s *Source) Handle(ctx context.Context, data []byte, received time.Time) {
-	out, err := Translate(data, received, Options{Logging: s.cfg.Logging})
+	out, err := Translate(data, received)
 	framesReceived.WithLabelValues(frameTypeLabel(out.Type)).Inc()
 	if err != nil {
 		framesMalformed.WithLabelValues("invalid").Inc()
@@ -207,6 +217,19 @@ func (s *Source) Handle(ctx context.Context, data []byte, received time.Time) {
 		return
 	}
 	occ := out.Occurrence
+	if out.Type == "lifecycle" && clusterChange(occ.Action) {
+		// Clustering enabled or this member renamed: its events may
+		// carry a new location from now on.
+		was := s.member
+		s.readMember(ctx)
+		if out.Location == was && was != "" {
+			out.Location = s.member
+		}
+	}
+	if !s.ours(out.Location) {
+		otherMember.Inc()
+		return
+	}
 	metrics.EventsReceived.WithLabelValues(vmv1.SourceLXD, MetricName(occ.Action)).Inc()
 	if out.Target == TargetNode {
 		s.pub.Publish(s.pub.Node(), occ, vmv1.SourceLXD)
@@ -221,8 +244,7 @@ func (s *Source) Handle(ctx context.Context, data []byte, received time.Time) {
 	}
 	vm, ok := s.find(ctx, inst)
 	if occ.Action == "instance-deleted" {
-		delete(s.states, inst)
-		delete(s.aliases, inst)
+		s.forget(inst)
 	}
 	if !ok {
 		unmatched.Inc()

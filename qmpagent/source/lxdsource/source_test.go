@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 	"unicode/utf8"
@@ -72,7 +73,7 @@ func TestHandleRoutesAndFollowsRenames(t *testing.T) {
 	if strings.Join(onA, ",") != strings.Join(wantA, ",") {
 		t.Errorf("on a: %v, want %v", onA, wantA)
 	}
-	if strings.Join(onB, ",") != "InstanceStarted" || strings.Join(onNode, ",") != "ProjectCreated,OperationFailed" {
+	if strings.Join(onB, ",") != "InstanceStarted" || strings.Join(onNode, ",") != "ProjectCreated,NetworkACLRenamed,OperationFailed,LogWarning" {
 		t.Errorf("on b: %v, on the node: %v", onB, onNode)
 	}
 	for _, e := range p.Published() {
@@ -106,21 +107,41 @@ type fakeLXD struct {
 	srv    *http.Server
 	conns  chan net.Conn
 	pongs  chan []byte
+
+	mu sync.Mutex
+	// server and instances are the metadata of GET /1.0 and GET
+	// /1.0/instances (a standalone LXD with c1 frozen unless set).
+	server, instances string
+}
+
+// serve sets what GET /1.0 and GET /1.0/instances answer.
+func (l *fakeLXD) serve(server, instances string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.server, l.instances = server, instances
+}
+
+func (l *fakeLXD) metadata(w http.ResponseWriter, which *string) {
+	l.mu.Lock()
+	md := *which
+	l.mu.Unlock()
+	_, _ = io.WriteString(w, `{"type":"sync","status":"Success","metadata":`+md+`}`)
 }
 
 func startFakeLXD(t *testing.T, socket string) *fakeLXD {
-	l := &fakeLXD{t: t, socket: socket, conns: make(chan net.Conn, 4), pongs: make(chan []byte, 4)}
+	l := &fakeLXD{t: t, socket: socket, conns: make(chan net.Conn, 4), pongs: make(chan []byte, 4),
+		server:    `{"environment":{"server_name":"host1","server_clustered":false}}`,
+		instances: `[{"name":"c1","project":"default","status":"Frozen","location":"none"}]`}
 	ln, err := net.Listen("unix", socket)
 	if err != nil {
 		t.Fatal(err)
 	}
 	l.ln = ln
 	mux := http.NewServeMux()
-	mux.HandleFunc("/1.0/instances", func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.WriteString(w, `{"type":"sync","status":"Success","metadata":[{"name":"c1","project":"default","status":"Frozen"}]}`)
-	})
+	mux.HandleFunc("/1.0/instances", func(w http.ResponseWriter, r *http.Request) { l.metadata(w, &l.instances) })
+	mux.HandleFunc("/1.0", func(w http.ResponseWriter, r *http.Request) { l.metadata(w, &l.server) })
 	mux.HandleFunc("/1.0/events", func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Query().Get("type") != "lifecycle,operation" || r.URL.Query().Get("all-projects") != "true" {
+		if r.URL.Query().Get("type") != "lifecycle,operation,logging" || r.URL.Query().Get("all-projects") != "true" {
 			http.Error(w, "bad query "+r.URL.RawQuery, http.StatusBadRequest)
 			return
 		}
@@ -308,7 +329,7 @@ func FuzzFrame(f *testing.F) {
 	f.Add([]byte(`{"type":"lifecycle","metadata":{"action":"instance-renamed","source":"/1.0/instances/%ff?project=%00","context":{"old_name":"c1"}}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p := publishtest.NewRecorder(lxdVM("a", "c1", ""))
-		s := New(p, Config{Socket: "/s", Logging: true, Log: logr.Discard()})
+		s := New(p, Config{Socket: "/s", Log: logr.Discard()})
 		s.Handle(context.Background(), data, received)
 		s.Handle(context.Background(), data, received)
 		for _, e := range p.Published() {

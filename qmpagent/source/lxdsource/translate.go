@@ -95,8 +95,11 @@ func (t Target) String() string {
 // Outcome is what one frame means for the agent.
 type Outcome struct {
 	// Type is the frame's type (lifecycle, operation, logging), cleaned.
-	Type   string
-	Target Target
+	Type string
+	// Location is the cluster member the event happened on: LXD's server
+	// name, "none" on a standalone LXD (cleaned).
+	Location string
+	Target   Target
 	// Instance is the instance, for TargetInstance.
 	Instance Instance
 	// OldName is the instance's previous name, for instance-renamed.
@@ -107,12 +110,6 @@ type Outcome struct {
 	// instance's new run state.
 	RunState       vmv1.RunState
 	RunStateReason string
-}
-
-// Options tune the translation.
-type Options struct {
-	// Logging publishes logging events at warning and above.
-	Logging bool
 }
 
 // Bounds on what is quoted from LXD.
@@ -169,8 +166,9 @@ func RunStateOf(status string) vmv1.RunState {
 
 // Translate reads one frame. received stands in for a missing or bad
 // timestamp. A frame it cannot understand returns an error wrapping
-// ErrMalformed; frames with nothing to publish return TargetNone.
-func Translate(raw []byte, received time.Time, opts Options) (Outcome, error) {
+// ErrMalformed; frames with nothing to publish (operation progress, logging
+// below warning, types it does not know) return TargetNone.
+func Translate(raw []byte, received time.Time) (Outcome, error) {
 	var f Frame
 	if err := strictJSON(raw, &f); err != nil {
 		return Outcome{}, malformed("not a JSON event: %s", model.Clean(err.Error(), maxValue))
@@ -181,7 +179,7 @@ func Translate(raw []byte, received time.Time, opts Options) (Outcome, error) {
 			at = t
 		}
 	}
-	out := Outcome{Type: model.Clean(f.Type, 32)}
+	out := Outcome{Type: model.Clean(f.Type, 32), Location: model.Clean(f.Location, maxName)}
 	if len(f.Metadata) == 0 || bytes.Equal(f.Metadata, []byte("null")) {
 		return out, malformed("%s event without metadata", out.Type)
 	}
@@ -204,9 +202,6 @@ func Translate(raw []byte, received time.Time, opts Options) (Outcome, error) {
 		}
 		operation(&out, m, project, at)
 	case "logging":
-		if !opts.Logging {
-			return out, nil
-		}
 		var m Logging
 		if err := strictJSON(f.Metadata, &m); err != nil {
 			return out, malformed("logging metadata: %s", model.Clean(err.Error(), maxValue))
@@ -244,23 +239,26 @@ func lifecycle(out *Outcome, m Lifecycle, project string, at time.Time) error {
 	inst, rest, isInstance := instancePath(m.Source, project)
 	var b strings.Builder
 	b.WriteString("LXD " + m.Action)
+	ctx := m.Context
 	if isInstance && strings.HasPrefix(m.Action, "instance-") {
 		out.Target, out.Instance = TargetInstance, inst
-		b.WriteString(": instance " + inst.Name + " (project " + inst.Project + ")")
+		name := inst.Name
+		if m.Action == "instance-renamed" {
+			// Without a usable old name the event is still told; only
+			// the VirtualMachine of the old name cannot follow.
+			if old := contextString(ctx, "old_name"); old != "" && len(old) <= maxName && !strings.ContainsAny(old, "/?") {
+				out.OldName = model.Clean(old, maxName)
+				name = out.OldName + " → " + inst.Name
+				ctx = without(ctx, "old_name") // told once, in the name
+			}
+		}
+		b.WriteString(": instance " + name + " (project " + inst.Project + ")")
 		if rest != "" {
 			b.WriteString(", " + rest)
 			occ.Series = rest
 		}
 		if rs, ok := runStates[m.Action]; ok {
 			out.RunState, out.RunStateReason = rs.state, rs.reason
-		}
-		if m.Action == "instance-renamed" {
-			// Without a usable old name the event is still told; only
-			// the VirtualMachine of the old name cannot follow.
-			if old := contextString(m.Context, "old_name"); old != "" && len(old) <= maxName && !strings.ContainsAny(old, "/?") {
-				out.OldName = model.Clean(old, maxName)
-				b.WriteString(", renamed from " + out.OldName)
-			}
 		}
 	} else {
 		out.Target = TargetNode
@@ -279,8 +277,8 @@ func lifecycle(out *Outcome, m Lifecycle, project string, at time.Time) error {
 			b.WriteString(" from " + model.Clean(r.Address, 128))
 		}
 	}
-	if ctx := contextNote(m.Context); ctx != "" {
-		b.WriteString("; " + ctx)
+	if note := contextNote(ctx); note != "" {
+		b.WriteString("; " + note)
 	}
 	occ.Note = b.String()
 	out.Occurrence = occ
@@ -394,6 +392,17 @@ func instancePath(source, project string) (Instance, string, bool) {
 		rest = model.Clean(parts[3], maxValue)
 	}
 	return Instance{Project: model.Clean(project, maxName), Name: model.Clean(name, maxName)}, rest, true
+}
+
+// without is ctx less key (a copy: the frame's map is left alone).
+func without(ctx map[string]json.RawMessage, key string) map[string]json.RawMessage {
+	out := make(map[string]json.RawMessage, len(ctx))
+	for k, v := range ctx {
+		if k != key {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // contextString is a string value of the context, or "".

@@ -97,10 +97,10 @@ var mappings = []struct {
 	{"instance-snapshot-deleted", "/1.0/instances/c1/snapshots/s0", "InstanceSnapshotDeleted", TargetInstance, "", ""},
 	{"instance-snapshot-renamed", "/1.0/instances/c1/snapshots/s0", "InstanceSnapshotRenamed", TargetInstance, "", ""},
 	{"instance-snapshot-updated", "/1.0/instances/c1/snapshots/s0", "InstanceSnapshotUpdated", TargetInstance, "", ""},
-	{"network-acl-created", "/1.0/network-acls/a1", "NetworkAclCreated", TargetNode, "", ""},
-	{"network-acl-deleted", "/1.0/network-acls/a1", "NetworkAclDeleted", TargetNode, "", ""},
-	{"network-acl-renamed", "/1.0/network-acls/a1", "NetworkAclRenamed", TargetNode, "", ""},
-	{"network-acl-updated", "/1.0/network-acls/a1", "NetworkAclUpdated", TargetNode, "", ""},
+	{"network-acl-created", "/1.0/network-acls/a1", "NetworkACLCreated", TargetNode, "", ""},
+	{"network-acl-deleted", "/1.0/network-acls/a1", "NetworkACLDeleted", TargetNode, "", ""},
+	{"network-acl-renamed", "/1.0/network-acls/a1", "NetworkACLRenamed", TargetNode, "", ""},
+	{"network-acl-updated", "/1.0/network-acls/a1", "NetworkACLUpdated", TargetNode, "", ""},
 	{"network-created", "/1.0/networks/lxdbr0", "NetworkCreated", TargetNode, "", ""},
 	{"network-deleted", "/1.0/networks/lxdbr0", "NetworkDeleted", TargetNode, "", ""},
 	{"network-renamed", "/1.0/networks/lxdbr0", "NetworkRenamed", TargetNode, "", ""},
@@ -141,7 +141,7 @@ func TestMappingEveryAction(t *testing.T) {
 	for _, m := range mappings {
 		for _, withRequestor := range []bool{true, false} {
 			t.Run(fmt.Sprintf("%s/requestor=%v", m.action, withRequestor), func(t *testing.T) {
-				out, err := Translate(lifecycleFrame(m.action, m.source, withRequestor, nil), received, Options{})
+				out, err := Translate(lifecycleFrame(m.action, m.source, withRequestor, nil), received)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -226,7 +226,7 @@ var recorded = []struct {
 		name:   "renamed",
 		frame:  `{"location":"none","metadata":{"action":"instance-renamed","context":{"old_name":"c1"},"source":"/1.0/instances/c2"},"project":"default","timestamp":"2026-11-21T15:23:33.628862386Z","type":"lifecycle"}`,
 		target: TargetInstance, instance: Instance{"default", "c2"}, reason: "InstanceRenamed", oldName: "c1",
-		note: "LXD instance-renamed: instance c2 (project default), renamed from c1; old_name=c1",
+		note: "LXD instance-renamed: instance c1 → c2 (project default)",
 	},
 	{
 		name:   "deleted",
@@ -247,6 +247,12 @@ var recorded = []struct {
 		note: "LXD project-created: /1.0/projects/p1, requested by root via unix from @",
 	},
 	{
+		name:   "network ACL renamed: the node, ACL kept as an acronym",
+		frame:  `{"location":"none","metadata":{"action":"network-acl-renamed","context":{"old_name":"a1"},"requestor":{"address":"@","protocol":"unix","username":"root"},"source":"/1.0/network-acls/a2"},"project":"default","timestamp":"2026-11-29T01:24:02.710955483Z","type":"lifecycle"}`,
+		target: TargetNode, reason: "NetworkACLRenamed",
+		note: "LXD network-acl-renamed: /1.0/network-acls/a2, requested by root via unix from @; old_name=a1",
+	},
+	{
 		name:   "failed start: a Warning on the instance",
 		frame:  `{"location":"none","metadata":{"class":"task","created_at":"2026-11-21T15:24:17.599940954Z","description":"Starting instance","err":"The instance is already running","id":"7588a889-f554-48fa-b7b2-8a022ebc668f","location":"none","may_cancel":false,"metadata":null,"resources":{"instances":["/1.0/instances/f1"]},"status":"Failure","status_code":400,"updated_at":"2026-11-21T15:24:17.599940954Z"},"project":"default","timestamp":"2026-11-21T15:24:17.606414519Z","type":"operation"}`,
 		target: TargetInstance, instance: Instance{"default", "f1"}, reason: "OperationFailed", warning: true,
@@ -264,9 +270,22 @@ var recorded = []struct {
 		target: TargetNone,
 	},
 	{
-		name:   "logging not asked for: nothing",
-		frame:  `{"metadata":{"message":"x","level":"error","context":{}},"timestamp":"2026-11-21T15:24:17Z","type":"logging"}`,
+		name:   "logging at debug: nothing",
+		frame:  `{"location":"none","metadata":{"context":{"id":"6a675d1f-08f9-47da-b4a5-242dfd149851","local":"/var/lib/lxd/unix.socket","remote":"@"},"level":"debug","message":"Event listener server handler started"},"timestamp":"2026-11-29T01:24:00.669180569Z","type":"logging"}`,
 		target: TargetNone,
+	},
+	{
+		name:   "logging at info: nothing",
+		frame:  `{"location":"none","metadata":{"context":{"created":"2026-11-29 01:23:51.451149494 +0000 UTC","ephemeral":"false","instance":"c1b","instanceType":"container","project":"default","used":"2026-11-29 01:23:56.68794079 +0000 UTC"},"level":"info","message":"Freezing container"},"timestamp":"2026-11-29T01:24:01.707624793Z","type":"logging"}`,
+		target: TargetNone,
+	},
+	{
+		// lxc network create br9 ipv4.address=none ipv6.address=none, on
+		// a host whose /sys is read-only.
+		name:   "logging at warning: LXD failed to configure a bridge, a Warning on the node",
+		frame:  `{"location":"none","metadata":{"context":{"driver":"bridge","network":"br9","project":"default"},"level":"warning","message":"Failed enabling VLAN filtering: Failed enabling VLAN filtering on bridge \"br9\": open /sys/class/net/br9/bridge/vlan_filtering: permission denied"},"timestamp":"2026-11-29T01:24:02.765558838Z","type":"logging"}`,
+		target: TargetNode, reason: "LogWarning", warning: true,
+		note: `LXD warning: Failed enabling VLAN filtering: Failed enabling VLAN filtering on bridge "br9": open /sys/class/net/br9/bridge/vlan_filtering: permission denied; driver=bridge network=br9`,
 	},
 	{
 		name:   "a newer LXD's event type: nothing",
@@ -278,7 +297,7 @@ var recorded = []struct {
 func TestRecordedFrames(t *testing.T) {
 	for _, tc := range recorded {
 		t.Run(tc.name, func(t *testing.T) {
-			out, err := Translate([]byte(tc.frame), received, Options{})
+			out, err := Translate([]byte(tc.frame), received)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,7 +325,7 @@ func TestLogging(t *testing.T) {
 		{"eror", "log-error", TargetInstance}, {"error", "log-error", TargetInstance}, {"crit", "log-critical", TargetInstance},
 	} {
 		frame := fmt.Sprintf(`{"type":"logging","timestamp":"2026-11-21T15:24:17Z","metadata":{"message":"Failed to stop","level":%q,"context":{"instance":"c1","project":"p1","err":"x"}}}`, tc.level)
-		out, err := Translate([]byte(frame), received, Options{Logging: true})
+		out, err := Translate([]byte(frame), received)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -318,7 +337,7 @@ func TestLogging(t *testing.T) {
 			t.Errorf("%s: %+v", tc.level, out)
 		}
 	}
-	out, _ := Translate([]byte(`{"type":"logging","metadata":{"message":"disk full","level":"error"}}`), received, Options{Logging: true})
+	out, _ := Translate([]byte(`{"type":"logging","metadata":{"message":"disk full","level":"error"}}`), received)
 	if out.Target != TargetNode || out.Occurrence.Reason != "LogError" {
 		t.Errorf("a log line of no instance: %+v", out)
 	}
@@ -334,7 +353,7 @@ func TestMalformed(t *testing.T) {
 		`{"type":"operation","metadata":{"status":5}}`,
 		`{"type":"lifecycle","metadata":{"action":"instance-started"}} {"type":"x"}`,
 	} {
-		_, err := Translate([]byte(frame), received, Options{})
+		_, err := Translate([]byte(frame), received)
 		if !errors.Is(err, ErrMalformed) {
 			t.Errorf("%q: err = %v, want ErrMalformed", frame, err)
 		}
@@ -344,7 +363,7 @@ func TestMalformed(t *testing.T) {
 func TestBounded(t *testing.T) {
 	long := strings.Repeat("\x1bé", 5000)
 	frame := lifecycleFrame("instance-exec", "/1.0/instances/c1", true, map[string]any{"command": []string{long}, long: long})
-	out, err := Translate(frame, received, Options{})
+	out, err := Translate(frame, received)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -352,14 +371,14 @@ func TestBounded(t *testing.T) {
 		t.Errorf("note of %d bytes: %q", n, out.Occurrence.Note)
 	}
 	// A name too long for a VirtualMachine to name is not an instance.
-	out, err = Translate(lifecycleFrame("instance-started", "/1.0/instances/"+strings.Repeat("n", 64), false, nil), received, Options{})
+	out, err = Translate(lifecycleFrame("instance-started", "/1.0/instances/"+strings.Repeat("n", 64), false, nil), received)
 	if err != nil || out.Target != TargetNode {
 		t.Errorf("long name: %v %v", out.Target, err)
 	}
 }
 
 func TestBadTimestampUsesReceived(t *testing.T) {
-	out, err := Translate([]byte(`{"type":"lifecycle","timestamp":"yesterday","metadata":{"action":"config-updated","source":"/1.0"}}`), received, Options{})
+	out, err := Translate([]byte(`{"type":"lifecycle","timestamp":"yesterday","metadata":{"action":"config-updated","source":"/1.0"}}`), received)
 	if err != nil || !out.Occurrence.Time.Equal(received) {
 		t.Errorf("%v %v", out.Occurrence.Time, err)
 	}
