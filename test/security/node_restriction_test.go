@@ -93,6 +93,19 @@ var _ = Describe("An agent's token", Ordered, func() {
 		Expect(agentA.Create(ctx, event("about-node-a", "node-a", nodeRef("node-a")))).To(Succeed())
 		refused(agentA.Create(ctx, event("as-b", "node-b", vmRef(vmB))), refusedEvent)
 		refused(agentA.Create(ctx, event("about-node-b", "node-a", nodeRef("node-b"))), refusedEvent)
+
+		// The same through core/v1, which the agent writes its Events with.
+		legacy := func(name, reportingInstance string, about corev1.ObjectReference) *corev1.Event {
+			return &corev1.Event{
+				ObjectMeta:     metav1.ObjectMeta{Namespace: "default", Name: name},
+				InvolvedObject: about, Reason: "GuestPanicked", Message: "a test", Type: corev1.EventTypeWarning,
+				EventTime:           metav1.NewMicroTime(time.Now()),
+				ReportingController: "vmevents.dev/agent", ReportingInstance: reportingInstance, Action: "GUEST_PANICKED",
+			}
+		}
+		Expect(agentA.Create(ctx, legacy("core-as-a", "node-a", vmRef(vmA)))).To(Succeed())
+		refused(agentA.Create(ctx, legacy("core-as-b", "node-b", vmRef(vmB))), refusedEvent)
+		refused(agentA.Create(ctx, legacy("core-about-node-b", "node-a", nodeRef("node-b"))), refusedEvent)
 	})
 
 	It("keeps its own heartbeat Lease, neither another node's nor the controller's", func() {
