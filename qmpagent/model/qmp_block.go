@@ -113,16 +113,33 @@ func blockWriteThreshold(_ *Facts, v any, _ time.Time) detail {
 	}
 }
 
-func quorumFailure(_ *Facts, v any, _ time.Time) detail {
+// recordQuorumFault adds one fault to the facts of q's node and kind.
+func recordQuorumFault(f *Facts, q QuorumFault) {
+	if f.QuorumFaults == nil {
+		f.QuorumFaults = map[string]QuorumFault{}
+	}
+	q.Count = f.QuorumFaults[q.Key()].Count + 1
+	f.QuorumFaults[q.Key()] = q
+}
+
+func quorumFailure(f *Facts, v any, at time.Time) detail {
 	e := v.(qmp.QuorumFailureEvent)
+	recordQuorumFault(f, QuorumFault{
+		Node: s(e.Reference), Kind: vmv1.QuorumFaultNoQuorum,
+		SectorNum: e.SectorNum, SectorsCount: e.SectorsCount, LastTime: at,
+	})
 	return detail{
 		note:   fmt.Sprintf("Quorum %s lost: no majority for sectors %d-%d", s(e.Reference), e.SectorNum, e.SectorNum+e.SectorsCount-1),
 		series: s(e.Reference),
 	}
 }
 
-func quorumReportBad(_ *Facts, v any, _ time.Time) detail {
+func quorumReportBad(f *Facts, v any, at time.Time) detail {
 	e := v.(qmp.QuorumReportBadEvent)
+	recordQuorumFault(f, QuorumFault{
+		Node: s(e.NodeName), Kind: vmv1.QuorumFaultBadChild, Operation: s(string(e.Type)), Error: s(e.Error),
+		SectorNum: e.SectorNum, SectorsCount: e.SectorsCount, LastTime: at,
+	})
 	note := fmt.Sprintf("Quorum child %s: bad %s of sectors %d-%d", s(e.NodeName), s(string(e.Type)), e.SectorNum, e.SectorNum+e.SectorsCount-1)
 	if e.Error != "" {
 		note += ": " + s(e.Error)
