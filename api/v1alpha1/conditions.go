@@ -33,10 +33,6 @@ const (
 	// the spec or the agent's configuration must change. kstatus computes
 	// such a VM as Failed.
 	ConditionStalled = "Stalled"
-	// ConditionReconciling (kstatus) is True while the agent has not reported
-	// on the VM yet: its health is not known, and kstatus computes it as
-	// InProgress rather than Current.
-	ConditionReconciling = "Reconciling"
 )
 
 // Condition reasons. They are part of the user-facing contract
@@ -131,8 +127,6 @@ const (
 	ReasonMonitorRefused = "MonitorRefused"
 	// Stalled: False.
 	ReasonNotStalled = "NotStalled"
-	// Reconciling: False once the agent has reported (True is AwaitingFacts).
-	ReasonReported = "Reported"
 
 	// Ready. When a fault condition is True, Ready's reason is that
 	// condition's type (GuestPanicked, WatchdogExpired, HardwareError,

@@ -35,7 +35,7 @@ type Env struct {
 // RepoRoot is the repository's top folder, found from this source file.
 func RepoRoot() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..")
 }
 
 // Assets returns the folder holding kube-apiserver, etcd and kubectl, or an
