@@ -17,6 +17,9 @@ var conditionTypes = []string{
 	vmv1.ConditionGuestPanicked,
 	vmv1.ConditionWatchdogExpired,
 	vmv1.ConditionIOError,
+	vmv1.ConditionHardwareError,
+	vmv1.ConditionStorageDegraded,
+	vmv1.ConditionStalled,
 	vmv1.ConditionReady,
 }
 
@@ -28,6 +31,9 @@ func computeConditions(vm *vmv1.VirtualMachine, f facts, now time.Time) {
 	setGuestPanickedCondition(vm, f, now)
 	setWatchdogExpiredCondition(vm, f, now)
 	setIOErrorCondition(vm, f, now)
+	setHardwareErrorCondition(vm, f, now)
+	setStorageDegradedCondition(vm, f, now)
+	setStalledCondition(vm, f, now)
 	setReadyCondition(vm, f, now)
 }
 

@@ -56,6 +56,12 @@ func setGuestPanickedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) 
 		if !ok {
 			action.reason, action.did = vmv1.ReasonOtherAction, fmt.Sprintf("QEMU's action was %q", p.Action)
 		}
+		if p.CrashLoaded {
+			// The reason says more than the action (always run): the
+			// crash kernel is dumping; its reboot will clear this.
+			action.reason = vmv1.ReasonCrashLoaded
+			action.did = fmt.Sprintf("its crash kernel took over (GUEST_CRASHLOADED, QEMU action %s); the guest reboots once the dump is written", p.Action)
+		}
 		c.Status, c.Reason = metav1.ConditionTrue, action.reason
 		c.Message = fmt.Sprintf("the guest panicked at %s; %s", stamp(at), action.did)
 		if p.Info != "" {

@@ -16,7 +16,9 @@ import (
 var faultConditions = []string{
 	vmv1.ConditionGuestPanicked,
 	vmv1.ConditionWatchdogExpired,
+	vmv1.ConditionHardwareError,
 	vmv1.ConditionIOError,
+	vmv1.ConditionStorageDegraded,
 	vmv1.ConditionPaused,
 }
 

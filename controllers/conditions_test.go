@@ -158,14 +158,18 @@ const (
 	wdog    = vmv1.ConditionWatchdogExpired
 	ioerr   = vmv1.ConditionIOError
 	ready   = vmv1.ConditionReady
-	healthy = "healthy" // shorthand: the six conditions of a healthy VM
+	hwerr   = vmv1.ConditionHardwareError
+	storage = vmv1.ConditionStorageDegraded
+	stalled = vmv1.ConditionStalled
+	healthy = "healthy" // shorthand: the conditions of a healthy VM
 )
 
 func check(t *testing.T, vm *vmv1.VirtualMachine, w want, msgContains ...string) {
 	t.Helper()
 	if _, ok := w[healthy]; ok {
 		delete(w, healthy)
-		for k, v := range map[string]string{mon: "True/Connected", paused: "False/Running", panics: "False/NoPanic", wdog: "False/NotExpired", ioerr: "False/NoIOError", ready: "True/Running"} {
+		for k, v := range map[string]string{mon: "True/Connected", paused: "False/Running", panics: "False/NoPanic", wdog: "False/NotExpired", ioerr: "False/NoIOError",
+			hwerr: "False/NoHardwareError", storage: "False/NoStorageFault", stalled: "False/NotStalled", ready: "True/Running"} {
 			if _, set := w[k]; !set {
 				w[k] = v
 			}
@@ -258,8 +262,12 @@ func TestPausedCauses(t *testing.T) {
 		t.Run(c.runState, func(t *testing.T) {
 			vm := evaluate(at(0, running()), at(time.Minute, with(stopped(c.runState, time.Minute))))
 			check(t, vm, want{paused: "True/" + c.reason, ready: "False/" + c.ready, mon: "True/Connected"}, paused, `QEMU run state "`+c.runState+`"`)
-			if got := eventTypeFor(*meta.FindStatusCondition(vm.Status.Conditions, paused), agentReported(&vm.Status)); got != c.event {
+			if got := eventTypeFor(*meta.FindStatusCondition(vm.Status.Conditions, paused), vm.Status.Conditions, agentReported(&vm.Status)); got != c.event {
 				t.Errorf("Event type %q, want %q", got, c.event)
+			}
+			// Ready False follows: a Warning only for a fault.
+			if got := eventTypeFor(*meta.FindStatusCondition(vm.Status.Conditions, ready), vm.Status.Conditions, agentReported(&vm.Status)); got != c.event {
+				t.Errorf("Ready Event type %q, want %q", got, c.event)
 			}
 			vm = evaluate(at(0, running()), at(time.Minute, with(stopped(c.runState, time.Minute))), at(2*time.Minute, with(resumed(2*time.Minute))))
 			check(t, vm, want{paused: "False/Resumed", ready: "True/Running"})

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	eventsv1 "k8s.io/api/events/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -20,7 +20,8 @@ import (
 
 // Transition Events.
 //
-// Every condition flip is recorded once as an events.k8s.io/v1 Event on the
+// Every condition flip is recorded once as an Event (core/v1 with the
+// events.k8s.io/v1 fields, see transitionEvent) on the
 // VM, also across controller restarts and leader changes. The Event's name
 // is derived from (VM uid, condition type, status, lastTransitionTime), so
 // creating it a second time fails with AlreadyExists instead of making a
@@ -45,6 +46,10 @@ import (
 const (
 	// ReportingController is the reportingController of the controller's Events.
 	ReportingController = "vmevents.dev/controller"
+	// SourceComponent is the deprecatedSource.component of the controller's
+	// Events: what core/v1 readers (`kubectl describe`, `kubectl get
+	// events`) show in "From".
+	SourceComponent = "vmevents-controller"
 	// EventAction is the action of every transition Event.
 	EventAction = "ConditionChanged"
 	// LabelConditionType and LabelConditionStatus label each transition
@@ -64,10 +69,12 @@ const (
 )
 
 // faultPauses are the Paused reasons that are faults (Warning Events); the
-// others (user, migration, suspend, shutdown...) are operations (Normal).
+// others (user, migration, suspend, shutdown, prelaunch, snapshot, dump)
+// are operations (Normal).
 var faultPauses = map[string]bool{
 	vmv1.ReasonIOError: true, vmv1.ReasonWatchdog: true, vmv1.ReasonGuestPanicked: true,
 	vmv1.ReasonDebug: true, vmv1.ReasonInternalError: true, vmv1.ReasonUnknownCause: true,
+	vmv1.ReasonPostCopyFailed: true, vmv1.ReasonAPIError: true,
 }
 
 // eventTypeFor says which Event a condition in its current state deserves:
@@ -76,6 +83,14 @@ var faultPauses = map[string]bool{
 // depends only on what is persisted on the VM (the condition, and whether
 // the agent's facts are there), so that a restarted controller judges a
 // transition it did not see exactly as the one that made it.
+//
+// Ready False is a Warning only when a fault makes it so: a VM stopped for
+// an operation (Paused True with a reason not in faultPauses: an operator's
+// pause, Prelaunch, a clean Shutdown, Migration, Snapshot, Suspended) is
+// not Ready, and that is Normal, so that alerting on Warnings stays useful.
+// conds are the VM's persisted conditions, Ready's cause among them.
+//
+// Stalled is a fault condition (Warning, Recovered Normal).
 //
 // States that are not worth an Event are those a condition starts in:
 // AwaitingFacts; MonitorConnected and Ready Unknown (NoAgent,
@@ -90,7 +105,7 @@ var faultPauses = map[string]bool{
 // ReadyUnknown, both "is the agent running?") before anything was known
 // about it: 18,000 Warnings for 9,000 such VMs. The conditions still say
 // it; once the agent has reported, losing it is news and is told.
-func eventTypeFor(c metav1.Condition, agentReported bool) string {
+func eventTypeFor(c metav1.Condition, conds []metav1.Condition, agentReported bool) string {
 	if c.Reason == vmv1.ReasonAwaitingFacts {
 		return ""
 	}
@@ -101,6 +116,8 @@ func eventTypeFor(c metav1.Condition, agentReported bool) string {
 			return corev1.EventTypeNormal
 		case c.Status == metav1.ConditionUnknown && !agentReported:
 			return ""
+		case c.Type == vmv1.ConditionReady && c.Status == metav1.ConditionFalse && !readyFalseIsFault(c, conds):
+			return corev1.EventTypeNormal
 		}
 		return corev1.EventTypeWarning
 	case vmv1.ConditionPaused:
@@ -115,7 +132,7 @@ func eventTypeFor(c metav1.Condition, agentReported bool) string {
 			return corev1.EventTypeNormal
 		}
 		return ""
-	default: // GuestPanicked, WatchdogExpired, IOError
+	default: // GuestPanicked, WatchdogExpired, IOError, HardwareError, StorageDegraded, Stalled
 		switch {
 		case c.Status == metav1.ConditionTrue:
 			return corev1.EventTypeWarning
@@ -124,6 +141,16 @@ func eventTypeFor(c metav1.Condition, agentReported bool) string {
 		}
 		return ""
 	}
+}
+
+// readyFalseIsFault says whether Ready False (ready) is caused by a fault:
+// anything but a pause for an operation.
+func readyFalseIsFault(ready metav1.Condition, conds []metav1.Condition) bool {
+	if ready.Reason != vmv1.ConditionPaused {
+		return true
+	}
+	p := meta.FindStatusCondition(conds, vmv1.ConditionPaused)
+	return p == nil || p.Status != metav1.ConditionTrue || faultPauses[p.Reason]
 }
 
 // eventName is the deterministic name of the Event for c's current state:
@@ -141,36 +168,51 @@ func eventName(vm *vmv1.VirtualMachine, c metav1.Condition) string {
 }
 
 // transitionEvent builds the Event recording c's latest flip on vm.
-func transitionEvent(vm *vmv1.VirtualMachine, c metav1.Condition, eventType, instance string) *eventsv1.Event {
+//
+// It is written through the core/v1 Events API, with the events.k8s.io/v1
+// fields (eventTime, reportingController, reportingInstance, action) and
+// the ones older readers sort and count by: firstTimestamp, lastTimestamp,
+// count and source (events.k8s.io/v1's deprecated* fields). `kubectl
+// describe` sorts Events by lastTimestamp and `kubectl get events` shows
+// the count; without them every Event sorts as equal. The events.k8s.io/v1
+// API refuses to create an Event with them set ("needs to be unset"); the
+// core/v1 API takes both, and it is the same object either way, so readers
+// of either API see all of it. A flip happens once: its count is 1, its
+// first and last time the flip's own time (also when a restarted
+// controller records it late).
+func transitionEvent(vm *vmv1.VirtualMachine, c metav1.Condition, eventType, instance string) *corev1.Event {
 	note := summary(&c)
 	if len(note) > noteLimit {
 		// Cut on bytes, then drop a rune the cut may have split.
 		note = strings.ToValidUTF8(note[:noteLimit-3], "") + "..."
 	}
-	return &eventsv1.Event{
+	flipped := c.LastTransitionTime
+	return &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:      eventName(vm, c),
 			Namespace: vm.Namespace,
 			Labels:    map[string]string{LabelConditionType: c.Type, LabelConditionStatus: string(c.Status)},
 		},
-		// The flip's own time, also when a restarted controller records
-		// it late.
-		EventTime:           metav1.NewMicroTime(c.LastTransitionTime.Time),
+		EventTime:           metav1.NewMicroTime(flipped.Time),
+		FirstTimestamp:      flipped,
+		LastTimestamp:       flipped,
+		Count:               1,
+		Source:              corev1.EventSource{Component: SourceComponent},
 		ReportingController: ReportingController,
 		ReportingInstance:   instance,
 		Action:              EventAction,
 		// "<Type><Status>", e.g. GuestPanickedTrue, ReadyFalse: what
 		// `kubectl get events` shows and what field selectors match.
 		Reason: c.Type + string(c.Status),
-		Regarding: corev1.ObjectReference{
+		InvolvedObject: corev1.ObjectReference{
 			APIVersion: vmv1.GroupVersion.String(),
 			Kind:       "VirtualMachine",
 			Namespace:  vm.Namespace,
 			Name:       vm.Name,
 			UID:        vm.UID,
 		},
-		Note: note,
-		Type: eventType,
+		Message: note,
+		Type:    eventType,
 	}
 }
 
@@ -195,7 +237,7 @@ func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, con
 	r.known.prune(now)
 	reported := agentReported(&vm.Status)
 	for _, c := range conds {
-		eventType := eventTypeFor(c, reported)
+		eventType := eventTypeFor(c, conds, reported)
 		at := c.LastTransitionTime.Time
 		if eventType == "" || now.Sub(at) > r.window {
 			continue

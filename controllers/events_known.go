@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	eventsv1 "k8s.io/api/events/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -112,7 +112,7 @@ func (k *knownEvents) load(ctx context.Context, now time.Time) error {
 	log := ctrl.LoggerFrom(ctx)
 	start := time.Now()
 	list := &metav1.PartialObjectMetadataList{}
-	list.SetGroupVersionKind(eventsv1.SchemeGroupVersion.WithKind("EventList"))
+	list.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("EventList"))
 	added, pages := 0, 0
 	for {
 		err := k.reader.List(ctx, list, client.HasLabels{LabelConditionType},
@@ -120,7 +120,7 @@ func (k *knownEvents) load(ctx context.Context, now time.Time) error {
 		if apierrors.IsForbidden(err) {
 			// A role older than this binary (no list on Events): work as
 			// before, learning from AlreadyExists, rather than not at all.
-			log.Error(err, "cannot list the existing transition Events; a restart will re-create each recent one (grant list on events.k8s.io events, config/rbac)")
+			log.Error(err, "cannot list the existing transition Events; a restart will re-create each recent one (grant list on core events, config/rbac)")
 			k.loaded = true
 			return nil
 		}

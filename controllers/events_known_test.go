@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	eventsv1 "k8s.io/api/events/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -18,7 +18,7 @@ import (
 // A new process (a new leader) finds the Events of the previous one and
 // creates only those missing.
 func TestEventRecorderRestart(t *testing.T) {
-	events := schema.GroupResource{Group: eventsv1.GroupName, Resource: "events"}
+	events := schema.GroupResource{Group: corev1.GroupName, Resource: "events"}
 	cases := []struct {
 		name string
 		// crash deletes the GuestPanicked Event, as if the previous

@@ -53,9 +53,21 @@ func TestEventTypeFor(t *testing.T) {
 		{ioerr, "True", vmv1.ReasonRecentErrors, false, "Warning"},
 		{ioerr, "False", vmv1.ReasonRecovered, false, "Normal"},
 		{ioerr, "False", vmv1.ReasonNoIOError, false, ""},
+		{hwerr, "True", vmv1.ReasonMemoryErrorInjected, false, "Warning"},
+		{hwerr, "False", vmv1.ReasonRecovered, false, "Normal"},
+		{hwerr, "False", vmv1.ReasonNoHardwareError, false, ""},
+		{storage, "True", vmv1.ReasonQuorumChildBad, false, "Warning"},
+		{storage, "False", vmv1.ReasonRecovered, false, "Normal"},
+		{storage, "False", vmv1.ReasonNoStorageFault, false, ""},
+		{stalled, "True", vmv1.ReasonMonitorRefused, false, "Warning"},
+		{stalled, "False", vmv1.ReasonRecovered, false, "Normal"},
+		{stalled, "False", vmv1.ReasonNotStalled, false, ""},
+		{paused, "True", vmv1.ReasonPostCopyFailed, false, "Warning"},
+		{paused, "True", vmv1.ReasonAPIError, false, "Warning"},
+		{paused, "True", vmv1.ReasonDump, false, "Normal"},
 	}
 	for _, c := range cases {
-		got := eventTypeFor(metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason}, !c.silent)
+		got := eventTypeFor(metav1.Condition{Type: c.typ, Status: metav1.ConditionStatus(c.status), Reason: c.reason}, nil, !c.silent)
 		if got != c.want {
 			t.Errorf("%s=%s (%s), agent silent %t: %q, want %q", c.typ, c.status, c.reason, c.silent, got, c.want)
 		}
@@ -72,9 +84,48 @@ func TestNewVMWithoutAgentTellsNothing(t *testing.T) {
 			t.Fatalf("%s: %d conditions", name, len(vm.Status.Conditions))
 		}
 		for _, c := range vm.Status.Conditions {
-			if got := eventTypeFor(c, agentReported(&vm.Status)); got != "" {
+			if got := eventTypeFor(c, vm.Status.Conditions, agentReported(&vm.Status)); got != "" {
 				t.Errorf("%s: %s=%s (%s) on a new VM: a %s Event, want none", name, c.Type, c.Status, c.Reason, got)
 			}
+		}
+	}
+}
+
+// Ready False is a Warning only when a fault causes it: its reason, and
+// for Paused the Paused condition persisted beside it, decide.
+func TestReadyFalseEventType(t *testing.T) {
+	pausedFor := func(reason string) []metav1.Condition {
+		return []metav1.Condition{{Type: paused, Status: "True", Reason: reason}}
+	}
+	cases := []struct {
+		name   string
+		reason string
+		conds  []metav1.Condition
+		want   string
+	}{
+		{"prelaunch (-S, waiting for cont)", vmv1.ConditionPaused, pausedFor(vmv1.ReasonPrelaunch), "Normal"},
+		{"an operator's pause", vmv1.ConditionPaused, pausedFor(vmv1.ReasonPausedByUser), "Normal"},
+		{"a clean shutdown", vmv1.ConditionPaused, pausedFor(vmv1.ReasonShutdown), "Normal"},
+		{"migration", vmv1.ConditionPaused, pausedFor(vmv1.ReasonMigration), "Normal"},
+		{"snapshot", vmv1.ConditionPaused, pausedFor(vmv1.ReasonSnapshot), "Normal"},
+		{"suspended", vmv1.ConditionPaused, pausedFor(vmv1.ReasonSuspended), "Normal"},
+		{"libvirt dump", vmv1.ConditionPaused, pausedFor(vmv1.ReasonDump), "Normal"},
+		{"paused, cause unknown", vmv1.ConditionPaused, pausedFor(vmv1.ReasonUnknownCause), "Warning"},
+		{"paused by a debugger", vmv1.ConditionPaused, pausedFor(vmv1.ReasonDebug), "Warning"},
+		{"libvirt API error", vmv1.ConditionPaused, pausedFor(vmv1.ReasonAPIError), "Warning"},
+		{"Paused condition missing", vmv1.ConditionPaused, nil, "Warning"},
+		{"guest panicked", vmv1.ConditionGuestPanicked, pausedFor(vmv1.ReasonGuestPanicked), "Warning"},
+		{"watchdog", vmv1.ConditionWatchdogExpired, nil, "Warning"},
+		{"I/O error", vmv1.ConditionIOError, pausedFor(vmv1.ReasonIOError), "Warning"},
+		{"hardware error", vmv1.ConditionHardwareError, nil, "Warning"},
+		{"storage degraded", vmv1.ConditionStorageDegraded, nil, "Warning"},
+		{"monitor lost or refused", vmv1.ReasonMonitorNotConnected, nil, "Warning"},
+		{"not running", vmv1.ReasonNotRunning, nil, "Warning"},
+	}
+	for _, c := range cases {
+		got := eventTypeFor(metav1.Condition{Type: ready, Status: "False", Reason: c.reason}, c.conds, true)
+		if got != c.want {
+			t.Errorf("%s: Ready False (%s): %q, want %q", c.name, c.reason, got, c.want)
 		}
 	}
 }
@@ -119,11 +170,15 @@ func TestTransitionEvent(t *testing.T) {
 	if ev.Reason != "MonitorConnectedFalse" || ev.Action != EventAction || ev.ReportingController != ReportingController || ev.ReportingInstance != "pod-1" {
 		t.Errorf("unexpected event %+v", ev)
 	}
-	if len(ev.Note) > noteLimit {
-		t.Errorf("note of %d bytes, the API server takes %d", len(ev.Note), noteLimit)
+	if len(ev.Message) > noteLimit {
+		t.Errorf("note of %d bytes, the API server takes %d", len(ev.Message), noteLimit)
 	}
-	if !ev.EventTime.Time.Equal(t0) || ev.Regarding.UID != "uid-1" || ev.Namespace != "ns" || ev.Labels[LabelConditionType] != mon {
+	if !ev.EventTime.Time.Equal(t0) || ev.InvolvedObject.UID != "uid-1" || ev.Namespace != "ns" || ev.Labels[LabelConditionType] != mon {
 		t.Errorf("unexpected event %+v", ev)
+	}
+	// What core/v1 readers (kubectl describe, get events --sort-by) use.
+	if !ev.FirstTimestamp.Time.Equal(t0) || !ev.LastTimestamp.Time.Equal(t0) || ev.Count != 1 || ev.Source.Component != SourceComponent {
+		t.Errorf("legacy fields first %v last %v count %d source %+v", ev.FirstTimestamp, ev.LastTimestamp, ev.Count, ev.Source)
 	}
 }
 

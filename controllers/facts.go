@@ -92,27 +92,6 @@ func livenessOf(node, namespace string, lease *coordinationv1.Lease, now time.Ti
 	return a
 }
 
-// pauseReasons maps QEMU's stopped run states to the Paused reason.
-var pauseReasons = map[vmv1.QEMURunState]string{
-	vmv1.QEMURunStatePaused:        vmv1.ReasonPausedByUser,
-	vmv1.QEMURunStateIOError:       vmv1.ReasonIOError,
-	vmv1.QEMURunStateWatchdog:      vmv1.ReasonWatchdog,
-	vmv1.QEMURunStateGuestPanicked: vmv1.ReasonGuestPanicked,
-	vmv1.QEMURunStateDebug:         vmv1.ReasonDebug,
-	vmv1.QEMURunStateSuspended:     vmv1.ReasonSuspended,
-	vmv1.QEMURunStateShutdown:      vmv1.ReasonShutdown,
-	vmv1.QEMURunStateInMigrate:     vmv1.ReasonMigration,
-	vmv1.QEMURunStatePostMigrate:   vmv1.ReasonMigration,
-	vmv1.QEMURunStateFinishMigrate: vmv1.ReasonMigration,
-	// COLO (coarse-grained lock-stepping) replication pauses the VM for
-	// each checkpoint over the migration stream.
-	vmv1.QEMURunStateColo:          vmv1.ReasonMigration,
-	vmv1.QEMURunStatePrelaunch:     vmv1.ReasonPrelaunch,
-	vmv1.QEMURunStateSaveVM:        vmv1.ReasonSnapshot,
-	vmv1.QEMURunStateRestoreVM:     vmv1.ReasonSnapshot,
-	vmv1.QEMURunStateInternalError: vmv1.ReasonInternalError,
-}
-
 // faultStopSlack is how long before the stop a fault may have happened to be
 // taken as its cause when the agent did not say (no runStateReason): QEMU
 // sends WATCHDOG, GUEST_PANICKED or BLOCK_IO_ERROR and then STOP within
@@ -123,22 +102,17 @@ const faultStopSlack = 5 * time.Second
 // pauseCause is why the VM is not running, as a Paused reason, and whether
 // it is paused at all; unknown is true when the run state itself is unknown.
 //
-// QEMU's own run state (runStateReason) is authoritative: the agent
-// re-queries it after each STOP. Without it, the summarised run state is
-// used, and for a plain "Paused" the latest fault that stopped the VM (a
-// pause/debug watchdog, a pause panic, a stop I/O error) shortly before it
-// stopped names the cause.
+// The source's own word for the state (runStateReason, read with
+// monitor.source: QEMU's run state, which the agent re-queries after each
+// STOP; libvirt's paused or stopped reason; LXD's status) is authoritative
+// (runstate_words.go). Without one this controller knows, the summarised
+// run state is used, and for a plain "Paused" the latest fault that stopped
+// the VM (a pause/debug watchdog, a pause panic, a stop I/O error) shortly
+// before it stopped names the cause.
 func (f facts) pauseCause() (reason string, paused, unknown bool) {
 	st := f.status
-	if r := vmv1.QEMURunState(st.RunStateReason); r != "" {
-		if r == vmv1.QEMURunStateRunning {
-			return vmv1.ReasonRunning, false, false
-		}
-		if reason, ok := pauseReasons[r]; ok {
-			return reason, true, false
-		}
-		// A run state newer than this controller: fall through to the
-		// summary, which the API validates.
+	if reason, ok := causeOfWord(&st); ok {
+		return reason, reason != vmv1.ReasonRunning, false
 	}
 	switch st.RunState {
 	case vmv1.RunStateRunning:
@@ -189,6 +163,12 @@ func (f facts) latestStopFault() string {
 		}
 	}
 	return reason
+}
+
+// recent says whether a fault at t still counts at now: it happened in the
+// current run and less than the fault window (ioErrorWindow) ago.
+func (f facts) recent(t, now time.Time) bool {
+	return !t.IsZero() && f.inCurrentRun(t) && now.Before(t.Add(f.ioErrorWindow))
 }
 
 // inCurrentRun says whether an event at t happened in the hypervisor

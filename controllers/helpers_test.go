@@ -94,12 +94,12 @@ func conditionStates(g Gomega, vm *vmv1.VirtualMachine) map[string]string {
 }
 
 // expectConditions waits until vm has the conditions in want (a subset),
-// all six present, and each with the VM's generation observed.
+// all of the controller's present, and each with the VM's generation observed.
 func expectConditions(vm *vmv1.VirtualMachine, want map[string]string) {
 	GinkgoHelper()
 	Eventually(func(g Gomega) {
 		got := getVM(g, vm)
-		g.Expect(got.Status.Conditions).To(HaveLen(6))
+		g.Expect(got.Status.Conditions).To(HaveLen(len(controllers.ConditionTypes)))
 		g.Expect(got.Status.ObservedGeneration).To(Equal(got.Generation))
 		states := map[string]string{}
 		for _, c := range got.Status.Conditions {

@@ -2,8 +2,9 @@
 // node agents write into VirtualMachine status (run state, monitor
 // connection, last panic, watchdog, resets, block errors) and the agents'
 // heartbeat Leases into conditions (Ready, MonitorConnected, Paused,
-// GuestPanicked, WatchdogExpired, IOError), and records every condition
-// flip as a Kubernetes Event. The agent reports; the controller judges.
+// GuestPanicked, WatchdogExpired, IOError, HardwareError, StorageDegraded,
+// and kstatus's Stalled), and records every condition flip as a Kubernetes
+// Event. The agent reports; the controller judges.
 //
 // The state machine is documented in docs/conditions.md.
 package controllers
@@ -195,15 +196,17 @@ func (r *VirtualMachineReconciler) failed(step string, err error) error {
 const minRequeue = 10 * time.Millisecond
 
 // requeueAfter is how long until time alone changes a condition: the agent
-// Lease going stale, or the last recent I/O error leaving its window; zero
-// when only a watch event can.
+// Lease going stale, or a recent fault (I/O error, quorum fault, ignored
+// memory failure) leaving its window; zero when only a watch event can.
 func requeueAfter(f facts, now time.Time) time.Duration {
 	var at time.Time
 	if f.agent.state == agentAlive {
 		at = f.agent.staleAt
 	}
-	if t := f.ioErrorRecheck(now); !t.IsZero() && (at.IsZero() || t.Before(at)) {
-		at = t
+	for _, t := range []time.Time{f.ioErrorRecheck(now), f.storageRecheck(now), f.hardwareErrorRecheck(now)} {
+		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
+			at = t
+		}
 	}
 	if at.IsZero() {
 		return 0

@@ -7,7 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
-	eventsv1 "k8s.io/api/events/v1"
+	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -84,7 +84,7 @@ func newFakeAPI(now time.Time) *fakeAPI {
 // events counts the Events stored.
 func (f *fakeAPI) events(t *testing.T) int {
 	t.Helper()
-	var list eventsv1.EventList
+	var list corev1.EventList
 	if err := f.List(context.Background(), &list); err != nil {
 		t.Fatal(err)
 	}

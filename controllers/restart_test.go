@@ -7,6 +7,7 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -63,12 +64,12 @@ type countingClient struct {
 }
 
 func (c *countingClient) Create(ctx context.Context, obj client.Object, opts ...client.CreateOption) error {
-	if ev, ok := obj.(*eventsv1.Event); ok {
+	if ev, ok := obj.(*corev1.Event); ok {
 		c.counts.mu.Lock()
 		if c.counts.byVM == nil {
 			c.counts.byVM = map[types.UID]int{}
 		}
-		c.counts.byVM[ev.Regarding.UID]++
+		c.counts.byVM[ev.InvolvedObject.UID]++
 		c.counts.mu.Unlock()
 	}
 	return c.Client.Create(ctx, obj, opts...)

@@ -69,7 +69,7 @@ var _ = Describe("two writers on one status", func() {
 			g.Expect(got.Status.Monitor.Reconnects).To(BeEquivalentTo(rounds))
 			g.Expect(got.Status.Monitor.LastError).To(Equal(fmt.Sprintf("round %d", rounds)))
 			g.Expect(got.Status.RunStateSince.Time).To(BeTemporally("==", tl.at(rounds*time.Second).Time))
-			g.Expect(got.Status.Conditions).To(HaveLen(6))
+			g.Expect(got.Status.Conditions).To(HaveLen(len(controllers.ConditionTypes)))
 			g.Expect(got.Status.Conditions).To(ContainElement(And(
 				HaveField("Type", sPaused), HaveField("Status", metav1.ConditionFalse),
 				HaveField("Reason", BeElementOf(vmv1.ReasonResumed, vmv1.ReasonRunning)))))
@@ -88,6 +88,6 @@ var _ = Describe("two writers on one status", func() {
 		st.EventCounts = map[string]int64{"RTC_CHANGE": rounds + 1}
 		applyFacts(vm, st)
 		Eventually(func(g Gomega) map[string]int64 { return getVM(g, vm).Status.EventCounts }).Should(HaveKeyWithValue("RTC_CHANGE", BeEquivalentTo(rounds+1)))
-		Expect(getVM(Default, vm).Status.Conditions).To(HaveLen(6))
+		Expect(getVM(Default, vm).Status.Conditions).To(HaveLen(len(controllers.ConditionTypes)))
 	})
 })

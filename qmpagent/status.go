@@ -72,7 +72,13 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 		s.Delivery = &vmv1.DeliveryStatus{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused}
 	}
 	if p := f.LastPanic; p != nil {
-		s.LastPanic = &vmv1.PanicInfo{Time: metav1.NewMicroTime(p.Time), Action: p.Action, Info: p.Info}
+		s.LastPanic = &vmv1.PanicInfo{Time: metav1.NewMicroTime(p.Time), Action: p.Action, Info: p.Info, CrashLoaded: p.CrashLoaded}
+	}
+	if m := f.LastMemoryFailure; m != nil {
+		s.LastMemoryFailure = &vmv1.MemoryFailureInfo{
+			Time: metav1.NewMicroTime(m.Time), Recipient: m.Recipient, Action: m.Action,
+			ActionRequired: m.ActionRequired, Recursive: m.Recursive, Count: m.Count,
+		}
 	}
 	if w := f.LastWatchdog; w != nil {
 		s.LastWatchdog = &vmv1.WatchdogInfo{Time: metav1.NewMicroTime(w.Time), Action: w.Action}
@@ -92,6 +98,12 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 		s.BlockErrors = append(s.BlockErrors, vmv1.BlockError{
 			Device: b.Device, Operation: b.Operation, Action: b.Action, NoSpace: b.NoSpace,
 			Reason: b.Reason, Count: b.Count, LastTime: microTime(b.LastTime),
+		})
+	}
+	for _, q := range f.QuorumFaultList() {
+		s.QuorumFaults = append(s.QuorumFaults, vmv1.QuorumFault{
+			Node: q.Node, Kind: q.Kind, Operation: q.Operation, Error: q.Error,
+			SectorNum: q.SectorNum, SectorsCount: q.SectorsCount, Count: q.Count, LastTime: microTime(q.LastTime),
 		})
 	}
 	return s
@@ -127,7 +139,13 @@ func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused}
 	}
 	if p := s.LastPanic; p != nil {
-		f.LastPanic = &model.Panic{Time: p.Time.Time, Action: p.Action, Info: p.Info}
+		f.LastPanic = &model.Panic{Time: p.Time.Time, Action: p.Action, Info: p.Info, CrashLoaded: p.CrashLoaded}
+	}
+	if m := s.LastMemoryFailure; m != nil {
+		f.LastMemoryFailure = &model.MemoryFailure{
+			Time: m.Time.Time, Recipient: m.Recipient, Action: m.Action,
+			ActionRequired: m.ActionRequired, Recursive: m.Recursive, Count: m.Count,
+		}
 	}
 	if w := s.LastWatchdog; w != nil {
 		f.LastWatchdog = &model.Watchdog{Time: w.Time.Time, Action: w.Action}
@@ -150,6 +168,16 @@ func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 			Device: b.Device, Operation: b.Operation, Action: b.Action, NoSpace: b.NoSpace,
 			Reason: b.Reason, Count: b.Count, LastTime: goMicroTime(b.LastTime),
 		}
+	}
+	for _, q := range s.QuorumFaults {
+		if f.QuorumFaults == nil {
+			f.QuorumFaults = map[string]model.QuorumFault{}
+		}
+		qf := model.QuorumFault{
+			Node: q.Node, Kind: q.Kind, Operation: q.Operation, Error: q.Error,
+			SectorNum: q.SectorNum, SectorsCount: q.SectorsCount, Count: q.Count, LastTime: goMicroTime(q.LastTime),
+		}
+		f.QuorumFaults[qf.Key()] = qf
 	}
 	return f
 }

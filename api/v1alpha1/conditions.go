@@ -19,6 +19,20 @@ const (
 	// ConditionIOError is True while the VM is paused on a block I/O error or
 	// errors keep arriving.
 	ConditionIOError = "IOError"
+	// ConditionHardwareError is True after a host memory failure hit the VM
+	// (MEMORY_FAILURE) until the guest was reset or its hypervisor restarted
+	// and it runs again.
+	ConditionHardwareError = "HardwareError"
+	// ConditionStorageDegraded is True while a quorum block device lost its
+	// quorum or one of its children returns bad data (QUORUM_FAILURE,
+	// QUORUM_REPORT_BAD) recently.
+	ConditionStorageDegraded = "StorageDegraded"
+	// ConditionStalled (kstatus) is True when the VM's spec cannot work as
+	// written: the agent refuses its monitor (a socket outside the trusted
+	// roots, a UUID that is not the hypervisor's). Retrying will not help;
+	// the spec or the agent's configuration must change. kstatus computes
+	// such a VM as Failed.
+	ConditionStalled = "Stalled"
 )
 
 // Condition reasons. They are part of the user-facing contract
@@ -57,6 +71,14 @@ const (
 	ReasonSnapshot      = "Snapshot"
 	ReasonInternalError = "InternalError"
 	ReasonUnknownCause  = "UnknownCause"
+	// ReasonDump: libvirt paused the VM to write a core dump (virsh dump).
+	ReasonDump = "Dump"
+	// ReasonPostCopyFailed: a post-copy migration failed; the VM's memory is
+	// split between two hosts and it cannot run (libvirt's postcopy-failed).
+	ReasonPostCopyFailed = "PostCopyFailed"
+	// ReasonAPIError: libvirt paused the VM after an API call failed
+	// (libvirt's api-error).
+	ReasonAPIError = "APIError"
 	// Paused: Unknown, the agent itself does not know the run state.
 	ReasonRunStateUnknown = "RunStateUnknown"
 
@@ -70,6 +92,10 @@ const (
 	ReasonInjectNMI = "InjectNMI"
 	// ReasonOtherAction: an action this controller does not know (a newer QEMU).
 	ReasonOtherAction = "OtherAction"
+	// ReasonCrashLoaded: GuestPanicked True because the guest panicked and
+	// its crash kernel took over (GUEST_CRASHLOADED: kdump runs; the guest
+	// reboots once the dump is written).
+	ReasonCrashLoaded = "CrashLoaded"
 	// GuestPanicked / WatchdogExpired: False, never happened (in the facts kept).
 	ReasonNoPanic    = "NoPanic"
 	ReasonNotExpired = "NotExpired"
@@ -79,8 +105,32 @@ const (
 	ReasonRecentErrors  = "RecentErrors"
 	ReasonNoIOError     = "NoIOError"
 
+	// HardwareError: True, what QEMU did about the memory failure
+	// (MEMORY_FAILURE's action).
+	ReasonMemoryErrorInjected = "MemoryErrorInjected"
+	ReasonMemoryErrorIgnored  = "MemoryErrorIgnored"
+	ReasonMemoryErrorFatal    = "MemoryErrorFatal"
+	ReasonMemoryErrorReset    = "MemoryErrorReset"
+	// HardwareError: False, never happened (in the facts kept).
+	ReasonNoHardwareError = "NoHardwareError"
+
+	// StorageDegraded: True. NoQuorum: a quorum device could not reach a
+	// majority (the guest got an error); QuorumChildBad: a child returned
+	// bad data or failed, the quorum held.
+	ReasonNoQuorum       = "NoQuorum"
+	ReasonQuorumChildBad = "QuorumChildBad"
+	// StorageDegraded: False, never happened (in the facts kept).
+	ReasonNoStorageFault = "NoStorageFault"
+
+	// Stalled: True, the agent refuses the VM's monitor
+	// (status.monitor.state Refused); the message is the agent's lastError.
+	ReasonMonitorRefused = "MonitorRefused"
+	// Stalled: False.
+	ReasonNotStalled = "NotStalled"
+
 	// Ready. When a fault condition is True, Ready's reason is that
-	// condition's type (GuestPanicked, WatchdogExpired, IOError, Paused);
+	// condition's type (GuestPanicked, WatchdogExpired, HardwareError,
+	// IOError, StorageDegraded, Paused);
 	// when MonitorConnected is Unknown, it is MonitorConnected's reason.
 	ReasonReady               = "Running"
 	ReasonMonitorNotConnected = "MonitorNotConnected"

@@ -54,6 +54,20 @@ type VirtualMachineStatus struct {
 	// +optional
 	LastPanic *PanicInfo `json:"lastPanic,omitempty"`
 
+	// LastMemoryFailure is the most recent host memory failure that hit the
+	// VM or its hypervisor (QEMU's MEMORY_FAILURE).
+	// +optional
+	LastMemoryFailure *MemoryFailureInfo `json:"lastMemoryFailure,omitempty"`
+
+	// QuorumFaults are the faults of quorum block devices (QEMU's
+	// QUORUM_FAILURE and QUORUM_REPORT_BAD), one entry per node and kind.
+	// +optional
+	// +listType=map
+	// +listMapKey=node
+	// +listMapKey=kind
+	// +kubebuilder:validation:MaxItems=64
+	QuorumFaults []QuorumFault `json:"quorumFaults,omitempty"`
+
 	// LastWatchdog is the most recent watchdog expiry.
 	// +optional
 	LastWatchdog *WatchdogInfo `json:"lastWatchdog,omitempty"`
@@ -136,6 +150,62 @@ const (
 	QEMURunStateRestoreVM     QEMURunState = "restore-vm"
 	QEMURunStateInternalError QEMURunState = "internal-error"
 	QEMURunStateColo          QEMURunState = "colo"
+)
+
+// LibvirtPausedReason is libvirt's reason for a paused domain
+// (virDomainPausedReason), as the libvirt source reports it in
+// status.runStateReason while runState is Paused and monitor.source is
+// libvirt. The controller reads the cause of a pause from it.
+type LibvirtPausedReason string
+
+// libvirt's paused reasons, in virDomainPausedReason's order.
+const (
+	LibvirtPausedUnknown        LibvirtPausedReason = "unknown"
+	LibvirtPausedUser           LibvirtPausedReason = "paused"
+	LibvirtPausedMigration      LibvirtPausedReason = "migrate"
+	LibvirtPausedSave           LibvirtPausedReason = "save"
+	LibvirtPausedDump           LibvirtPausedReason = "dump"
+	LibvirtPausedIOError        LibvirtPausedReason = "io-error"
+	LibvirtPausedWatchdog       LibvirtPausedReason = "watchdog"
+	LibvirtPausedFromSnapshot   LibvirtPausedReason = "restore-vm"
+	LibvirtPausedShuttingDown   LibvirtPausedReason = "shutdown"
+	LibvirtPausedSnapshot       LibvirtPausedReason = "snapshot"
+	LibvirtPausedCrashed        LibvirtPausedReason = "crashed"
+	LibvirtPausedStartingUp     LibvirtPausedReason = "starting-up"
+	LibvirtPausedPostcopy       LibvirtPausedReason = "postcopy"
+	LibvirtPausedPostcopyFailed LibvirtPausedReason = "postcopy-failed"
+	LibvirtPausedAPIError       LibvirtPausedReason = "api-error"
+)
+
+// LibvirtStoppedReason is libvirt's reason for a stopped domain as the
+// libvirt source reports it in status.runStateReason (the detail of
+// libvirt's stopped lifecycle event) while runState is Shutdown or Crashed.
+type LibvirtStoppedReason string
+
+// libvirt's stopped reasons that the controller tells apart from a plain
+// shutdown.
+const (
+	// LibvirtStoppedCrashed: the guest crashed (VIR_DOMAIN_EVENT_STOPPED_CRASHED).
+	LibvirtStoppedCrashed LibvirtStoppedReason = "crashed"
+	// LibvirtStoppedFailed: the hypervisor failed (VIR_DOMAIN_EVENT_STOPPED_FAILED).
+	LibvirtStoppedFailed LibvirtStoppedReason = "failed"
+)
+
+// LXDStatus is LXD's own word for an instance's status (the status of GET
+// /1.0/instances, or the state a lifecycle event moves it into), as the LXD
+// source reports it in status.runStateReason when monitor.source is lxd.
+type LXDStatus string
+
+// LXD's instance statuses.
+const (
+	LXDStatusRunning  LXDStatus = "Running"
+	LXDStatusFrozen   LXDStatus = "Frozen"
+	LXDStatusFreezing LXDStatus = "Freezing"
+	LXDStatusThawed   LXDStatus = "Thawed"
+	LXDStatusStopped  LXDStatus = "Stopped"
+	LXDStatusStopping LXDStatus = "Stopping"
+	LXDStatusError    LXDStatus = "Error"
+	LXDStatusAborting LXDStatus = "Aborting"
 )
 
 // MonitorState is the state of the agent's connection to the hypervisor.
@@ -235,6 +305,80 @@ type PanicInfo struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=1024
 	Info string `json:"info,omitempty"`
+	// CrashLoaded is true when the guest reported that its crash kernel
+	// took over after the panic (GUEST_CRASHLOADED) rather than the panic
+	// itself (GUEST_PANICKED).
+	// +optional
+	CrashLoaded bool `json:"crashLoaded,omitempty"`
+}
+
+// MemoryFailureInfo is a host memory failure as QEMU reported it
+// (MEMORY_FAILURE).
+type MemoryFailureInfo struct {
+	// Time is QEMU's timestamp of the failure.
+	Time metav1.MicroTime `json:"time"`
+	// Recipient is whose memory failed: hypervisor (QEMU's own) or guest.
+	// +kubebuilder:validation:MaxLength=32
+	Recipient string `json:"recipient"`
+	// Action is what QEMU did: ignore, inject (a machine check into the
+	// guest), fatal (QEMU exits) or reset.
+	// +kubebuilder:validation:MaxLength=32
+	Action string `json:"action"`
+	// ActionRequired is true when the memory was in use (the failure could
+	// not be deferred).
+	// +optional
+	ActionRequired bool `json:"actionRequired,omitempty"`
+	// Recursive is true when the failure happened while QEMU was handling
+	// a previous one.
+	// +optional
+	Recursive bool `json:"recursive,omitempty"`
+	// Count is the number of memory failures seen in this run of the
+	// agent's facts.
+	Count int64 `json:"count"`
+}
+
+// QuorumFaultKind tells the two quorum faults apart.
+// +kubebuilder:validation:Enum=NoQuorum;BadChild
+type QuorumFaultKind string
+
+// Quorum fault kinds.
+const (
+	// QuorumFaultNoQuorum is QUORUM_FAILURE: the quorum device could not
+	// reach a majority; the guest got an error.
+	QuorumFaultNoQuorum QuorumFaultKind = "NoQuorum"
+	// QuorumFaultBadChild is QUORUM_REPORT_BAD: one child returned data
+	// the others outvoted, or failed; the quorum held.
+	QuorumFaultBadChild QuorumFaultKind = "BadChild"
+)
+
+// QuorumFault summarises the faults of one quorum device (NoQuorum) or one
+// quorum child (BadChild).
+type QuorumFault struct {
+	// Node is the quorum device's name (QUORUM_FAILURE's reference) or the
+	// child's node name (QUORUM_REPORT_BAD's node-name).
+	// +kubebuilder:validation:MaxLength=256
+	Node string `json:"node"`
+	// Kind is NoQuorum or BadChild.
+	Kind QuorumFaultKind `json:"kind"`
+	// Operation is read, write or flush, for the last BadChild report.
+	// +optional
+	// +kubebuilder:validation:MaxLength=16
+	Operation string `json:"operation,omitempty"`
+	// Error is the child's error in words, when it failed (BadChild).
+	// +optional
+	// +kubebuilder:validation:MaxLength=256
+	Error string `json:"error,omitempty"`
+	// SectorNum is the first sector of the last faulty operation.
+	// +optional
+	SectorNum int64 `json:"sectorNum,omitempty"`
+	// SectorsCount is the number of sectors of the last faulty operation.
+	// +optional
+	SectorsCount int64 `json:"sectorsCount,omitempty"`
+	// Count is the number of faults seen on this node.
+	Count int64 `json:"count"`
+	// LastTime is the hypervisor's timestamp of the last fault.
+	// +optional
+	LastTime *metav1.MicroTime `json:"lastTime,omitempty"`
 }
 
 // WatchdogInfo is a watchdog expiry as QEMU reported it.

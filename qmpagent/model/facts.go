@@ -25,6 +25,11 @@ type Facts struct {
 	LastPanic    *Panic
 	LastWatchdog *Watchdog
 	LastReset    *Reset
+	// LastMemoryFailure is the latest MEMORY_FAILURE.
+	LastMemoryFailure *MemoryFailure
+	// QuorumFaults are QUORUM_FAILURE and QUORUM_REPORT_BAD, keyed by
+	// QuorumFault.Key.
+	QuorumFaults map[string]QuorumFault
 
 	// Display holds the connected VNC/SPICE clients, keyed by protocol+client.
 	Display     map[string]DisplaySession
@@ -73,7 +78,36 @@ type Panic struct {
 	Time   time.Time
 	Action string
 	Info   string
+	// CrashLoaded: the guest told of its crash kernel taking over
+	// (GUEST_CRASHLOADED) rather than of the panic (GUEST_PANICKED).
+	CrashLoaded bool
 }
+
+// MemoryFailure is a host memory failure (MEMORY_FAILURE).
+type MemoryFailure struct {
+	Time           time.Time
+	Recipient      string
+	Action         string
+	ActionRequired bool
+	Recursive      bool
+	// Count counts the memory failures seen.
+	Count int64
+}
+
+// QuorumFault summarises the faults of one quorum device or child.
+type QuorumFault struct {
+	Node         string
+	Kind         vmv1.QuorumFaultKind
+	Operation    string
+	Error        string
+	SectorNum    int64
+	SectorsCount int64
+	Count        int64
+	LastTime     time.Time
+}
+
+// Key identifies a quorum fault among the others.
+func (q QuorumFault) Key() string { return string(q.Kind) + "/" + q.Node }
 
 // Watchdog is a watchdog expiry.
 type Watchdog struct {
@@ -161,6 +195,8 @@ func (f Facts) Clone() Facts {
 	c.LastPanic = clonePtr(f.LastPanic)
 	c.LastWatchdog = clonePtr(f.LastWatchdog)
 	c.LastReset = clonePtr(f.LastReset)
+	c.LastMemoryFailure = clonePtr(f.LastMemoryFailure)
+	c.QuorumFaults = maps.Clone(f.QuorumFaults)
 	c.BalloonActualBytes = clonePtr(f.BalloonActualBytes)
 	c.RTCOffsetSeconds = clonePtr(f.RTCOffsetSeconds)
 	c.Resources.VCPUs = clonePtr(f.Resources.VCPUs)
@@ -186,6 +222,16 @@ func (f Facts) BlockErrorList() []BlockError {
 	out := make([]BlockError, 0, len(keys))
 	for _, k := range keys {
 		out = append(out, f.BlockErrors[k])
+	}
+	return out
+}
+
+// QuorumFaultList returns the quorum faults in a stable order.
+func (f Facts) QuorumFaultList() []QuorumFault {
+	keys := slices.Sorted(maps.Keys(f.QuorumFaults))
+	out := make([]QuorumFault, 0, len(keys))
+	for _, k := range keys {
+		out = append(out, f.QuorumFaults[k])
 	}
 	return out
 }

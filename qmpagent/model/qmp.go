@@ -149,19 +149,31 @@ var handlers = map[string]handler{
 		}
 		return detail{note: note, series: s(string(e.Action))}
 	},
-	qmp.EventGuestCrashloaded: func(_ *Facts, v any, _ time.Time) detail {
+	qmp.EventGuestCrashloaded: func(f *Facts, v any, at time.Time) detail {
 		e := v.(qmp.GuestCrashloadedEvent)
+		info := panicInfo(e.Info)
+		// The guest kernel died as surely as with GUEST_PANICKED (pvpanic
+		// sends one or the other): the same fact, marked.
+		f.LastPanic = &Panic{Time: at, Action: s(string(e.Action)), Info: info, CrashLoaded: true}
 		note := "Guest panicked and loaded its crash kernel; QEMU action: " + s(string(e.Action))
-		if info := panicInfo(e.Info); info != "" {
+		if info != "" {
 			note += "; " + info
 		}
 		return detail{note: note}
 	},
-	qmp.EventMemoryFailure: func(_ *Facts, v any, _ time.Time) detail {
+	qmp.EventMemoryFailure: func(f *Facts, v any, at time.Time) detail {
 		e := v.(qmp.MemoryFailureEvent)
+		mf := MemoryFailure{
+			Time: at, Recipient: s(string(e.Recipient)), Action: s(string(e.Action)),
+			ActionRequired: e.Flags.ActionRequired, Recursive: e.Flags.Recursive, Count: 1,
+		}
+		if f.LastMemoryFailure != nil {
+			mf.Count += f.LastMemoryFailure.Count
+		}
+		f.LastMemoryFailure = &mf
 		return detail{
-			note:   fmt.Sprintf("Memory failure in the %s; action: %s (action required: %t, recursive: %t)", s(string(e.Recipient)), s(string(e.Action)), e.Flags.ActionRequired, e.Flags.Recursive),
-			series: s(string(e.Recipient)) + "/" + s(string(e.Action)),
+			note:   fmt.Sprintf("Memory failure in the %s; action: %s (action required: %t, recursive: %t)", mf.Recipient, mf.Action, mf.ActionRequired, mf.Recursive),
+			series: mf.Recipient + "/" + mf.Action,
 		}
 	},
 	qmp.EventRTCChange: func(f *Facts, v any, _ time.Time) detail {

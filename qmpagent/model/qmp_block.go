@@ -113,19 +113,36 @@ func blockWriteThreshold(_ *Facts, v any, _ time.Time) detail {
 	}
 }
 
-func quorumFailure(_ *Facts, v any, _ time.Time) detail {
+// recordQuorumFault adds one fault to the facts of q's node and kind.
+func recordQuorumFault(f *Facts, q QuorumFault) {
+	if f.QuorumFaults == nil {
+		f.QuorumFaults = map[string]QuorumFault{}
+	}
+	q.Count = f.QuorumFaults[q.Key()].Count + 1
+	f.QuorumFaults[q.Key()] = q
+}
+
+func quorumFailure(f *Facts, v any, at time.Time) detail {
 	e := v.(qmp.QuorumFailureEvent)
+	recordQuorumFault(f, QuorumFault{
+		Node: s(e.Reference), Kind: vmv1.QuorumFaultNoQuorum,
+		SectorNum: e.SectorNum, SectorsCount: e.SectorsCount, LastTime: at,
+	})
 	return detail{
 		note:   fmt.Sprintf("Quorum %s lost: no majority for %s", s(e.Reference), sectors(e.SectorNum, e.SectorsCount)),
 		series: s(e.Reference),
 	}
 }
 
-func quorumReportBad(_ *Facts, v any, _ time.Time) detail {
+func quorumReportBad(f *Facts, v any, at time.Time) detail {
 	e := v.(qmp.QuorumReportBadEvent)
 	if e.Type == "" {
 		e.Type = qmp.QuorumOpRead // QEMU before 2.6 reported only reads, without a type
 	}
+	recordQuorumFault(f, QuorumFault{
+		Node: s(e.NodeName), Kind: vmv1.QuorumFaultBadChild, Operation: s(string(e.Type)), Error: s(e.Error),
+		SectorNum: e.SectorNum, SectorsCount: e.SectorsCount, LastTime: at,
+	})
 	note := fmt.Sprintf("Quorum child %s: bad %s of %s", s(e.NodeName), s(string(e.Type)), sectors(e.SectorNum, e.SectorsCount))
 	if e.Error != "" {
 		note += ": " + s(e.Error)

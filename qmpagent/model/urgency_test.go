@@ -33,6 +33,8 @@ func TestUrgent(t *testing.T) {
 		{"panic", func(f *Facts) { f.LastPanic = &Panic{Time: t0} }, true},
 		{"watchdog", func(f *Facts) { f.LastWatchdog = &Watchdog{Time: t0} }, true},
 		{"block error count", func(f *Facts) { f.BlockErrors["disk0"] = BlockError{Device: "disk0", Count: 2} }, true},
+		{"memory failure", func(f *Facts) { f.LastMemoryFailure = &MemoryFailure{Time: t0, Count: 1} }, true},
+		{"quorum fault", func(f *Facts) { f.QuorumFaults = map[string]QuorumFault{"NoQuorum/q0": {Node: "q0", Count: 1}} }, true},
 		{"display", func(f *Facts) { f.Display = map[string]DisplaySession{"vnc/1": {}} }, true},
 	} {
 		before := base()
