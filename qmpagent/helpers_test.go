@@ -8,6 +8,7 @@ import (
 	. "github.com/onsi/gomega"
 	corev1 "k8s.io/api/core/v1"
 	eventsv1 "k8s.io/api/events/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -38,6 +39,13 @@ func getVM(vm *vmv1.VirtualMachine) func() vmv1.VirtualMachineStatus {
 		var got vmv1.VirtualMachine
 		Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(vm), &got)).To(Succeed())
 		return got.Status
+	}
+}
+
+// condition returns the VM's condition of a type, nil while it has none.
+func condition(vm *vmv1.VirtualMachine, conditionType string) func() *metav1.Condition {
+	return func() *metav1.Condition {
+		return meta.FindStatusCondition(getVM(vm)().Conditions, conditionType)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 	eventsv1 "k8s.io/api/events/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
@@ -169,15 +170,24 @@ var _ = Describe("LXD event source", Ordered, func() {
 			HaveField("Note", ContainSubstring("instance c1 (project default), requested by root via unix"))))
 
 		// An operator's pause and resume: Paused (LXD's Frozen), then
-		// Running, each a Normal Event; nothing a Warning.
+		// Running, each a Normal Event; nothing a Warning. The controller
+		// runs too: the conditions users wait on follow, as Normal Events.
+		DeferCleanup(startControllerFor(lxdNode))
+		Eventually(condition(vm, vmv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 		lxc("pause", "c1")
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStatePaused), HaveField("RunStateReason", "Frozen")))
 		Eventually(event(vm, "InstancePaused")).Should(And(HaveField("Action", "instance-paused"), HaveField("Type", "Normal"),
 			HaveField("Note", "LXD instance-paused: instance c1 (project default), requested by root via unix from @")))
+		Eventually(condition(vm, vmv1.ConditionPaused)).Should(And(HaveField("Status", metav1.ConditionTrue), HaveField("Reason", vmv1.ReasonPausedByUser)))
+		Eventually(condition(vm, vmv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionFalse))
+		Eventually(event(vm, "PausedTrue")).Should(HaveField("Type", "Normal"))
+		Eventually(event(vm, "ReadyFalse")).Should(HaveField("Type", "Normal"))
 		lxc("start", "c1") // LXD 5.0's client resumes a frozen instance with start
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStateRunning), HaveField("RunStateReason", "Running")))
 		Eventually(event(vm, "InstanceResumed")).Should(And(HaveField("Action", "instance-resumed"), HaveField("Type", "Normal"),
 			HaveField("Note", "LXD instance-resumed: instance c1 (project default), requested by root via unix from @")))
+		Eventually(condition(vm, vmv1.ConditionPaused)).Should(And(HaveField("Status", metav1.ConditionFalse), HaveField("Reason", vmv1.ReasonResumed)))
+		Eventually(condition(vm, vmv1.ConditionReady)).Should(HaveField("Status", metav1.ConditionTrue))
 		Expect(eventsOf(vm)()).To(HaveEach(HaveField("Type", "Normal")))
 		Expect(getVM(vm)().EventCounts).To(And(HaveKeyWithValue("instance-paused", BeEquivalentTo(1)), HaveKeyWithValue("instance-resumed", BeEquivalentTo(1))))
 

@@ -206,6 +206,9 @@ const (
 	LXDStatusStopping LXDStatus = "Stopping"
 	LXDStatusError    LXDStatus = "Error"
 	LXDStatusAborting LXDStatus = "Aborting"
+	// LXDStatusDeleted is the agent's word for an instance LXD deleted
+	// (instance-deleted); LXD itself then has no status for it.
+	LXDStatusDeleted LXDStatus = "Deleted"
 )
 
 // MonitorState is the state of the agent's connection to the hypervisor.

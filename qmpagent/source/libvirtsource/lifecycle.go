@@ -87,6 +87,14 @@ func lifecycleText(kind libvirt.DomainEventType, detail int32) (name, why string
 	return "", "", false, false
 }
 
+// pausedReasons are libvirt's virDomainPausedReason values, in order.
+var pausedReasons = []vmv1.LibvirtPausedReason{
+	vmv1.LibvirtPausedUnknown, vmv1.LibvirtPausedUser, vmv1.LibvirtPausedMigration, vmv1.LibvirtPausedSave,
+	vmv1.LibvirtPausedDump, vmv1.LibvirtPausedIOError, vmv1.LibvirtPausedWatchdog, vmv1.LibvirtPausedFromSnapshot,
+	vmv1.LibvirtPausedShuttingDown, vmv1.LibvirtPausedSnapshot, vmv1.LibvirtPausedCrashed, vmv1.LibvirtPausedStartingUp,
+	vmv1.LibvirtPausedPostcopy, vmv1.LibvirtPausedPostcopyFailed, vmv1.LibvirtPausedAPIError,
+}
+
 // runState maps virDomainState and its reason to the model.
 func runState(state, reason int32) (vmv1.RunState, string) {
 	switch state {
@@ -95,12 +103,11 @@ func runState(state, reason int32) (vmv1.RunState, string) {
 	case 2:
 		return vmv1.RunStateRunning, "blocked"
 	case 3:
-		words := []string{"paused", "paused", "migrate", "save", "dump", "io-error", "watchdog", "restore-vm", "shutdown", "snapshot", "crashed", "starting-up", "postcopy", "postcopy-failed", "api-error"}
-		why := "paused"
-		if reason >= 0 && int(reason) < len(words) {
-			why = words[reason]
+		why := vmv1.LibvirtPausedUnknown
+		if reason >= 0 && int(reason) < len(pausedReasons) {
+			why = pausedReasons[reason]
 		}
-		return vmv1.RunStatePaused, why
+		return vmv1.RunStatePaused, string(why)
 	case 4:
 		return vmv1.RunStateShutdown, "shutting-down"
 	case 5:

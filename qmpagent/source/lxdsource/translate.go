@@ -137,27 +137,27 @@ type runState struct {
 
 // runStates are the run states the lifecycle actions move an instance into.
 var runStates = map[string]runState{
-	"instance-created":   {vmv1.RunStateShutdown, "Stopped"},
-	"instance-started":   {vmv1.RunStateRunning, "Running"},
-	"instance-restarted": {vmv1.RunStateRunning, "Running"},
-	"instance-resumed":   {vmv1.RunStateRunning, "Running"},
-	"instance-paused":    {vmv1.RunStatePaused, "Frozen"},
-	"instance-stopped":   {vmv1.RunStateShutdown, "Stopped"},
-	"instance-shutdown":  {vmv1.RunStateShutdown, "Stopped"},
-	"instance-deleted":   {vmv1.RunStateShutdown, "Deleted"},
+	"instance-created":   {vmv1.RunStateShutdown, string(vmv1.LXDStatusStopped)},
+	"instance-started":   {vmv1.RunStateRunning, string(vmv1.LXDStatusRunning)},
+	"instance-restarted": {vmv1.RunStateRunning, string(vmv1.LXDStatusRunning)},
+	"instance-resumed":   {vmv1.RunStateRunning, string(vmv1.LXDStatusRunning)},
+	"instance-paused":    {vmv1.RunStatePaused, string(vmv1.LXDStatusFrozen)},
+	"instance-stopped":   {vmv1.RunStateShutdown, string(vmv1.LXDStatusStopped)},
+	"instance-shutdown":  {vmv1.RunStateShutdown, string(vmv1.LXDStatusStopped)},
+	"instance-deleted":   {vmv1.RunStateShutdown, string(vmv1.LXDStatusDeleted)},
 }
 
 // RunStateOf maps LXD's instance status (GET /1.0/instances) to the API's
-// run state.
+// run state. Thawed is the status of an instance just unfrozen: it runs.
 func RunStateOf(status string) vmv1.RunState {
-	switch status {
-	case "Running":
+	switch vmv1.LXDStatus(status) {
+	case vmv1.LXDStatusRunning, vmv1.LXDStatusThawed:
 		return vmv1.RunStateRunning
-	case "Frozen", "Freezing", "Thawed":
+	case vmv1.LXDStatusFrozen, vmv1.LXDStatusFreezing:
 		return vmv1.RunStatePaused
-	case "Stopped", "Stopping":
+	case vmv1.LXDStatusStopped, vmv1.LXDStatusStopping:
 		return vmv1.RunStateShutdown
-	case "Error", "Aborting":
+	case vmv1.LXDStatusError, vmv1.LXDStatusAborting:
 		return vmv1.RunStateCrashed
 	default:
 		return vmv1.RunStateUnknown
