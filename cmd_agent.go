@@ -11,7 +11,6 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vmevents/vmevents/internal/heartbeat"
 	"github.com/vmevents/vmevents/internal/scheme"
@@ -90,7 +89,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	cacheOpts, clientOpts := qmpagent.CacheOptions(*nodeName)
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
-		Metrics:                 metricsserver.Options{BindAddress: common.metricsAddr},
+		Metrics:                 common.metricsOptions(),
 		HealthProbeBindAddress:  common.probeAddr,
 		PprofBindAddress:        common.pprofAddr,
 		Cache:                   cacheOpts,

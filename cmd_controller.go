@@ -12,7 +12,6 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vmevents/vmevents/controllers"
 	"github.com/vmevents/vmevents/internal/heartbeat"
@@ -66,7 +65,7 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Cache:                   controllers.CacheOptions(*agentNS),
-		Metrics:                 metricsserver.Options{BindAddress: common.metricsAddr},
+		Metrics:                 common.metricsOptions(),
 		HealthProbeBindAddress:  common.probeAddr,
 		PprofBindAddress:        common.pprofAddr,
 		LeaderElection:          *leaderElect,

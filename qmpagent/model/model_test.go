@@ -3,6 +3,7 @@ package model
 import (
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -37,6 +38,8 @@ func TestClean(t *testing.T) {
 		{"plain", "disk0", 16, "disk0"},
 		{"control characters", "a\x1b[31mb\nc\x00", 32, "a?[31mb?c?"},
 		{"invalid utf-8", "a\xffb", 16, "a?b"},
+		{"bidirectional override", "evil\u202egpj.exe", 32, "evil?gpj.exe"},
+		{"zero-width and BOM", "a\u200bb\ufeffc", 16, "a?b?c"},
 		{"cut", strings.Repeat("x", 20), 10, "xxxxxxx..."},
 		{"exactly max", strings.Repeat("x", 10), 10, strings.Repeat("x", 10)},
 		{"cut on a rune boundary", strings.Repeat("é", 10), 8, "éé..."},
@@ -65,8 +68,8 @@ func FuzzClean(f *testing.F) {
 			t.Fatalf("Clean(%q, %d) = %q", s, max, got)
 		}
 		for _, r := range got {
-			if r < 0x20 || r == 0x7f {
-				t.Fatalf("control character left in %q", got)
+			if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
+				t.Fatalf("control or format character left in %q", got)
 			}
 		}
 	})

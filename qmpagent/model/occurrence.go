@@ -36,8 +36,11 @@ const MaxNoteBytes = 1024
 const MaxFieldBytes = 256
 
 // Clean makes a string from the guest, the network or a file safe to show:
-// invalid UTF-8 and control characters become '?', and it is cut to max
-// bytes (on a rune boundary) with "..." marking the cut.
+// invalid UTF-8, control characters and Unicode format characters (the
+// bidirectional overrides such as U+202E, zero-width characters, which can
+// make `kubectl describe` print something other than what was sent) become
+// '?', and it is cut to max bytes (on a rune boundary) with "..." marking
+// the cut.
 func Clean(s string, max int) string {
 	var b strings.Builder
 	for i, r := range s {
@@ -46,7 +49,7 @@ func Clean(s string, max int) string {
 				r = '?'
 			}
 		}
-		if unicode.IsControl(r) {
+		if unicode.IsControl(r) || unicode.Is(unicode.Cf, r) {
 			r = '?'
 		}
 		b.WriteRune(r)

@@ -162,8 +162,9 @@ func run(o options) error {
 	b.agentM = fmt.Sprintf("http://127.0.0.1:%d/metrics", agentPort)
 	b.ctrlM = fmt.Sprintf("http://127.0.0.1:%d/metrics", ctrlPort)
 	o.Node = "bench-node"
-	o.AgentArgs = append([]string{"--socket-root", o.sockets, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", agentPort)}, strings.Fields(o.agentArgs)...)
-	o.ControllerArgs = []string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ctrlPort)}
+	// Plain HTTP on loopback: the bench scrapes as a process on the node.
+	o.AgentArgs = append([]string{"--socket-root", o.sockets, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", agentPort), "--metrics-secure=false"}, strings.Fields(o.agentArgs)...)
+	o.ControllerArgs = []string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ctrlPort), "--metrics-secure=false"}
 
 	logf("starting etcd and kube-apiserver, installing config/default (%s)", o.Dir)
 	b.st, err = stack.Up(ctx, o.Options)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -50,11 +49,8 @@ var _ = BeforeSuite(func() {
 	dir, err := os.MkdirTemp("", "vmevents-e2e")
 	Expect(err).NotTo(HaveOccurred())
 	DeferCleanup(os.RemoveAll, dir)
-	binary := filepath.Join(dir, "vmevents")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Dir = repo
-	out, err := build.CombinedOutput()
-	Expect(err).NotTo(HaveOccurred(), string(out))
+	binary, err := stack.Build(repo, dir)
+	Expect(err).NotTo(HaveOccurred())
 
 	sys, err = stack.Up(context.Background(), stack.Options{
 		Assets: assets, Kustomize: kustomize, Binary: binary, Repo: repo, Dir: dir, Node: "e2e-node",

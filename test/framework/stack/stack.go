@@ -175,3 +175,15 @@ func (s *Stack) Down() {
 		s.Cluster.Stop()
 	}
 }
+
+// Build compiles the vmevents binary of the repository at repo into dir and
+// returns its path: suites run the binary users run.
+func Build(repo, dir string) (string, error) {
+	binary := filepath.Join(dir, "vmevents")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Dir = repo
+	if out, err := build.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build: %w\n%s", err, out)
+	}
+	return binary, nil
+}
