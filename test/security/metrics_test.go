@@ -45,7 +45,8 @@ var _ = Describe("Metrics", Ordered, func() {
 		}
 		reader = token("scraper")
 		denied = token("stranger")
-		agentKubeconfig, err = sys.Cluster.PodKubeconfig(ctx, localcluster.PodIdentity{Namespace: "vmevents-system", ServiceAccount: "vmevents-agent", Node: "node-a"})
+		// A node of its own: the node restriction specs keep node-a's Lease.
+		agentKubeconfig, err = sys.Cluster.PodKubeconfig(ctx, localcluster.PodIdentity{Namespace: "vmevents-system", ServiceAccount: "vmevents-agent", Node: "node-m"})
 		Expect(err).NotTo(HaveOccurred())
 	})
 
@@ -84,7 +85,7 @@ var _ = Describe("Metrics", Ordered, func() {
 		}, `controller_runtime_reconcile_total{controller="virtualmachine"`),
 		Entry("agent", "agent", func() []string {
 			return []string{"--kubeconfig", agentKubeconfig,
-				"--node-name", "node-a", "--namespace", "vmevents-system", "--socket-root", dir, "--spool-dir", filepath.Join(dir, "spool"), "--audit-log="}
+				"--node-name", "node-m", "--namespace", "vmevents-system", "--socket-root", dir, "--spool-dir", filepath.Join(dir, "spool"), "--audit-log="}
 		}, "vmevents_agent_sessions "),
 	)
 })

@@ -14,18 +14,23 @@ import (
 
 // handleLifecycle publishes what libvirt's lifecycle events tell and QMP
 // does not; it reports whether the domain was (re)defined.
-func (m *Monitor) handleLifecycle(ctx context.Context, ev libvirt.DomainEventLifecycleMsg) (defined bool) {
+func (m *Monitor) handleLifecycle(ctx context.Context, l *libvirt.Libvirt, ev libvirt.DomainEventLifecycleMsg) (defined bool) {
 	kind := libvirt.DomainEventType(ev.Event)
 	name, detail, publishIt, ok := lifecycleText(kind, ev.Detail)
 	if !ok {
 		return false
 	}
 	defined = kind == libvirt.DomainEventDefined
-	if kind == libvirt.DomainEventSuspended || kind == libvirt.DomainEventResumed {
-		return defined // QMP's STOP and RESUME tell these, through the subscription
-	}
 	t, found := m.resolver.resolve(ctx, formatUUID(ev.Dom.UUID), ev.Dom.Name, "lifecycle")
 	if !found {
+		return defined
+	}
+	if kind == libvirt.DomainEventSuspended || kind == libvirt.DomainEventResumed {
+		// QMP's STOP and RESUME tell these as Events, through the
+		// subscription. But libvirt relays QEMU's event before it has
+		// recorded the new state, so the state read then may be the old
+		// one; its own lifecycle event comes after: read the state again.
+		m.syncRunState(l, ev.Dom.Name, t.Key)
 		return defined
 	}
 	now := m.now()

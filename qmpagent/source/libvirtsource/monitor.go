@@ -12,6 +12,7 @@ import (
 
 	libvirt "github.com/digitalocean/go-libvirt"
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -203,7 +204,7 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 			if !ok {
 				return true, errors.New("the lifecycle event stream ended")
 			}
-			if m.handleLifecycle(sctx, ev) {
+			if m.handleLifecycle(sctx, l, ev) {
 				// A domain was (re)defined: its UUID may be new.
 				subscribe(map[string]bool{ev.Dom.Name: true})
 			}
@@ -307,21 +308,26 @@ func (m *Monitor) handleQEMU(ctx context.Context, l *libvirt.Libvirt, qe qemuEve
 	source.Tell(m.pub, qe.sub.t, res.Occurrence, vmv1.SourceLibvirt)
 	if res.Resync {
 		// QMP would be asked query-status; libvirt knows the state.
-		dom, err := l.DomainLookupByName(qe.sub.domain)
-		if err != nil {
-			return
-		}
-		state, reason, err := l.DomainGetState(dom, 0)
-		if err != nil {
-			return
-		}
-		if rs, why := runState(state, reason); rs != "" {
-			now := m.now()
-			m.pub.UpdateFacts(qe.sub.t.Key, func(f *model.Facts) {
-				f.SetRunState(rs, why, now)
-				f.Delivery.Resyncs++
-			})
-		}
+		m.syncRunState(l, qe.sub.domain, qe.sub.t.Key)
+	}
+}
+
+// syncRunState reads a domain's run state from libvirt into its facts.
+func (m *Monitor) syncRunState(l *libvirt.Libvirt, domain string, key types.NamespacedName) {
+	dom, err := l.DomainLookupByName(domain)
+	if err != nil {
+		return
+	}
+	state, reason, err := l.DomainGetState(dom, 0)
+	if err != nil {
+		return
+	}
+	if rs, why := runState(state, reason); rs != "" {
+		now := m.now()
+		m.pub.UpdateFacts(key, func(f *model.Facts) {
+			f.SetRunState(rs, why, now)
+			f.Delivery.Resyncs++
+		})
 	}
 }
 
