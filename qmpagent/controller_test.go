@@ -34,14 +34,7 @@ func startControllerFor(node string) func() {
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	Expect(err).NotTo(HaveOccurred())
-	mctx, cancel := context.WithCancel(context.Background())
 	r := &controllers.VirtualMachineReconciler{AgentNamespace: "vmevents-system", ReportingInstance: "controller-" + node}
-	Expect(r.SetupWithManager(mctx, mgr, controller.Options{})).To(Succeed())
-	done := make(chan struct{})
-	go func() {
-		defer GinkgoRecover()
-		defer close(done)
-		Expect(mgr.Start(mctx)).To(Succeed())
-	}()
-	return func() { cancel(); <-done }
+	Expect(r.SetupWithManager(context.Background(), mgr, controller.Options{})).To(Succeed())
+	return startManager(mgr)
 }

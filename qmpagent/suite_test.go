@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	"github.com/vmevents/vmevents/internal/scheme"
@@ -100,6 +101,12 @@ func runAgent(cfg qmpagent.Config, sources ...sourceFor) func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(agent.Add(s)).To(Succeed())
 	}
+	return startManager(mgr)
+}
+
+// startManager starts mgr and returns the function that stops it and waits
+// until it has stopped.
+func startManager(mgr manager.Manager) func() {
 	mctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -1,4 +1,4 @@
-package qmpsource_test
+package qmpsource
 
 import (
 	"context"
@@ -10,7 +10,6 @@ import (
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/source"
-	"github.com/vmevents/vmevents/qmpagent/source/qmpsource"
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 )
 
@@ -28,7 +27,7 @@ func TestDiscoveryDeletesVMsWhoseSocketIsGone(t *testing.T) {
 
 	const grace = 10 * time.Minute
 	now := time.Unix(1700000000, 0)
-	d := &qmpsource.Discovery{Publisher: rec, Glob: glob, Roots: []string{dir}, Namespace: "default",
+	d := &Discovery{Publisher: rec, Glob: glob, Roots: []string{dir}, Namespace: "default",
 		GoneGrace: grace, Now: func() time.Time { return now }}
 	scan := func(at time.Time) {
 		t.Helper()
@@ -40,7 +39,7 @@ func TestDiscoveryDeletesVMsWhoseSocketIsGone(t *testing.T) {
 	told := func() int {
 		n := 0
 		for _, p := range rec.Published() {
-			if p.Occurrence.Reason == qmpsource.ReasonSocketGone {
+			if p.Occurrence.Reason == ReasonSocketGone {
 				n++
 				if p.Regarding.Name != "gone" || !strings.Contains(p.Occurrence.Note, gone) || !strings.Contains(p.Occurrence.Note, "10m0s") {
 					t.Errorf("told %+v", p)
@@ -87,7 +86,7 @@ func TestDiscoveryWithoutGraceKeepsVMs(t *testing.T) {
 	vm := discoveredVM("gone", filepath.Join(dir, "discover-gone.qmp"))
 	rec := publishtest.NewRecorder(*vm)
 	now := time.Unix(1700000000, 0)
-	d := &qmpsource.Discovery{Publisher: rec, Glob: filepath.Join(dir, "discover-*.qmp"), Roots: []string{dir},
+	d := &Discovery{Publisher: rec, Glob: filepath.Join(dir, "discover-*.qmp"), Roots: []string{dir},
 		GoneGrace: -1, Now: func() time.Time { return now }}
 	for range 3 {
 		if err := d.Scan(context.Background()); err != nil {

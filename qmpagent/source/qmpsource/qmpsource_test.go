@@ -1,4 +1,4 @@
-package qmpsource_test
+package qmpsource
 
 import (
 	"context"
@@ -13,7 +13,6 @@ import (
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/qmp/qmptest"
-	"github.com/vmevents/vmevents/qmpagent/source/qmpsource"
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 )
 
@@ -38,25 +37,13 @@ func qmpVM(name, socket string) *vmv1.VirtualMachine {
 	return vm
 }
 
-// waitFor polls cond until it holds or a minute passes.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // The agent may tell the source of a VM before the source started (the
 // manager starts the VM controller and the agent in no fixed order): the
 // session must start with the source, not wait for the VM's next change.
 // A VM that stops naming a socket, or is forgotten, loses its session.
 func TestSourceFollowsVMsToldBeforeAndAfterStart(t *testing.T) {
 	rec := publishtest.NewRecorder()
-	src := qmpsource.New(rec, qmpsource.Config{SocketRoots: []string{os.TempDir()}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	src := New(rec, Config{SocketRoots: []string{os.TempDir()}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	early, late := qmpVM("early", fakeQEMU(t)), qmpVM("late", fakeQEMU(t))
 	src.Follow(early)
 
@@ -64,10 +51,10 @@ func TestSourceFollowsVMsToldBeforeAndAfterStart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- src.Start(ctx) }()
 	state := func(name string) vmv1.MonitorState { return rec.FactsOf("default", name).Monitor.State }
-	waitFor(t, "the VM told before Start connected", func() bool { return state("early") == vmv1.MonitorConnected })
+	eventually(t, "the VM told before Start connected", func() bool { return state("early") == vmv1.MonitorConnected })
 
 	src.Follow(late)
-	waitFor(t, "the VM told after Start connected", func() bool { return state("late") == vmv1.MonitorConnected })
+	eventually(t, "the VM told after Start connected", func() bool { return state("late") == vmv1.MonitorConnected })
 
 	// Follow and Forget return once the session has ended.
 	if n := testutil.ToFloat64(metrics.Sessions); n != 2 {
