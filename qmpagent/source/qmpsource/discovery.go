@@ -105,13 +105,9 @@ func (d *Discovery) Scan(ctx context.Context) error {
 
 // create reads the VM's name and uuid from QEMU and creates its VirtualMachine.
 func (d *Discovery) create(ctx context.Context, path string) error {
-	real, err := Resolve(path, d.Roots)
-	if err != nil {
-		return err
-	}
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, err := qmp.Dial(qctx, real, d.QMP)
+	conn, _, err := DialQMP(qctx, path, d.Roots, d.QMP)
 	if err != nil {
 		return err // a busy monitor has another client: tried again next scan
 	}

@@ -3,7 +3,6 @@ package qmpsource
 import (
 	"context"
 	"errors"
-	"os"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -135,22 +134,17 @@ func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect boo
 // connect dials the socket and reads QEMU's present state into f. It
 // returns the connection and the socket's resolved path.
 func (s *Session) connect(ctx context.Context, f *model.Facts, reconnect bool) (*qmp.Conn, string, error) {
-	path, err := Resolve(s.SocketPath, s.Roots)
+	conn, sock, err := DialQMP(ctx, s.SocketPath, s.Roots, s.QMP)
 	if err != nil {
 		return nil, "", err
 	}
-	conn, err := qmp.Dial(ctx, path, s.QMP)
-	if err != nil {
-		return nil, "", err
-	}
+	path := sock.Path
 	if reconnect {
 		f.Monitor.Reconnects++
 	}
-	if info, err := os.Stat(path); err == nil {
-		// QEMU creates its QMP socket at start-up: the socket's time tells
-		// a restarted QEMU from a reconnecting agent.
-		f.StartTime = info.ModTime()
-	}
+	// QEMU creates its QMP socket at start-up: the socket's time tells a
+	// restarted QEMU from a reconnecting agent.
+	f.StartTime = sock.ModTime
 	f.Delivery.Resyncs++
 	if err := s.resync(ctx, conn, f, model.SyncQMP); err != nil {
 		_ = conn.Close()

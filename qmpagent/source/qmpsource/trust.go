@@ -1,12 +1,20 @@
 package qmpsource
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
 
 // ErrUntrusted is returned for a socket outside the trusted roots: the agent
@@ -56,12 +64,21 @@ func under(real string, roots []string) bool {
 		if err != nil {
 			continue
 		}
-		rel, err := filepath.Rel(r, real)
-		if err == nil && rel != "." && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		if _, ok := beneath(r, real); ok {
 			return true
 		}
 	}
 	return false
+}
+
+// beneath returns real's path relative to the resolved root r, if it lies
+// strictly beneath it.
+func beneath(r, real string) (string, bool) {
+	rel, err := filepath.Rel(r, real)
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+		return "", false
+	}
+	return rel, true
 }
 
 func kind(m fs.FileMode) string {
@@ -75,4 +92,142 @@ func kind(m fs.FileMode) string {
 	default:
 		return "special file"
 	}
+}
+
+// Socket is a QMP socket opened where Resolve checked it: it holds the
+// socket's inode, so a connection made through Dial reaches that very
+// socket even if a folder on the way is swapped for a symlink after the
+// check (the agent runs as root; whoever can write under a socket root
+// must not be able to redirect it to, say, a container runtime's socket).
+type Socket struct {
+	// Path is the socket's resolved path, under a trusted root.
+	Path string
+	// ModTime is the socket's time: QEMU creates it at start-up.
+	ModTime time.Time
+	fd      int
+}
+
+// OpenSocket resolves path like Resolve, then opens the socket it checked
+// without following any symlink: beneath the root it was found under
+// (openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS), and verified
+// again through the opened descriptor (a socket, whose path is under a
+// root). The caller closes it.
+func OpenSocket(path string, roots []string) (*Socket, error) {
+	real, err := Resolve(path, roots)
+	if err != nil {
+		return nil, err
+	}
+	fd, err := openBeneath(real, roots)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: %s", ErrNoSocket, path)
+		}
+		return nil, fmt.Errorf("%w: %s changed while it was checked (%v)", ErrUntrusted, path, err)
+	}
+	s := &Socket{Path: real, fd: fd}
+	if err := s.verify(roots); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%w: %s changed while it was checked (%v)", ErrUntrusted, path, err)
+	}
+	return s, nil
+}
+
+// openBeneath opens real (resolved, under a root) with O_PATH, refusing
+// any symlink on the way: real has none left, so one now means a swap.
+func openBeneath(real string, roots []string) (int, error) {
+	for _, root := range roots {
+		r, err := filepath.EvalSymlinks(root)
+		if err != nil {
+			continue
+		}
+		rel, ok := beneath(r, real)
+		if !ok {
+			continue
+		}
+		dir, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			return -1, err
+		}
+		fd, err := unix.Openat2(dir, rel, &unix.OpenHow{
+			Flags:   unix.O_PATH | unix.O_NOFOLLOW | unix.O_CLOEXEC,
+			Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
+		})
+		_ = unix.Close(dir)
+		if errors.Is(err, unix.ENOSYS) {
+			// No openat2 (Linux before 5.6, or a seccomp filter): open
+			// without following a final symlink; verify catches a folder
+			// swapped on the way through the descriptor's own path.
+			fd, err = unix.Open(real, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		}
+		return fd, err
+	}
+	return -1, errors.New("under no root")
+}
+
+// verify checks the opened descriptor: a socket, whose path (as the kernel
+// names the inode held) is under a root.
+func (s *Socket) verify(roots []string) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(s.fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFSOCK {
+		return errors.New("not a unix socket")
+	}
+	held, err := os.Readlink(s.proc())
+	if err != nil {
+		return err
+	}
+	if !under(held, roots) {
+		return fmt.Errorf("it is %s", held)
+	}
+	s.ModTime = time.Unix(st.Mtim.Unix())
+	return nil
+}
+
+// proc is the magic link to the socket held: connect(2) through it reaches
+// the inode, whatever its path has become.
+func (s *Socket) proc() string { return "/proc/self/fd/" + strconv.Itoa(s.fd) }
+
+// Dial connects to the socket held.
+func (s *Socket) Dial(ctx context.Context) (net.Conn, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unix", s.proc())
+	if err != nil {
+		return nil, fmt.Errorf("connecting to %s: %w", s.Path, unwrapOp(err))
+	}
+	return nc, nil
+}
+
+// unwrapOp drops net.OpError's address (the /proc magic link, meaningless
+// to a user) and keeps the cause.
+func unwrapOp(err error) error {
+	var op *net.OpError
+	if errors.As(err, &op) {
+		return op.Err
+	}
+	return err
+}
+
+// Close releases the descriptor.
+func (s *Socket) Close() { _ = unix.Close(s.fd) }
+
+// DialQMP opens the socket at path as OpenSocket does and runs the QMP
+// handshake over it. It returns the connection and the socket (closed:
+// its Path and ModTime stay valid).
+func DialQMP(ctx context.Context, path string, roots []string, opts qmp.Options) (*qmp.Conn, *Socket, error) {
+	s, err := OpenSocket(path, roots)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer s.Close()
+	nc, err := s.Dial(ctx)
+	if err != nil {
+		return nil, nil, fmt.Errorf("qmp: %w", err)
+	}
+	conn, err := qmp.NewConn(ctx, nc, opts)
+	if err != nil {
+		return nil, nil, fmt.Errorf("qmp: %s: %w", s.Path, err)
+	}
+	return conn, s, nil
 }

@@ -1,11 +1,16 @@
 package qmpsource
 
 import (
+	"context"
 	"errors"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 func listen(t *testing.T, path string) {
@@ -68,4 +73,119 @@ func must(t *testing.T, err error) {
 	if err != nil {
 		t.Fatal(err)
 	}
+}
+
+// serveName accepts connections on a unix socket at path, writes name to
+// each and closes it; it returns the count of connections accepted.
+func serveName(t *testing.T, path, name string) *atomic.Int64 {
+	t.Helper()
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	var n atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			n.Add(1)
+			_, _ = c.Write([]byte(name))
+			_ = c.Close()
+		}
+	}()
+	return &n
+}
+
+// TestOpenSocketSwapRace swaps the VM's folder under the root for a
+// symlink to a folder outside it, holding a decoy socket of the same name,
+// while sockets are opened and connected: a connection must never reach
+// the decoy (the check-then-connect race the agent, root on the node,
+// would otherwise lose).
+func TestOpenSocketSwapRace(t *testing.T) {
+	dir := t.TempDir()
+	root := filepath.Join(dir, "root")
+	outside := filepath.Join(dir, "outside")
+	vm := filepath.Join(root, "vm")
+	for _, d := range []string{vm, outside} {
+		must(t, os.MkdirAll(d, 0o755))
+	}
+	real := serveName(t, filepath.Join(vm, "qmp.sock"), "real")
+	decoy := serveName(t, filepath.Join(outside, "qmp.sock"), "decoy")
+	swap := filepath.Join(root, "swap")
+	must(t, os.Symlink(outside, swap))
+
+	// The swapper exchanges the folder and the symlink atomically, over
+	// and over, until the rounds are done.
+	stop := make(chan struct{})
+	swapped := make(chan error, 1)
+	go func() {
+		defer close(swapped)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// Two exchanges: the folder is back in place after each pair.
+			for range 2 {
+				if err := unix.Renameat2(unix.AT_FDCWD, vm, unix.AT_FDCWD, swap, unix.RENAME_EXCHANGE); err != nil {
+					swapped <- err
+					return
+				}
+			}
+		}
+	}()
+
+	const rounds = 5000
+	var connected, refused int
+	for range rounds {
+		got, err := dialName(filepath.Join(vm, "qmp.sock"))
+		switch {
+		case err != nil:
+			refused++
+		case got != "real":
+			t.Fatalf("connected to the %s socket outside the root", got)
+		default:
+			connected++
+		}
+	}
+	close(stop)
+	if err := <-swapped; err != nil {
+		t.Fatal(err)
+	}
+	if n := decoy.Load(); n != 0 {
+		t.Fatalf("the decoy outside the root accepted %d connections", n)
+	}
+	t.Logf("%d rounds: %d connected to the real socket, %d refused or missing while swapped", rounds, connected, refused)
+
+	// Not swapped: the real socket is reached.
+	before := real.Load()
+	got, err := dialName(filepath.Join(vm, "qmp.sock"))
+	if err != nil || got != "real" {
+		t.Fatalf("with the folder in place: %q, %v; want the real socket", got, err)
+	}
+	if real.Load() != before+1 {
+		t.Fatalf("the real socket accepted %d connections, want %d", real.Load(), before+1)
+	}
+}
+
+// dialName opens and connects to path under its root and reads the name
+// the server at the other end writes.
+func dialName(path string) (string, error) {
+	root := filepath.Dir(filepath.Dir(path))
+	s, err := OpenSocket(path, []string{root})
+	if err != nil {
+		return "", err
+	}
+	defer s.Close()
+	c, err := s.Dial(context.Background())
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	b, err := io.ReadAll(c)
+	return string(b), err
 }
