@@ -6,11 +6,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"golang.org/x/sys/unix"
 )
 
 // Spool keeps values in a node-local folder, one file per key, so that
@@ -36,12 +39,42 @@ type Spool[K comparable, V any] struct {
 // ErrSpoolFull is returned by Save when the spool holds MaxEntries values.
 var ErrSpoolFull = errors.New("spool full")
 
-// NewSpool returns a spool in dir, creating it.
+// NewSpool returns a spool in dir, creating it. dir must be a folder of
+// this process's user, not a symlink; its mode is made 0700: the agent runs
+// as root, and what it loads from the spool it writes to the apiserver.
 func NewSpool[K comparable, V any](dir string, maxEntries int) (*Spool[K, V], error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
+	if err := ownFolder(dir); err != nil {
+		return nil, fmt.Errorf("spool: %s: %w", dir, err)
+	}
 	return &Spool[K, V]{dir: dir, MaxEntries: maxEntries}, nil
+}
+
+// ownFolder checks that dir is a folder (not a symlink to one) owned by
+// this process's user, and makes its mode 0700, through one descriptor so
+// that the folder checked is the folder changed.
+func ownFolder(dir string) error {
+	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
+		return errors.New("not a folder (a symlink or a file)")
+	}
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if int(st.Uid) != os.Geteuid() {
+		return fmt.Errorf("owned by uid %d, not by this process's uid %d", st.Uid, os.Geteuid())
+	}
+	if st.Mode&0o7777 != 0o700 {
+		return unix.Fchmod(fd, 0o700)
+	}
+	return nil
 }
 
 type spoolEntry[K comparable, V any] struct {
@@ -70,7 +103,7 @@ func (s *Spool[K, V]) save(key K, v V, sync bool) error {
 	if err != nil {
 		return err
 	}
-	_, statErr := os.Stat(p)
+	_, statErr := os.Lstat(p)
 	isNew := errors.Is(statErr, fs.ErrNotExist)
 	if isNew && s.MaxEntries > 0 && s.count() >= s.MaxEntries {
 		return ErrSpoolFull
@@ -79,11 +112,14 @@ func (s *Spool[K, V]) save(key K, v V, sync bool) error {
 	if err != nil {
 		return err
 	}
-	tmp := p + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o600)
+	// A new file of a random name (O_EXCL): whatever sits in the folder,
+	// a symlink planted at a predictable temporary name included, is never
+	// opened, let alone followed.
+	f, err := os.CreateTemp(s.dir, filepath.Base(p)+".*.tmp")
 	if err != nil {
 		return err
 	}
+	tmp := f.Name()
 	_, werr := f.Write(data)
 	var serr error
 	if sync {
@@ -160,7 +196,7 @@ func (s *Spool[K, V]) Load() (map[K]V, []error) {
 			}
 			continue
 		}
-		data, err := os.ReadFile(p)
+		data, err := readRegular(p)
 		var entry spoolEntry[K, V]
 		if err == nil {
 			err = json.Unmarshal(data, &entry)
@@ -176,6 +212,33 @@ func (s *Spool[K, V]) Load() (map[K]V, []error) {
 	s.counted = false // Load removed files: count again when needed
 	s.mu.Unlock()
 	return out, errs
+}
+
+// maxSpoolFile bounds what Load reads of one file: far more than a VM's
+// facts (the apiserver takes no object over 1.5 MiB).
+const maxSpoolFile = 4 << 20
+
+// readRegular reads a regular file without following a symlink and without
+// waiting on a FIFO: what sits in the spool folder under an entry's name is
+// not trusted to be what Save wrote there.
+func readRegular(p string) ([]byte, error) {
+	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("not a regular file (%s)", info.Mode().Type())
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxSpoolFile+1))
+	if err == nil && len(data) > maxSpoolFile {
+		err = fmt.Errorf("larger than %d bytes", maxSpoolFile)
+	}
+	return data, err
 }
 
 // syncDir makes a rename in dir durable.
