@@ -112,7 +112,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	a.events.Refused = a.countRefused
 	a.status = NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
 	if cfg.SpoolDir != "" {
-		if err := a.useSpool(cfg.SpoolDir); err != nil {
+		if err := a.useSpool(mgr, cfg.SpoolDir); err != nil {
 			return nil, err
 		}
 	}

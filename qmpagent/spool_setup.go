@@ -1,12 +1,18 @@
 package qmpagent
 
 import (
+	"context"
 	"path/filepath"
 	"sync"
 	"time"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
@@ -41,8 +47,9 @@ func spoolErrors(kind string) func(error) {
 const spoolLogEvery = 10 * time.Second
 
 // useSpool keeps unwritten facts and Events under dir and takes up what an
-// earlier run kept there.
-func (a *Agent) useSpool(dir string) error {
+// earlier run kept there. Kept facts are written once the manager's cache
+// has synced, and only for VMs still on this node (spoolReplay).
+func (a *Agent) useSpool(mgr manager.Manager, dir string) error {
 	log := ctrl.Log.WithName("spool")
 	facts, err := NewSpool[types.NamespacedName, model.Facts](filepath.Join(dir, "facts"), spoolEntries)
 	if err != nil {
@@ -57,9 +64,6 @@ func (a *Agent) useSpool(dir string) error {
 		a.facts[key] = f // newer than the VM's status: its write failed
 	}
 	a.factsMu.Unlock()
-	for key, f := range kept {
-		a.status.Put(key, f)
-	}
 	errs, err = a.events.UseSpool(filepath.Join(dir, "events"), spoolEntries, spoolErrors("event"))
 	if err != nil {
 		return err
@@ -67,8 +71,67 @@ func (a *Agent) useSpool(dir string) error {
 	for _, err := range errs {
 		log.Error(err, "dropped an unreadable spool file")
 	}
-	if len(kept) > 0 {
-		log.Info("publishing what an earlier run could not", "vms", len(kept))
+	if len(kept) == 0 {
+		return nil
+	}
+	keys := make([]types.NamespacedName, 0, len(kept))
+	for key := range kept {
+		keys = append(keys, key)
+	}
+	return mgr.Add(&spoolReplay{agent: a, cache: mgr.GetCache(), keys: keys})
+}
+
+// spoolReplay writes the facts an earlier run kept, once the cache (of this
+// node's VMs only) has synced: a VM that moved to another node, or was
+// deleted, while this agent was down has its kept facts dropped, not
+// written over what the other node's agent publishes.
+type spoolReplay struct {
+	agent *Agent
+	cache cache.Cache
+	keys  []types.NamespacedName
+}
+
+// NeedLeaderElection is false: every node's agent replays its own spool.
+func (r *spoolReplay) NeedLeaderElection() bool { return false }
+
+// Start replays the kept facts and returns.
+func (r *spoolReplay) Start(ctx context.Context) error {
+	if !r.cache.WaitForCacheSync(ctx) {
+		return nil // stopped before the cache synced: the spool stays for the next run
+	}
+	a, log := r.agent, ctrl.Log.WithName("spool")
+	replayed := 0
+	for _, key := range r.keys {
+		var vm vmv1.VirtualMachine
+		err := a.client.Get(ctx, key, &vm)
+		if err != nil && !apierrors.IsNotFound(err) {
+			// Kept on disk, unwritten: the VM's next facts, if it is still
+			// this node's, are written and release the file.
+			log.Error(err, "could not tell whether a VM with kept facts is still on this node", "vm", key)
+			continue
+		}
+		if err != nil || vm.Spec.NodeName != a.cfg.NodeName || !vm.DeletionTimestamp.IsZero() {
+			// The cache holds only this node's VMs: not found is gone or
+			// moved; either way no longer this agent's to write.
+			log.Info("dropped the kept facts of a VM no longer on this node", "vm", key, "node", vm.Spec.NodeName)
+			a.status.Forget(key) // removes its spool file
+			a.factsMu.Lock()
+			delete(a.facts, key)
+			a.factsMu.Unlock()
+			continue
+		}
+		// The facts as they are now: a source may have updated them since
+		// they were loaded.
+		a.factsMu.Lock()
+		f, ok := a.facts[key]
+		a.factsMu.Unlock()
+		if ok {
+			a.status.Put(key, f)
+			replayed++
+		}
+	}
+	if replayed > 0 {
+		log.Info("publishing what an earlier run could not", "vms", replayed)
 	}
 	return nil
 }
