@@ -86,6 +86,9 @@ type Agent struct {
 	// uids remembers each followed VM's UID, to forget its Event series
 	// once it is deleted (a deleted VM can no longer be read).
 	uids map[types.NamespacedName]types.UID
+	// invalidLogged holds the VMs whose status the apiserver refused as
+	// invalid, logged once each (statusInvalid).
+	invalidLogged sync.Map
 }
 
 // New wires an agent core into the manager: the VM reconciler, the status

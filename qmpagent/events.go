@@ -48,6 +48,9 @@ type Events struct {
 
 	mu     sync.Mutex
 	series map[string]*series
+	// open counts the series of each object (objectKey) but its
+	// EventsSuppressed ones: at most MaxSeriesPerObject.
+	open map[string]int
 	// publishes counts calls, to prune old series every so often.
 	publishes int
 
@@ -64,11 +67,13 @@ const EventInterval = time.Second
 
 type series struct {
 	regarding corev1.ObjectReference
-	first     model.Occurrence
-	name      string
-	count     int64
-	last      time.Time
-	created   bool
+	// suppressed marks an object's EventsSuppressed series, outside its cap.
+	suppressed bool
+	first      model.Occurrence
+	name       string
+	count      int64
+	last       time.Time
+	created    bool
 	// restored is the count of a series taken from the spool of an
 	// earlier run (which may have written more of it than its file says)
 	// until its Event is found; 0 otherwise.
@@ -92,7 +97,7 @@ type seriesSnapshot struct {
 
 // NewEvents returns a publisher reporting as the agent on node. Call Run.
 func NewEvents(c client.Client, node string) *Events {
-	e := &Events{client: c, node: node, series: map[string]*series{}}
+	e := &Events{client: c, node: node, series: map[string]*series{}, open: map[string]int{}}
 	e.writer = NewCoalescer("events", EventInterval, e.write)
 	return e
 }
@@ -124,7 +129,8 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	if occ.Time.IsZero() {
 		occ.Time = time.Now()
 	}
-	key := string(regarding.UID) + "/" + regarding.Namespace + "/" + regarding.Name + "/" + occ.EventType() + "/" + occ.Reason + "/" + occ.Series
+	object := objectKey(regarding)
+	key := seriesKey(object, occ)
 	e.mu.Lock()
 	e.publishes++
 	if e.publishes%pruneEvery == 0 {
@@ -137,8 +143,18 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 		// with it, so the late occurrence joins it instead.
 		ok = false
 	}
+	suppressed := false
+	if _, exists := e.series[key]; !exists && e.open[object] >= MaxSeriesPerObject {
+		occ, suppressed = suppressedOccurrence(occ), true
+		key = seriesKey(object, occ)
+		s, ok = e.series[key]
+		metrics.EventsSuppressed.Add(float64(max(1, occ.Repeat)))
+	}
 	if !ok {
-		s = &series{regarding: regarding, first: occ, name: eventName(regarding, key, occ.Time)}
+		if _, exists := e.series[key]; !exists && !suppressed {
+			e.open[object]++
+		}
+		s = &series{regarding: regarding, first: occ, name: eventName(regarding, key, occ.Time), suppressed: suppressed}
 		e.series[key] = s
 	}
 	s.count += max(1, occ.Repeat)
@@ -151,7 +167,7 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	if e.spool != nil && occ.Warning {
 		e.spool.early.Put(key, snap)
 	}
-	return ok
+	return ok || suppressed
 }
 
 // pruneLocked drops the series no occurrence can join any more and that
@@ -166,6 +182,12 @@ func (e *Events) pruneLocked(now time.Time) {
 
 // forgetLocked drops one series everywhere; e.mu is held.
 func (e *Events) forgetLocked(key string) {
+	if s, ok := e.series[key]; ok && !s.suppressed {
+		object := objectKey(s.regarding)
+		if e.open[object]--; e.open[object] <= 0 {
+			delete(e.open, object)
+		}
+	}
 	delete(e.series, key)
 	e.writer.Forget(key)
 	if e.spool != nil {

@@ -188,7 +188,11 @@ func (e *Events) UseSpool(dir string, maxEntries int, onError func(error)) ([]er
 	e.mu.Lock()
 	e.spool = spool
 	for key, snap := range kept {
-		e.series[key] = &series{regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: restoredBase(snap)}
+		suppressed := snap.First.Reason == SuppressedReason
+		if !suppressed {
+			e.open[objectKey(snap.Regarding)]++
+		}
+		e.series[key] = &series{suppressed: suppressed, regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: restoredBase(snap)}
 	}
 	e.mu.Unlock()
 	for key, snap := range kept {

@@ -6,9 +6,12 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
 
@@ -40,6 +43,10 @@ func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts
 	}
 	before := f.Clone()
 	update(&f)
+	for field, n := range f.Bound() {
+		metrics.FactsDropped.WithLabelValues(field).Add(float64(n))
+		f.Delivery.Dropped += n
+	}
 	a.facts[key] = f
 	return f.Clone(), !ok || f.Urgent(before)
 }
@@ -74,6 +81,9 @@ func (a *Agent) writeStatus(ctx context.Context, key types.NamespacedName, f mod
 	start := time.Now()
 	err := ApplyFacts(ctx, a.client, key, f)
 	observe("status")(time.Since(start), err)
+	if apierrors.IsInvalid(err) {
+		err = a.statusInvalid(ctx, key, f, err)
+	}
 	if err != nil {
 		return fmt.Errorf("writing the status of %s: %w", key, err)
 	}
@@ -89,4 +99,34 @@ func (a *Agent) countRefused(regarding corev1.ObjectReference) {
 	a.UpdateFacts(types.NamespacedName{Namespace: regarding.Namespace, Name: regarding.Name}, func(f *model.Facts) {
 		f.Delivery.Refused++
 	})
+}
+
+// statusInvalid handles a status write the apiserver refused as invalid
+// (facts Bound let through, a stricter schema than the agent knows):
+// written again as is, it would be refused again, forever, and every later
+// fact (a panic) with it. It is logged once per VM, counted (metric and
+// delivery.dropped), and written once more without the status fields the
+// apiserver named (without every list and map if it named none). Refused
+// again, it is dropped, not retried: the next fact makes a new write.
+func (a *Agent) statusInvalid(ctx context.Context, key types.NamespacedName, f model.Facts, refusal error) error {
+	if _, logged := a.invalidLogged.LoadOrStore(key, true); !logged {
+		log.FromContext(ctx).Error(refusal, "the apiserver refused a status as invalid; writing it without the fields it named", "vm", key)
+	}
+	metrics.FactsDropped.WithLabelValues("invalid").Inc()
+	a.factsMu.Lock()
+	if cur, ok := a.facts[key]; ok {
+		// Rides along with the next write; a Put here would only repeat
+		// the refused write.
+		cur.Delivery.Dropped++
+		a.facts[key] = cur
+	}
+	a.factsMu.Unlock()
+	f.Delivery.Dropped++
+	err := applyStatus(ctx, a.client, key, f, invalidFields(refusal))
+	if apierrors.IsInvalid(err) {
+		metrics.FactsDropped.WithLabelValues("invalid").Inc()
+		log.FromContext(ctx).V(1).Info("the apiserver refused the status without its invalid fields too; dropped", "vm", key, "error", err.Error())
+		return nil
+	}
+	return err
 }

@@ -3,6 +3,7 @@ package qmpagent
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -24,9 +25,17 @@ const FieldManager = "vmevents-agent"
 // the agent's fields are sent, so the apply never claims the controller's
 // conditions. A VM that no longer exists is not an error.
 func ApplyFacts(ctx context.Context, c client.Client, key types.NamespacedName, facts model.Facts) error {
+	return applyStatus(ctx, c, key, facts, nil)
+}
+
+// applyStatus is ApplyFacts, leaving out the status fields named in without.
+func applyStatus(ctx context.Context, c client.Client, key types.NamespacedName, facts model.Facts, without []string) error {
 	status, err := runtime.DefaultUnstructuredConverter.ToUnstructured(ptrTo(StatusFromFacts(facts)))
 	if err != nil {
 		return fmt.Errorf("converting facts: %w", err)
+	}
+	for _, field := range without {
+		delete(status, field)
 	}
 	u := &unstructured.Unstructured{Object: map[string]any{"status": status}}
 	u.SetAPIVersion(vmv1.GroupVersion.String())
@@ -40,9 +49,40 @@ func ApplyFacts(ctx context.Context, c client.Client, key types.NamespacedName, 
 	return err
 }
 
+// variableFields are the status fields whose size the facts decide: those
+// left out of a status refused as invalid when the refusal names none.
+var variableFields = []string{"eventCounts", "displaySessions", "blockErrors", "quorumFaults", "resources"}
+
+// invalidFields are the top-level status fields an Invalid refusal names
+// (its causes' fields, status.<field>...), or variableFields if it names
+// none of them.
+func invalidFields(err error) []string {
+	var fields []string
+	if st, ok := err.(apierrors.APIStatus); ok && st.Status().Details != nil {
+		for _, c := range st.Status().Details.Causes {
+			path, under := strings.CutPrefix(strings.TrimPrefix(c.Field, "."), "status.")
+			if !under || path == "" {
+				continue
+			}
+			name, _, _ := strings.Cut(path, ".")
+			name, _, _ = strings.Cut(name, "[")
+			if name != "conditions" && name != "observedGeneration" {
+				fields = append(fields, name)
+			}
+		}
+	}
+	if len(fields) == 0 {
+		return variableFields
+	}
+	return fields
+}
+
 // StatusFromFacts is the agent's part of a VirtualMachine status: every fact,
-// and neither conditions nor observedGeneration.
+// and neither conditions nor observedGeneration. It is bounded to the
+// schema (model.Facts.Bound) whatever the facts hold.
 func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
+	f = f.Clone()
+	f.Bound()
 	s := vmv1.VirtualMachineStatus{
 		RunState:           f.RunState,
 		RunStateReason:     f.RunStateReason,
@@ -69,7 +109,7 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 		s.Monitor.State = vmv1.MonitorConnecting
 	}
 	if d := f.Delivery; d != (model.Delivery{}) {
-		s.Delivery = &vmv1.DeliveryStatus{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused}
+		s.Delivery = &vmv1.DeliveryStatus{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused, Dropped: d.Dropped}
 	}
 	if p := f.LastPanic; p != nil {
 		s.LastPanic = &vmv1.PanicInfo{Time: metav1.NewMicroTime(p.Time), Action: p.Action, Info: p.Info, CrashLoaded: p.CrashLoaded}
@@ -136,7 +176,7 @@ func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 		f.Resources = model.Resources{VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, Disks: r.Disks, NICs: r.NICs}
 	}
 	if d := s.Delivery; d != nil {
-		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused}
+		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused, Dropped: d.Dropped}
 	}
 	if p := s.LastPanic; p != nil {
 		f.LastPanic = &model.Panic{Time: p.Time.Time, Action: p.Action, Info: p.Info, CrashLoaded: p.CrashLoaded}

@@ -41,8 +41,10 @@ type VirtualMachineStatus struct {
 
 	// EventCounts counts the events received, keyed by event name (QMP event
 	// names such as GUEST_PANICKED, or a source's action name). Counts are
-	// exact even when Kubernetes Events are coalesced.
+	// exact even when Kubernetes Events are coalesced. At most 128 names:
+	// past that the least counted fold into OTHER.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=128
 	EventCounts map[string]int64 `json:"eventCounts,omitempty"`
 
 	// Delivery accounts for every event the agent received but did not
@@ -294,6 +296,14 @@ type DeliveryStatus struct {
 	// vmevents_agent_events_refused_total metric).
 	// +optional
 	Refused int64 `json:"refused,omitempty"`
+	// Dropped counts the facts the agent left out so the status fits its
+	// schema (the oldest display sessions, block errors and quorum faults
+	// past 64, the least counted event names past 128 folded into OTHER),
+	// and the status writes the apiserver refused as invalid all the same,
+	// then written without their lists (see the agent's
+	// vmevents_agent_facts_dropped_total metric).
+	// +optional
+	Dropped int64 `json:"dropped,omitempty"`
 }
 
 // PanicInfo is a guest panic as QEMU reported it.
@@ -467,10 +477,12 @@ type ResourceFacts struct {
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=1024
 	Disks []string `json:"disks,omitempty"`
 	// NICs are the network interfaces (MAC addresses) attached.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:items:MaxLength=1024
 	NICs []string `json:"nics,omitempty"`
 }

@@ -33,6 +33,18 @@ var (
 		Name: "vmevents_agent_events_refused_total",
 		Help: "Kubernetes Events the apiserver refused for good and the agent dropped, by reason (invalid, namespace-gone).",
 	}, []string{"reason"})
+	// FactsDropped counts what the agent left out of VM statuses to keep
+	// them within the schema.
+	FactsDropped = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_facts_dropped_total",
+		Help: "Status entries left out to fit the VirtualMachine schema, by field (displaySessions, blockErrors, quorumFaults, eventCounts, resources), and status writes the apiserver refused as invalid (invalid), then written without their lists.",
+	}, []string{"field"})
+	// EventsSuppressed counts occurrences past a VM's cap of open Event
+	// series, folded into its EventsSuppressed series.
+	EventsSuppressed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_events_suppressed_total",
+		Help: "Occurrences past an object's cap of open Event series, counted in its EventsSuppressed series instead of a series of their own.",
+	})
 	// SessionsConnected is the number of monitors connected now.
 	SessionsConnected = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "vmevents_agent_sessions_connected",
@@ -73,6 +85,6 @@ var (
 )
 
 func init() {
-	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed, EventsRefused,
+	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed, EventsRefused, FactsDropped, EventsSuppressed,
 		SessionsConnected, Sessions, Reconnects, Discovered, DiscoveredDeleted, SpoolErrors, APIWriteSeconds)
 }

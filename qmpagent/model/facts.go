@@ -71,6 +71,10 @@ type Delivery struct {
 	Resyncs   int64
 	// Refused counts Events the apiserver refused as invalid.
 	Refused int64
+	// Dropped counts the entries Bound dropped or folded to keep the
+	// status within its schema, and the status writes the apiserver
+	// refused as invalid all the same.
+	Dropped int64
 }
 
 // Panic is a guest panic.
