@@ -71,8 +71,10 @@ func (t Timestamp) String() string {
 // only cares about the latest state (the last RTC_CHANGE offset, the last
 // BALLOON_CHANGE size) loses nothing it needs.
 //
-// The number of distinct names kept is bounded by MaxGapNames; events with
-// further names are accounted under OtherEvents.
+// The number of distinct unknown names kept is bounded by MaxGapNames;
+// events with further unknown names are accounted under OtherEvents. Known
+// names (those this package decodes) are always kept, so a peer flooding
+// invented names cannot push a fault (GUEST_PANICKED) out of a gap.
 type Gap struct {
 	// Lost is the number of shed events per event name.
 	Lost map[string]uint64
@@ -111,7 +113,7 @@ func (g *Gap) Names() []string {
 // add accounts one shed event.
 func (g *Gap) add(ev Event) {
 	name := ev.Name
-	if _, ok := g.Lost[name]; !ok && len(g.Lost) >= MaxGapNames {
+	if _, ok := g.Lost[name]; !ok && len(g.Lost) >= MaxGapNames && eventDecoders[name] == nil {
 		name = OtherEvents
 	}
 	g.Lost[name]++
