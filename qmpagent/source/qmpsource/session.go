@@ -9,6 +9,7 @@ import (
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/internal/backoff"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 )
@@ -178,7 +179,7 @@ func (s *Session) handle(ctx context.Context, conn *qmp.Conn, f *model.Facts, ev
 		}
 		return nil
 	}
-	s.Sink.Facts(f.Clone())
+	s.tell(f)
 	return nil
 }
 
@@ -214,7 +215,7 @@ func (s *Session) resync(ctx context.Context, conn *qmp.Conn, f *model.Facts, sy
 	if err := sync(qctx, conn, f, s.now()); err != nil {
 		return err
 	}
-	s.Sink.Facts(f.Clone())
+	s.tell(f)
 	return nil
 }
 
@@ -225,6 +226,18 @@ func (s *Session) setMonitor(f *model.Facts, state vmv1.MonitorState, err error)
 	}
 	if state == vmv1.MonitorConnected {
 		f.Monitor.LastError = ""
+	}
+	s.tell(f)
+}
+
+// tell bounds the session's facts to the status schema, counting what it
+// drops once (the session keeps its facts and sends them whole each time,
+// so they are bounded here, where they are kept), and hands a copy to the
+// sink.
+func (s *Session) tell(f *model.Facts) {
+	for field, n := range f.Bound() {
+		metrics.FactsDropped.WithLabelValues(field).Add(float64(n))
+		f.Delivery.Dropped += n
 	}
 	s.Sink.Facts(f.Clone())
 }
