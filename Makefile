@@ -16,6 +16,9 @@ KUSTOMIZE := $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/vmevents/vmevents/internal/version.Version=$(VERSION)
 
+# The image's reference (make image, make docker-build, make deploy).
+IMG ?= vmevents:latest
+
 # How long `make fuzz` runs each fuzz target.
 FUZZTIME ?= 30s
 
@@ -58,17 +61,27 @@ verify: $(CONTROLLER_GEN) ## Fail if generated files, go.mod/go.sum or formattin
 build: ## Build bin/vmevents.
 	CGO_ENABLED=0 go build -trimpath -ldflags "$(LDFLAGS)" -o $(LOCALBIN)/vmevents .
 
+.PHONY: image
+image: build ## Build the image IMG as an OCI archive, bin/vmevents-image.tar, without a container engine.
+	go run ./hack/image -binary $(LOCALBIN)/vmevents -out $(LOCALBIN)/vmevents-image.tar -name $(IMG)
+
 ##@ Tests
 
+# What every suite needs: the Debian packages of the real peers, the control
+# plane, and the real node's binaries (all cached after the first run).
+SUITE_ENV = KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" VMEVENTS_NODE_BINARIES="$$(hack/cluster-binaries.sh)" KUSTOMIZE=$(KUSTOMIZE)
+
 .PHONY: test
-test: verify control-plane $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest and end-to-end suites.
-	@hack/ensure-qemu.sh
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" KUSTOMIZE=$(KUSTOMIZE) go test -count=1 -timeout 30m ./...
+test: packages verify control-plane cluster-binaries $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest, end-to-end and real-cluster suites.
+	$(SUITE_ENV) go test -count=1 -timeout 40m ./...
 
 .PHONY: test-e2e
-test-e2e: control-plane $(KUSTOMIZE) ## The end-to-end suite: the whole system, real QEMU, asserted through kubectl.
-	@hack/ensure-qemu.sh
-	KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" KUSTOMIZE=$(KUSTOMIZE) go test -count=1 -timeout 20m ./test/e2e/ -ginkgo.v
+test-e2e: packages control-plane cluster-binaries $(KUSTOMIZE) ## The end-to-end suites: the whole system as processes, and as pods on a real node.
+	$(SUITE_ENV) go test -count=1 -timeout 30m ./test/e2e/... -ginkgo.v
+
+.PHONY: test-cluster
+test-cluster: packages control-plane cluster-binaries $(KUSTOMIZE) ## The real-cluster suite alone: the image and config/default on a real kubelet.
+	$(SUITE_ENV) go test -count=1 -timeout 30m ./test/e2e/cluster/ -ginkgo.v
 
 .PHONY: test-unit
 test-unit: ## Unit tests only (no control plane, no QEMU).
@@ -89,18 +102,29 @@ bench: build control-plane $(KUSTOMIZE) ## Benchmarks: the six scale scenarios (
 
 ##@ Local control plane and demo
 
+.PHONY: packages
+packages: ## Install (once) the Debian packages the suites run: QEMU, LXD, libvirt, auditd, runc, iptables.
+	@hack/ensure-packages.sh
+
 .PHONY: control-plane
-control-plane: ## Build (once) the real kube-apiserver, etcd and kubectl into bin/k8s/.
+control-plane: ## Build (once) the real kube-apiserver, etcd and kubectl (cached in ~/.cache/vmevents).
 	@hack/control-plane.sh >/dev/null
+
+.PHONY: cluster-binaries
+cluster-binaries: ## Build (once) the kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd and CNI plugins.
+	@hack/cluster-binaries.sh >/dev/null
+
+.PHONY: cluster
+cluster: image packages control-plane cluster-binaries $(KUSTOMIZE) ## A real single-node cluster (kubelet, containerd) with the vmevents image loaded; Ctrl-C stops it.
+	go run ./hack/cluster -control-plane "$$(hack/control-plane.sh)" -binaries "$$(hack/cluster-binaries.sh)" -image $(LOCALBIN)/vmevents-image.tar
 
 .PHONY: demo
 demo: build control-plane $(KUSTOMIZE) ## The whole system with three real QEMU VMs; shows what kubectl shows. Ctrl-C stops it.
-	@hack/ensure-qemu.sh
+	@hack/ensure-packages.sh qemu
 	go run ./hack/demo -assets "$$(hack/control-plane.sh)" -kustomize $(KUSTOMIZE) -binary $(LOCALBIN)/vmevents
 
 ##@ Deployment (needs a container engine and a cluster: kind, for example; see docs/kind.md)
 
-IMG ?= vmevents:latest
 KIND_CLUSTER ?= kind
 CONTAINER_TOOL ?= docker
 

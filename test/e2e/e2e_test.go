@@ -2,7 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 	"strings"
 
@@ -158,17 +157,14 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 	})
 })
 
-// panicAgain resets the panicked guest of vm and lets it run, so it panics
-// again, watching QEMU's events on the test's own monitor (Kubernetes may be
-// away meanwhile).
+// panicAgain makes vm's guest panic again (stack.PanicAgain), through the
+// test's own monitor: Kubernetes may be away meanwhile.
 func panicAgain(vm string) {
 	GinkgoHelper()
 	mon, err := qmp.Dial(context.Background(), vms[vm].PrettyQMPPath, qmp.Options{})
 	Expect(err).NotTo(HaveOccurred())
 	defer mon.Close()
-	Expect(mon.Execute(context.Background(), "system_reset", nil, nil)).To(Succeed())
-	Expect(mon.Execute(context.Background(), "cont", nil, nil)).To(Succeed())
-	Eventually(mon.Events()).Should(Receive(HaveField("Name", "GUEST_PANICKED")))
+	Expect(stack.PanicAgain(context.Background(), mon)).To(Succeed())
 }
 
 // occurrencesOf counts the occurrences the Events with reason about vm
@@ -176,25 +172,7 @@ func panicAgain(vm string) {
 func occurrencesOf(vm, reason string) func() (int, error) {
 	return func() (int, error) {
 		out, err := sys.Kubectl("get", "events.events.k8s.io", "--field-selector", "regarding.name="+vm+",reason="+reason,
-			"-o", `jsonpath={range .items[*]}{.metadata.name}={.series.count};{end}`)
-		return occurrences(out), err
+			"-o", stack.OccurrencesJSONPath)
+		return stack.Occurrences(out), err
 	}
-}
-
-// occurrences adds up "name=count;" pairs, an empty count being one
-// occurrence (an Event without a series).
-func occurrences(out string) int {
-	total := 0
-	for _, item := range strings.Split(out, ";") {
-		name, count, ok := strings.Cut(item, "=")
-		if !ok || name == "" {
-			continue
-		}
-		n := 1
-		if count != "" {
-			fmt.Sscan(count, &n)
-		}
-		total += n
-	}
-	return total
 }

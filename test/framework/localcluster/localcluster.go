@@ -59,6 +59,28 @@ type Options struct {
 	Dir string
 	// Identities get a token and a kubeconfig each (Admin always does).
 	Identities []Identity
+
+	// The fields below let the control plane serve a real node
+	// (test/framework/node); the zero values give a loopback-only apiserver.
+
+	// Address is where the apiserver listens and what it advertises as the
+	// kubernetes Service's endpoint (default 127.0.0.1, a random port).
+	Address string
+	// Port is the apiserver's port (default: a free one).
+	Port int
+	// ServingIPs are extra addresses the serving certificate names, e.g. the
+	// kubernetes Service's cluster IP that pods dial.
+	ServingIPs []net.IP
+	// APIServerArgs are added to kube-apiserver's arguments, each "--flag",
+	// "value" pair replacing the default's pair of that flag.
+	APIServerArgs []string
+	// Wrap, if set, turns each command the cluster runs (etcd,
+	// kube-apiserver, kubectl) into the one to execute, e.g. to enter a
+	// network namespace first.
+	Wrap func(bin string, args []string) (string, []string)
+	// Dial, if set, is how the cluster itself reaches the apiserver (its
+	// readiness check), e.g. from inside that network namespace.
+	Dial func(ctx context.Context, network, addr string) (net.Conn, error)
 }
 
 // Cluster is a running control plane.
@@ -80,7 +102,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 		}
 	}
 	c := &Cluster{opts: opts, tokens: map[string]string{}}
-	if err := writePKI(filepath.Join(opts.Dir, "pki")); err != nil {
+	if opts.Address == "" {
+		opts.Address = "127.0.0.1"
+	}
+	c.opts = opts
+	ips := append([]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(opts.Address)}, opts.ServingIPs...)
+	if err := writePKI(filepath.Join(opts.Dir, "pki"), ips); err != nil {
 		return nil, fmt.Errorf("creating keys: %w", err)
 	}
 	ids := append([]Identity{Admin}, opts.Identities...)
@@ -95,10 +122,12 @@ func Start(ctx context.Context, opts Options) (*Cluster, error) {
 	if err != nil {
 		return nil, err
 	}
-	if c.apiPort, err = freePort(); err != nil {
-		return nil, err
+	if c.apiPort = opts.Port; c.apiPort == 0 {
+		if c.apiPort, err = freePort(); err != nil {
+			return nil, err
+		}
 	}
-	c.server = fmt.Sprintf("https://127.0.0.1:%d", c.apiPort)
+	c.server = "https://" + net.JoinHostPort(opts.Address, fmt.Sprint(c.apiPort))
 	if err := c.startEtcd(peerPort); err != nil {
 		return nil, err
 	}
@@ -186,9 +215,10 @@ func (c *Cluster) startEtcd(peerPort int) error {
 // until it is ready.
 func (c *Cluster) StartAPIServer(ctx context.Context) error {
 	pki := filepath.Join(c.opts.Dir, "pki")
-	cmd, err := c.spawn("kube-apiserver", filepath.Join(c.opts.Assets, "kube-apiserver"),
+	cmd, err := c.spawnWith(c.opts.APIServerArgs, "kube-apiserver", filepath.Join(c.opts.Assets, "kube-apiserver"),
 		"--etcd-servers", fmt.Sprintf("http://127.0.0.1:%d", c.etcdPort),
-		"--bind-address", "127.0.0.1",
+		"--bind-address", c.opts.Address,
+		"--advertise-address", c.opts.Address,
 		"--secure-port", fmt.Sprint(c.apiPort),
 		"--tls-cert-file", filepath.Join(pki, "serving.crt"),
 		"--tls-private-key-file", filepath.Join(pki, "serving.key"),
@@ -200,6 +230,8 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		"--service-account-signing-key-file", filepath.Join(pki, "sa.key"),
 		"--service-cluster-ip-range", "10.96.0.0/24",
 		"--allow-privileged=true",
+		"--kubelet-client-certificate", filepath.Join(pki, "kubelet-client.crt"),
+		"--kubelet-client-key", filepath.Join(pki, "kubelet-client.key"),
 	)
 	if err != nil {
 		return err
@@ -223,8 +255,29 @@ func (c *Cluster) Stop() {
 }
 
 func (c *Cluster) spawn(name, bin string, args ...string) (*proc.Process, error) {
+	return c.spawnWith(nil, name, bin, args...)
+}
+
+// spawnWith starts bin with args overridden by extra (see
+// Options.APIServerArgs), wrapped by Options.Wrap.
+func (c *Cluster) spawnWith(extra []string, name, bin string, args ...string) (*proc.Process, error) {
+	bin, args = c.wrap(bin, override(args, extra))
 	return proc.Start(name, c.LogFile(name), bin, args...)
 }
+
+func (c *Cluster) wrap(bin string, args []string) (string, []string) {
+	if c.opts.Wrap == nil {
+		return bin, args
+	}
+	return c.opts.Wrap(bin, args)
+}
+
+// Token is the bearer token of an identity given at Start.
+func (c *Cluster) Token(id Identity) string { return c.tokens[id.Name] }
+
+// PKI is the path of a file of the cluster's keys: "ca.crt" (the CA the
+// serving certificate chains to), "sa.key", "kubelet-client.crt"...
+func (c *Cluster) PKI(name string) string { return filepath.Join(c.opts.Dir, "pki", name) }
 
 // stop ends a child, killing it if it has not ended within 10 s.
 func stop(p *proc.Process) { p.Stop(10 * time.Second) }
@@ -237,7 +290,7 @@ func (c *Cluster) waitReady(ctx context.Context) error {
 	}
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, DialContext: c.opts.Dial}}
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	var last error
@@ -272,4 +325,33 @@ func freePort() (int, error) {
 
 func sanitize(s string) string {
 	return strings.NewReplacer(":", "-", "/", "-").Replace(s)
+}
+
+// override returns args ("--flag", "value" pairs, or "--flag=value" and
+// lone "--flag" items) with every flag that extra sets dropped, then extra.
+func override(args, extra []string) []string {
+	set := map[string]bool{}
+	for _, a := range extra {
+		if strings.HasPrefix(a, "--") {
+			name, _, _ := strings.Cut(a, "=")
+			set[name] = true
+		}
+	}
+	var out []string
+	for i := 0; i < len(args); i++ {
+		name, _, hasValue := strings.Cut(args[i], "=")
+		pair := !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "--")
+		if set[name] {
+			if pair {
+				i++
+			}
+			continue
+		}
+		out = append(out, args[i])
+		if pair {
+			out = append(out, args[i+1])
+			i++
+		}
+	}
+	return append(out, extra...)
 }

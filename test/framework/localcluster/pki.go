@@ -15,9 +15,10 @@ import (
 	"time"
 )
 
-// writePKI creates a throw-away CA, a serving certificate for 127.0.0.1 signed
-// by it, and the RSA key that signs service-account tokens, under dir.
-func writePKI(dir string) error {
+// writePKI creates a throw-away CA, a serving certificate for ips signed by
+// it, the apiserver's client certificate for kubelets, and the RSA key that
+// signs service-account tokens, under dir.
+func writePKI(dir string, ips []net.IP) error {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -51,10 +52,32 @@ func writePKI(dir string) error {
 		NotAfter:     now.Add(365 * 24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
-		DNSNames:     []string{"localhost"},
+		IPAddresses:  ips,
+		DNSNames:     []string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
 	}
 	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, ca, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	// The apiserver's identity towards kubelets (logs, exec): a kubelet
+	// trusts the CA and authenticates it as a member of system:masters.
+	cliKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	cliTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(3),
+		Subject:      pkix.Name{CommonName: "kube-apiserver-kubelet-client", Organization: []string{"system:masters"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(365 * 24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	}
+	cliDER, err := x509.CreateCertificate(rand.Reader, cliTmpl, ca, &cliKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	cliKeyDER, err := x509.MarshalECPrivateKey(cliKey)
 	if err != nil {
 		return err
 	}
@@ -67,10 +90,12 @@ func writePKI(dir string) error {
 		return err
 	}
 	files := map[string]*pem.Block{
-		"ca.crt":      {Type: "CERTIFICATE", Bytes: caDER},
-		"serving.crt": {Type: "CERTIFICATE", Bytes: srvDER},
-		"serving.key": {Type: "EC PRIVATE KEY", Bytes: srvKeyDER},
-		"sa.key":      {Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)},
+		"ca.crt":             {Type: "CERTIFICATE", Bytes: caDER},
+		"serving.crt":        {Type: "CERTIFICATE", Bytes: srvDER},
+		"serving.key":        {Type: "EC PRIVATE KEY", Bytes: srvKeyDER},
+		"sa.key":             {Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(saKey)},
+		"kubelet-client.crt": {Type: "CERTIFICATE", Bytes: cliDER},
+		"kubelet-client.key": {Type: "EC PRIVATE KEY", Bytes: cliKeyDER},
 	}
 	for name, block := range files {
 		if err := os.WriteFile(filepath.Join(dir, name), pem.EncodeToMemory(block), 0o600); err != nil {

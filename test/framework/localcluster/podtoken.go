@@ -55,7 +55,8 @@ spec:
 
 // kubectl runs kubectl as the admin with stdin and returns its output.
 func (c *Cluster) kubectl(ctx context.Context, stdin string, args ...string) (string, error) {
-	cmd := exec.CommandContext(ctx, c.Kubectl(), append([]string{"--kubeconfig", c.Kubeconfig(Admin)}, args...)...)
+	bin, args := c.wrap(c.Kubectl(), append([]string{"--kubeconfig", c.Kubeconfig(Admin)}, args...))
+	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdin = strings.NewReader(stdin)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr

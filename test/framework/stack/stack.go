@@ -177,11 +177,12 @@ func (s *Stack) Down() {
 }
 
 // Build compiles the vmevents binary of the repository at repo into dir and
-// returns its path: suites run the binary users run.
+// returns its path: suites run the binary users run, static and built as
+// the Dockerfile and `make build` build it (the image has no C library).
 func Build(repo, dir string) (string, error) {
 	binary := filepath.Join(dir, "vmevents")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Dir = repo
+	build := exec.Command("go", "build", "-trimpath", "-o", binary, ".")
+	build.Dir, build.Env = repo, append(os.Environ(), "CGO_ENABLED=0")
 	if out, err := build.CombinedOutput(); err != nil {
 		return "", fmt.Errorf("go build: %w\n%s", err, out)
 	}
