@@ -124,8 +124,8 @@ var _ = Describe("a QMP peer poisoning its VM's status", Ordered, func() {
 			ContainElement(And(HaveField("Reason", qmpagent.SuppressedReason), WithTransform(seriesCount, BeNumerically(">", 0)))),
 		))
 		heap := memory()
-		AddReportEntry("heap during the _OST flood", heap.String())
-		fmt.Fprintf(GinkgoWriter, "_OST flood of %d: %s\n", flood, heap)
+		AddReportEntry("_OST flood", fmt.Sprintf("%d occurrences: %d Events (%d writes), %d status writes; %s", flood,
+			len(agentEventsOf(vm)()), writes.of(writes.events, vm.Name)(), writes.of(writes.status, vm.Name)(), heap))
 
 		// The per-VM write budget: each series is created once and
 		// updated at most once per EventInterval while it grows, so the
