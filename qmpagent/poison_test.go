@@ -48,10 +48,10 @@ var _ = Describe("a QMP peer poisoning its VM's status", Ordered, func() {
 
 	// poisoned starts the peer, creates its VM and waits for the poison
 	// to show in its status.
-	poisoned := func(p poison, status gtypes.GomegaMatcher) (*hostileQEMU, *vmv1.VirtualMachine) {
+	poisoned := func(p poison, status gtypes.GomegaMatcher, labels ...string) (*hostileQEMU, *vmv1.VirtualMachine) {
 		GinkgoHelper()
 		h := startHostileQEMU(p)
-		vm := createPoisonedVM(h.Path)
+		vm := createPoisonedVM(h.Path, labels...)
 		Eventually(getVM(vm)).WithTimeout(5 * time.Minute).Should(And(HaveField("Monitor.State", vmv1.MonitorConnected), status))
 		return h, vm
 	}
@@ -111,6 +111,34 @@ var _ = Describe("a QMP peer poisoning its VM's status", Ordered, func() {
 		),
 	)
 
+	// A status refused all the same (here by a cluster's admission
+	// policy, stricter than the CRD) is written without the fields the
+	// refusal names, once per refusal: every later fact still lands, and
+	// every refusal is counted in delivery.dropped, which the session's
+	// own snapshots (each one carrying its own count) do not overwrite.
+	It("writes a status the apiserver refuses without what it refuses, and counts every refusal", func() {
+		refuseBlockErrors()
+		h, vm := poisoned(failingDisks(1, func(int) string { return "drive-virtio-disk0" }),
+			HaveField("Delivery.Dropped", BeNumerically(">=", 1)), refuseBlockErrorsLabel)
+		h.panicNow()
+		Eventually(getVM(vm)).Should(And(HaveField("LastPanic.Action", "pause"), HaveField("RunStateReason", "guest-panicked")))
+		Eventually(condition(vm, vmv1.ConditionGuestPanicked)).Should(HaveField("Status", metav1.ConditionTrue))
+		refused := writes.of(writes.refused, vm.Name)
+		Expect(refused()).To(BeNumerically(">=", 2), "the poison and the panic were each refused once")
+		Eventually(func(g Gomega) {
+			n := refused()
+			g.Expect(getVM(vm)()).To(And(
+				HaveField("Delivery.Dropped", BeEquivalentTo(n)),
+				HaveField("BlockErrors", BeEmpty())))
+		}).Should(Succeed())
+		// Each refused write was written again once, without its block
+		// errors, and nothing is left to retry.
+		Eventually(func(g Gomega) {
+			n := writes.of(writes.status, vm.Name)()
+			g.Consistently(writes.of(writes.status, vm.Name)).WithTimeout(3 * time.Second).Should(Equal(n))
+		}).Should(Succeed())
+	})
+
 	It("caps a guest's _OST flood: 200,000 distinct occurrences are counted in bounded Events and writes", func() {
 		const flood = 200000
 		memory := sampleHeap()
@@ -139,12 +167,18 @@ var _ = Describe("a QMP peer poisoning its VM's status", Ordered, func() {
 
 // createPoisonedVM creates a VM of poisonNode watching socket, deleted when
 // the spec ends.
-func createPoisonedVM(socket string) *vmv1.VirtualMachine {
+func createPoisonedVM(socket string, labels ...string) *vmv1.VirtualMachine {
 	GinkgoHelper()
 	vmCount++
 	vm := testenv.VirtualMachine("default", fmt.Sprintf("poisoned-%d", vmCount), vmv1.VirtualMachineSpec{
 		NodeName: poisonNode, QMP: &vmv1.QMPSource{SocketPath: socket},
 	})
+	for _, l := range labels {
+		if vm.Labels == nil {
+			vm.Labels = map[string]string{}
+		}
+		vm.Labels[l] = "true"
+	}
 	Expect(env.Client.Create(context.Background(), vm)).To(Succeed())
 	DeferCleanup(func() { Expect(client.IgnoreNotFound(env.Client.Delete(context.Background(), vm))).To(Succeed()) })
 	return vm
