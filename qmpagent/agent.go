@@ -83,6 +83,9 @@ type Agent struct {
 
 	factsMu sync.Mutex
 	facts   map[types.NamespacedName]model.Facts
+	// dropped counts, per VM, what the core left out of its status
+	// (facts.go), apart from its facts: a source may replace those whole.
+	dropped map[types.NamespacedName]int64
 	// uids remembers each followed VM's UID, to forget its Event series
 	// once it is deleted (a deleted VM can no longer be read).
 	uids map[types.NamespacedName]types.UID

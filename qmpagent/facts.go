@@ -40,15 +40,37 @@ func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts
 	f, ok := a.facts[key]
 	if !ok {
 		f = base
+		// The status read holds every drop written so far.
+		delete(a.dropped, key)
 	}
 	before := f.Clone()
 	update(&f)
 	for field, n := range f.Bound() {
 		metrics.FactsDropped.WithLabelValues(field).Add(float64(n))
-		f.Delivery.Dropped += n
+		a.countDroppedLocked(key, n)
 	}
 	a.facts[key] = f
-	return f.Clone(), !ok || f.Urgent(before)
+	return a.snapshotLocked(key, f), !ok || f.Urgent(before)
+}
+
+// countDroppedLocked counts n entries (or writes) the core left out of a
+// VM's status. They are kept apart from the VM's facts, not added to
+// their delivery.dropped: a source that tells its facts whole (the QMP
+// session keeps its own and sends them all on every change) replaces
+// that count with its own, and the core's would be lost.
+func (a *Agent) countDroppedLocked(key types.NamespacedName, n int64) {
+	if a.dropped == nil {
+		a.dropped = map[types.NamespacedName]int64{}
+	}
+	a.dropped[key] += n
+}
+
+// snapshotLocked is what a VM's status says of facts f: a copy, with the
+// drops the core counted added to those of the source.
+func (a *Agent) snapshotLocked(key types.NamespacedName, f model.Facts) model.Facts {
+	f = f.Clone()
+	f.Delivery.Dropped += a.dropped[key]
+	return f
 }
 
 // cacheReadTimeout bounds a read of the agent's cache: it answers at once
@@ -67,7 +89,8 @@ func (a *Agent) factsFromStatus(key types.NamespacedName) model.Facts {
 }
 
 // Facts implements source.Publisher: the agent's own facts if it has them
-// (newer than its cache), else what the VM's status says.
+// (newer than its cache; without the drops the core counted, which it adds
+// to every write), else what the VM's status says.
 func (a *Agent) Facts(vm *vmv1.VirtualMachine) model.Facts {
 	a.factsMu.Lock()
 	defer a.factsMu.Unlock()
@@ -114,11 +137,10 @@ func (a *Agent) statusInvalid(ctx context.Context, key types.NamespacedName, f m
 	}
 	metrics.FactsDropped.WithLabelValues("invalid").Inc()
 	a.factsMu.Lock()
-	if cur, ok := a.facts[key]; ok {
+	if _, ok := a.facts[key]; ok {
 		// Rides along with the next write; a Put here would only repeat
 		// the refused write.
-		cur.Delivery.Dropped++
-		a.facts[key] = cur
+		a.countDroppedLocked(key, 1)
 	}
 	a.factsMu.Unlock()
 	f.Delivery.Dropped++

@@ -85,7 +85,7 @@ func TestStatusRefusedAsInvalid(t *testing.T) {
 			if _, ok := again["lastPanic"]; !ok {
 				t.Error("the second write lost status.lastPanic: only the named fields may go")
 			}
-			if d := a.facts[key].Delivery.Dropped; d != 1 {
+			if d := a.snapshotLocked(key, a.facts[key]).Delivery.Dropped; d != 1 {
 				t.Errorf("delivery.dropped = %d, want 1", d)
 			}
 		})

@@ -12,6 +12,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -82,8 +83,15 @@ type sourceFor func(p source.Publisher) (source.Source, error)
 // runAgent starts an agent with cfg (plus the suite's lease namespace) and
 // sources in a manager of its own and returns the function that stops it.
 func runAgent(cfg qmpagent.Config, sources ...sourceFor) func() {
+	return runAgentWith(cfg, nil, sources...)
+}
+
+// runAgentWith is runAgent with the agent's API client made by newClient
+// (the manager's default when nil), for specs that count its writes.
+func runAgentWith(cfg qmpagent.Config, newClient client.NewClientFunc, sources ...sourceFor) func() {
 	cacheOpts, clientOpts := qmpagent.CacheOptions(cfg.NodeName)
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{
+		NewClient:              newClient,
 		Scheme:                 scheme.New(),
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
