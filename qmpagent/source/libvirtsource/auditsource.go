@@ -149,15 +149,15 @@ func (a *Audit) malformed(line []byte, err error) {
 // refused counts and logs a record whose sender is not libvirtd's.
 func (a *Audit) refused(rec *audit.Record, reason, found string) {
 	auditRefused.WithLabelValues(reason).Inc()
-	log := a.log.V(1)
-	if !a.refusedOnce[reason] {
-		a.refusedOnce[reason] = true
-		log = a.log
-	}
 	kv := []any{"reason", reason, "found", model.Clean(found, 300), "type", rec.Type, "serial", rec.Serial,
 		"vm", model.Clean(rec.Get("vm"), 64), "claimedExe", model.Clean(rec.Get("exe"), 128)}
-	if reason == refusedGone {
-		kv = append(kv, "hint", "the agent must share the host's PID namespace (hostPID) to check the sender's process, or be given its security label (--libvirt-audit-subj)")
+	if a.refusedOnce[reason] {
+		a.log.V(1).Info("refusing an audit record not sent by libvirtd", kv...)
+		return
 	}
-	log.Info("refusing an audit record not sent by libvirtd (later ones of this reason are logged at V(1))", kv...)
+	a.refusedOnce[reason] = true
+	if reason == refusedGone {
+		kv = append(kv, "hint", "libvirtd's records are checked through /proc/PID/exe: the agent must share the host's PID namespace (hostPID), or be given libvirtd's security label (--libvirt-audit-subj); records of a libvirtd that exited before the agent first saw it are refused too")
+	}
+	a.log.Info("refusing an audit record not sent by libvirtd; later ones refused for this reason are only counted (and logged at V(1))", kv...)
 }
