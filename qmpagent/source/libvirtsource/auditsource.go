@@ -25,6 +25,10 @@ type AuditConfig struct {
 	FromStart bool
 	// Discovery, when set, creates VirtualMachines for unknown domains.
 	Discovery *Discovery
+	// Sender is whose records are believed (by the identity the kernel
+	// stamps on them); nil: DefaultSender. The others are counted and
+	// logged, and reach no VirtualMachine.
+	Sender *Sender
 }
 
 // Audit follows the audit log and publishes libvirt's records.
@@ -32,7 +36,12 @@ type Audit struct {
 	pub      source.Publisher
 	resolver *resolver
 	follower *Follower
-	log      logr.Logger
+	sender   *senderCheck
+	// refusedOnce: the first refusal of each reason is logged, so that a
+	// misconfigured sender shows, and a flood of forged records does not
+	// flood the log.
+	refusedOnce map[string]bool
+	log         logr.Logger
 }
 
 var _ source.Source = (*Audit)(nil)
@@ -42,7 +51,16 @@ func NewAudit(p source.Publisher, cfg AuditConfig) (*Audit, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("the audit log path is required")
 	}
-	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery}, log: ctrl.Log.WithName("libvirt-audit")}
+	sender := DefaultSender()
+	if cfg.Sender != nil {
+		sender = *cfg.Sender
+	}
+	check, err := newSenderCheck(sender)
+	if err != nil {
+		return nil, err
+	}
+	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery}, sender: check, refusedOnce: map[string]bool{},
+		log: ctrl.Log.WithName("libvirt-audit")}
 	a.follower = &Follower{
 		Path: cfg.Path, StatePath: cfg.StatePath, FromStart: cfg.FromStart, Log: a.log,
 		Handle:    a.Handle,
@@ -56,7 +74,8 @@ func (a *Audit) Name() string { return "libvirt-audit" }
 
 // Start follows the log until ctx ends.
 func (a *Audit) Start(ctx context.Context) error {
-	a.log.Info("following the audit log", "path", a.follower.Path, "state", a.follower.StatePath)
+	a.log.Info("following the audit log", "path", a.follower.Path, "state", a.follower.StatePath,
+		"senderUID", a.sender.UID, "senderExes", a.sender.Exes, "senderLabels", a.sender.Labels)
 	return a.follower.Run(ctx)
 }
 
@@ -79,6 +98,10 @@ func (a *Audit) Handle(ctx context.Context, line []byte) {
 	rec, err := audit.Parse(line)
 	if err != nil {
 		a.malformed(line, err)
+		return
+	}
+	if reason, found := a.sender.refusal(rec.Header); reason != "" {
+		a.refused(rec, reason, found)
 		return
 	}
 	result := rec.Get("res")
@@ -121,4 +144,20 @@ func metricAction(action string) string {
 func (a *Audit) malformed(line []byte, err error) {
 	malformed.WithLabelValues("audit").Inc()
 	a.log.Info("skipping an audit log line", "error", err.Error(), "line", model.Clean(string(line), 300))
+}
+
+// refused counts and logs a record whose sender is not libvirtd's.
+func (a *Audit) refused(rec *audit.Record, reason, found string) {
+	auditRefused.WithLabelValues(reason).Inc()
+	kv := []any{"reason", reason, "found", model.Clean(found, 300), "type", rec.Type, "serial", rec.Serial,
+		"vm", model.Clean(rec.Get("vm"), 64), "claimedExe", model.Clean(rec.Get("exe"), 128)}
+	if a.refusedOnce[reason] {
+		a.log.V(1).Info("refusing an audit record not sent by libvirtd", kv...)
+		return
+	}
+	a.refusedOnce[reason] = true
+	if reason == refusedGone {
+		kv = append(kv, "hint", "libvirtd's records are checked through /proc/PID/exe: the agent must share the host's PID namespace (hostPID), or be given libvirtd's security label (--libvirt-audit-subj); records of a libvirtd that exited before the agent first saw it are refused too")
+	}
+	a.log.Info("refusing an audit record not sent by libvirtd; later ones refused for this reason are only counted (and logged at V(1))", kv...)
 }

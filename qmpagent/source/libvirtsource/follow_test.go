@@ -185,7 +185,7 @@ func TestAuditMalformedLinesLoseNothingElse(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "tiny", UID: "u1"},
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1", UUID: testUUID},
 	})
-	a, err := NewAudit(p, AuditConfig{Path: log, StatePath: filepath.Join(dir, "pos"), FromStart: true})
+	a, err := NewAudit(p, AuditConfig{Path: log, StatePath: filepath.Join(dir, "pos"), FromStart: true, Sender: recordedSender(t, 7616)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -35,7 +35,7 @@ func TestRecordedDaemon(t *testing.T) {
 			Spec: vmv1.VirtualMachineSpec{NodeName: "n1", UUID: uuid}}
 	}
 	p := publishtest.NewRecorder(vm("broken", brokenUUID), vm("rich", richUUID))
-	a, err := NewAudit(p, AuditConfig{Path: "unused"})
+	a, err := NewAudit(p, AuditConfig{Path: "unused", Sender: recordedSender(t, 12901)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -66,6 +66,8 @@ type Record struct {
 	Time   time.Time
 	Serial uint64
 	// Header holds the fields outside msg='...': pid, uid, auid, ses, subj.
+	// The kernel writes them (the sender cannot), so they say who sent the
+	// record. An AppArmor subj= may hold a space: "docker (enforce)".
 	Header map[string]string
 	// Fields holds the fields inside msg='...', hex values decoded.
 	Fields map[string]string
@@ -144,7 +146,7 @@ func Parse(line []byte) (*Record, error) {
 	if i := strings.IndexByte(s, enrichedSeparator); i >= 0 {
 		s, enriched = s[:i], s[i+1:]
 	}
-	p := &scanner{s: s}
+	p := &scanner{s: s, continued: true}
 	if p.consume("node=") {
 		r.Node = p.until(' ')
 		if !p.consume(" ") {
@@ -288,6 +290,10 @@ type scanner struct {
 	s    string
 	i    int
 	base int // offset of s in the line, for errors
+	// continued: a word without '=' continues the value before it. The
+	// kernel writes an AppArmor label unquoted, mode and all:
+	// subj=docker (enforce).
+	continued bool
 }
 
 func (p *scanner) fail(msg string) error { return &SyntaxError{Offset: p.base + p.i, Msg: msg} }
@@ -308,8 +314,10 @@ func (p *scanner) until(c byte) string {
 	return p.s[start:p.i]
 }
 
-// fields calls fn for each key=value up to the end of the string.
+// fields calls fn for each key=value up to the end of the string (with
+// continued, again for a key whose value a bare word continued).
 func (p *scanner) fields(fn func(key, val string, quote byte) error) error {
+	var lastKey, lastVal string
 	for {
 		for p.i < len(p.s) && p.s[p.i] == ' ' {
 			p.i++
@@ -322,6 +330,13 @@ func (p *scanner) fields(fn func(key, val string, quote byte) error) error {
 			p.i++
 		}
 		key := p.s[start:p.i]
+		if (p.i >= len(p.s) || p.s[p.i] == ' ') && p.continued && lastKey != "" && key != "" {
+			lastVal += " " + key
+			if err := fn(lastKey, lastVal, 0); err != nil {
+				return err
+			}
+			continue
+		}
 		if p.i >= len(p.s) || p.s[p.i] != '=' {
 			p.i = start
 			return p.fail(fmt.Sprintf("field %q has no value (truncated line?)", clip(key)))
@@ -354,6 +369,7 @@ func (p *scanner) fields(fn func(key, val string, quote byte) error) error {
 		if err := fn(key, val, quote); err != nil {
 			return err
 		}
+		lastKey, lastVal = key, val
 	}
 }
 

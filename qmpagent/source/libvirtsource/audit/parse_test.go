@@ -186,3 +186,33 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// The kernel's fields before msg='...' are the sender's identity; an
+// AppArmor label is written unquoted with its mode, a space inside.
+func TestParseKernelHeader(t *testing.T) {
+	const msg = " msg='virt=qemu op=start vm=\"a\" exe=\"/usr/sbin/libvirtd\" res=success'"
+	for _, tc := range []struct {
+		name, header string
+		want         map[string]string
+	}{
+		{"no label", "pid=7616 uid=0 auid=4294967295 ses=4294967295", map[string]string{"pid": "7616", "uid": "0", "subj": ""}},
+		{"SELinux", "pid=7616 uid=0 auid=4294967295 ses=4294967295 subj=system_u:system_r:virtd_t:s0-s0:c0.c1023", map[string]string{"pid": "7616", "subj": "system_u:system_r:virtd_t:s0-s0:c0.c1023"}},
+		{"AppArmor with its mode", "pid=3077358 uid=0 auid=4294967295 ses=4294967295 subj=docker-default (enforce)", map[string]string{"pid": "3077358", "uid": "0", "subj": "docker-default (enforce)"}},
+		{"AppArmor unconfined", "pid=1 uid=0 auid=4294967295 ses=4294967295 subj=unconfined", map[string]string{"subj": "unconfined"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Parse([]byte("type=VIRT_CONTROL msg=audit(1.000:2): " + tc.header + msg + enr))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for k, v := range tc.want {
+				if r.Header[k] != v {
+					t.Errorf("%s = %q, want %q", k, r.Header[k], v)
+				}
+			}
+			if r.Get("op") != "start" || r.Header["exe"] != "" {
+				t.Errorf("fields %v, header %v", r.Fields, r.Header)
+			}
+		})
+	}
+}
