@@ -57,7 +57,7 @@ var _ = Describe("An agent's token", Ordered, func() {
 		// Discovery's right to create VirtualMachines, bound as a user who
 		// turns discovery on binds it.
 		out, err := exec.Command(sys.Cluster.Kubectl(), "--kubeconfig", sys.Kubeconfig(), "apply", "-f",
-			filepath.Join(testenv.RepoRoot(), "config", "rbac", "agent_discovery_binding.yaml")).CombinedOutput()
+			filepath.Join(testenv.RepoRoot(), "config", "components", "discovery", "agent_discovery_binding.yaml")).CombinedOutput()
 		Expect(err).NotTo(HaveOccurred(), string(out))
 	})
 
