@@ -126,8 +126,13 @@ func diagnose() {
 // kubectl, as the README tells users to.
 func install(dir string) {
 	GinkgoHelper()
-	build := exec.Command(kustomize, "build", filepath.Join(repo, dir))
-	manifests, err := build.Output()
+	apply(filepath.Join(repo, dir))
+}
+
+// apply builds a kustomization with kustomize and applies it with kubectl.
+func apply(dir string) {
+	GinkgoHelper()
+	manifests, err := exec.Command(kustomize, "build", dir).Output()
 	Expect(err).NotTo(HaveOccurred(), "kustomize build %s", dir)
 	_, err = kube.KubectlAs(context.Background(), admin, string(manifests), "apply", "-f", "-")
 	Expect(err).NotTo(HaveOccurred())
@@ -157,3 +162,24 @@ func jsonpath(kind, name, path string, extra ...string) func() (string, error) {
 func agentNS(args ...string) []string { return append(args, "-n", "vmevents-system") }
 
 var admin = localcluster.Admin
+
+// installWith applies config/default with kustomize components
+// (config/components/NAME), through an overlay of the user's kind: a
+// kustomization naming them, as docs/kind.md shows.
+func installWith(components ...string) {
+	GinkgoHelper()
+	dir, err := os.MkdirTemp(work, "overlay")
+	Expect(err).NotTo(HaveOccurred())
+	rel := func(p string) string {
+		r, err := filepath.Rel(dir, filepath.Join(repo, p))
+		Expect(err).NotTo(HaveOccurred())
+		return r
+	}
+	k := "resources:\n- " + rel("config/default") + "\ncomponents:\n"
+	for _, c := range components {
+		k += "- " + rel(filepath.Join("config", "components", c)) + "\n"
+	}
+	Expect(os.WriteFile(filepath.Join(dir, "kustomization.yaml"), []byte(k), 0o600)).To(Succeed())
+	apply(dir)
+	kubectl(agentNS("rollout", "status", "daemonset/vmevents-agent", "--timeout=120s")...)
+}

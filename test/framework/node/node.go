@@ -346,3 +346,22 @@ func poll(ctx context.Context, timeout time.Duration, fn func() error) error {
 // NetNS is the path of the node's network namespace, for
 // `nsenter --net=PATH` (the kubectl wrapper `make cluster` writes uses it).
 func (n *Node) NetNS() string { return n.ns.netPath }
+
+// Bind makes the folder src appear at dst for the node's processes and pods
+// only (a bind mount in the node's mount namespace): a peer the test runs
+// privately, such as an LXD with its own LXD_DIR, is found by a pod's
+// hostPath at the path the manifests name, while the host's own dst is left
+// alone. dst is created if missing, and removed on Stop.
+func (n *Node) Bind(ctx context.Context, src, dst string) error {
+	if _, err := os.Stat(dst); os.IsNotExist(err) {
+		if err := os.MkdirAll(dst, 0o755); err != nil {
+			return err
+		}
+		n.host.madeFolders = append(n.host.madeFolders, dst)
+	}
+	cmd := exec.CommandContext(ctx, "nsenter", "-t", fmt.Sprint(n.ns.holder.Pid()), "--mount", "--", "mount", "--bind", src, dst)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("binding %s at %s in the node: %w\n%s", src, dst, err, out)
+	}
+	return nil
+}
