@@ -37,6 +37,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	namespace := fs.String("namespace", envOr("POD_NAMESPACE", heartbeat.DefaultNamespace), "namespace of the agent's heartbeat Lease (default $POD_NAMESPACE, else vmevents-system)")
 	var roots stringList
 	fs.Var(&roots, "socket-root", "folder under which QMP sockets are trusted, after resolving symlinks; repeatable (default "+defaultSocketRoot+")")
+	tenancyFlag := fs.String("tenancy", source.TenancyNamespace, "which monitors a VirtualMachine may reach from its namespace N: 'namespace' grants only QMP sockets beneath <socket-root>/N/, LXD project N and libvirt domains named N.*; 'shared' (a node with one tenant) grants every socket under the roots, every project and domain")
 	maxMessage := fs.Int("qmp-max-message-bytes", qmp.DefaultMaxMessageBytes, "largest QMP message accepted; a larger one ends the connection")
 	queueSize := fs.Int("qmp-event-queue", qmp.DefaultQueueSize, "events buffered per VM before the oldest are shed (counted, then re-synced)")
 	statusInterval := fs.Duration("status-interval", qmpagent.DefaultStatusInterval, "least time between two status writes of one VM; later facts are merged into the next write")
@@ -66,6 +67,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "--socket-root %q must be an absolute path\n", r)
 			return errUsage
 		}
+	}
+	tenancy, err := source.ParseTenancy(*tenancyFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
 	}
 	if *discover != "" && !filepath.IsAbs(*discover) {
 		fmt.Fprintf(stderr, "--discover %q must be an absolute pattern\n", *discover)
@@ -112,6 +118,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	// agent: QMP sockets always, libvirt and LXD when their flags say so.
 	sources := []source.Source{qmpsource.New(agent, qmpsource.Config{
 		SocketRoots:       roots,
+		Tenancy:           tenancy,
 		QMP:               qmp.Options{MaxMessageBytes: *maxMessage, QueueSize: *queueSize},
 		MaxBackoff:        *maxBackoff,
 		DiscoverGlob:      *discover,
