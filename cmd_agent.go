@@ -125,12 +125,12 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		DiscoverNamespace: *discoverNS,
 		DiscoverGoneGrace: goneGrace(*discoverGrace),
 	})}
-	libvirtSources, err := libvirtOpts.sources(agent)
+	libvirtSources, err := libvirtOpts.sources(agent, tenancy)
 	if err != nil {
 		return err
 	}
 	sources = append(sources, libvirtSources...)
-	sources = append(sources, lxdOpts.sources(agent)...)
+	sources = append(sources, lxdOpts.sources(agent, tenancy)...)
 	for _, s := range sources {
 		if err := agent.Add(s); err != nil {
 			return err

@@ -34,22 +34,23 @@ func (f *libvirtFlags) validate() error {
 	return nil
 }
 
-// sources are the libvirt sources the flags turn on, publishing through p.
-func (f *libvirtFlags) sources(p source.Publisher) ([]source.Source, error) {
+// sources are the libvirt sources the flags turn on, publishing through p,
+// telling each VM only of the domains tenancy grants its namespace.
+func (f *libvirtFlags) sources(p source.Publisher, tenancy source.Tenancy) ([]source.Source, error) {
 	var discovery *libvirtsource.Discovery
 	if *f.discoverNS != "" {
 		discovery = &libvirtsource.Discovery{Namespace: *f.discoverNS}
 	}
 	var out []source.Source
 	if *f.auditLog != "" {
-		s, err := libvirtsource.NewAudit(p, libvirtsource.AuditConfig{Path: *f.auditLog, StatePath: *f.auditState, Discovery: discovery})
+		s, err := libvirtsource.NewAudit(p, libvirtsource.AuditConfig{Path: *f.auditLog, StatePath: *f.auditState, Discovery: discovery, Tenancy: tenancy})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)
 	}
 	if *f.uri != "" {
-		s, err := libvirtsource.NewMonitor(p, libvirtsource.MonitorConfig{URI: *f.uri, AuditOn: *f.auditLog != "", Discovery: discovery})
+		s, err := libvirtsource.NewMonitor(p, libvirtsource.MonitorConfig{URI: *f.uri, AuditOn: *f.auditLog != "", Discovery: discovery, Tenancy: tenancy})
 		if err != nil {
 			return nil, err
 		}

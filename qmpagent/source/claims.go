@@ -58,3 +58,16 @@ func (c *Claims) Holder(object string) (types.NamespacedName, bool) {
 	h, ok := c.holder[object]
 	return h, ok
 }
+
+// Retain lets go of what every VM but those in keep holds: for sources
+// that look at all their VMs now and then, so that a VM gone lets go.
+func (c *Claims) Retain(keep map[types.NamespacedName]bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for vm, object := range c.held {
+		if !keep[vm] {
+			delete(c.holder, object)
+			delete(c.held, vm)
+		}
+	}
+}

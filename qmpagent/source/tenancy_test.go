@@ -131,6 +131,8 @@ func TestClaims(t *testing.T) {
 		{"so the second VM gets it", func() error { return c.Claim("/s/a.qmp", second) }, false, second},
 		{"a holder refused another object keeps its own", func() error { return c.Claim("/s/b.qmp", second) }, true, second},
 		{"released, it is anyone's", func() error { c.Release(second); return c.Claim("/s/a.qmp", first) }, false, first},
+		{"retained, the holder keeps it", func() error { c.Retain(map[types.NamespacedName]bool{first: true}); return c.Claim("/s/a.qmp", second) }, true, first},
+		{"not retained, it is anyone's", func() error { c.Retain(nil); return c.Claim("/s/a.qmp", second) }, false, second},
 	}
 	for _, s := range steps {
 		err := s.do()

@@ -25,6 +25,8 @@ type AuditConfig struct {
 	FromStart bool
 	// Discovery, when set, creates VirtualMachines for unknown domains.
 	Discovery *Discovery
+	// Tenancy says which domains' records a VM's namespace is told of.
+	Tenancy source.Tenancy
 }
 
 // Audit follows the audit log and publishes libvirt's records.
@@ -42,7 +44,7 @@ func NewAudit(p source.Publisher, cfg AuditConfig) (*Audit, error) {
 	if cfg.Path == "" {
 		return nil, fmt.Errorf("the audit log path is required")
 	}
-	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery}, log: ctrl.Log.WithName("libvirt-audit")}
+	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery, tenancy: cfg.Tenancy}, log: ctrl.Log.WithName("libvirt-audit")}
 	a.follower = &Follower{
 		Path: cfg.Path, StatePath: cfg.StatePath, FromStart: cfg.FromStart, Log: a.log,
 		Handle:    a.Handle,
