@@ -41,7 +41,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	maxMessage := fs.Int("qmp-max-message-bytes", qmp.DefaultMaxMessageBytes, "largest QMP message accepted; a larger one ends the connection")
 	queueSize := fs.Int("qmp-event-queue", qmp.DefaultQueueSize, "events buffered per VM before the oldest are shed (counted, then re-synced)")
 	statusInterval := fs.Duration("status-interval", qmpagent.DefaultStatusInterval, "least time between two status writes of one VM; later facts are merged into the next write")
-	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
+	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/default/*.qmp'; with --tenancy=namespace only those beneath the folder of --discover-namespace count); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	discoverGrace := fs.Duration("discover-gone-grace", qmpsource.DefaultGoneGrace, "how long the QMP socket of a discovered VirtualMachine may be gone before the VirtualMachine is deleted; 0 keeps them")
 	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")

@@ -58,7 +58,9 @@ func (r *resolver) resolve(ctx context.Context, uuid, name, kind string) (source
 		}
 	}
 	unmatched.WithLabelValues(kind).Inc()
-	if r.discovery == nil || name == "" {
+	if r.discovery == nil || name == "" || r.tenancy.LibvirtDomain(r.discovery.Namespace, name) != nil {
+		// Discovery creates VMs only for the domains its namespace is
+		// granted: a VM it made is told of its domain without a look.
 		return source.Target{}, false
 	}
 	r.mu.Lock()
