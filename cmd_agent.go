@@ -37,10 +37,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	namespace := fs.String("namespace", envOr("POD_NAMESPACE", heartbeat.DefaultNamespace), "namespace of the agent's heartbeat Lease (default $POD_NAMESPACE, else vmevents-system)")
 	var roots stringList
 	fs.Var(&roots, "socket-root", "folder under which QMP sockets are trusted, after resolving symlinks; repeatable (default "+defaultSocketRoot+")")
+	tenancyFlag := fs.String("tenancy", source.TenancyNamespace, "which monitors a VirtualMachine may reach from its namespace N: 'namespace' grants only QMP sockets beneath <socket-root>/N/, LXD project N and libvirt domains named N.*; 'shared' (a node with one tenant) grants every socket under the roots, every project and domain")
 	maxMessage := fs.Int("qmp-max-message-bytes", qmp.DefaultMaxMessageBytes, "largest QMP message accepted; a larger one ends the connection")
 	queueSize := fs.Int("qmp-event-queue", qmp.DefaultQueueSize, "events buffered per VM before the oldest are shed (counted, then re-synced)")
 	statusInterval := fs.Duration("status-interval", qmpagent.DefaultStatusInterval, "least time between two status writes of one VM; later facts are merged into the next write")
-	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/*.qmp'); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
+	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/default/*.qmp'; with --tenancy=namespace only those beneath the folder of --discover-namespace count); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	discoverGrace := fs.Duration("discover-gone-grace", qmpsource.DefaultGoneGrace, "how long the QMP socket of a discovered VirtualMachine may be gone before the VirtualMachine is deleted; 0 keeps them")
 	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")
@@ -66,6 +67,11 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 			fmt.Fprintf(stderr, "--socket-root %q must be an absolute path\n", r)
 			return errUsage
 		}
+	}
+	tenancy, err := source.ParseTenancy(*tenancyFlag)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return errUsage
 	}
 	if *discover != "" && !filepath.IsAbs(*discover) {
 		fmt.Fprintf(stderr, "--discover %q must be an absolute pattern\n", *discover)
@@ -112,18 +118,19 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	// agent: QMP sockets always, libvirt and LXD when their flags say so.
 	sources := []source.Source{qmpsource.New(agent, qmpsource.Config{
 		SocketRoots:       roots,
+		Tenancy:           tenancy,
 		QMP:               qmp.Options{MaxMessageBytes: *maxMessage, QueueSize: *queueSize},
 		MaxBackoff:        *maxBackoff,
 		DiscoverGlob:      *discover,
 		DiscoverNamespace: *discoverNS,
 		DiscoverGoneGrace: goneGrace(*discoverGrace),
 	})}
-	libvirtSources, err := libvirtOpts.sources(agent)
+	libvirtSources, err := libvirtOpts.sources(agent, tenancy)
 	if err != nil {
 		return err
 	}
 	sources = append(sources, libvirtSources...)
-	sources = append(sources, lxdOpts.sources(agent)...)
+	sources = append(sources, lxdOpts.sources(agent, tenancy)...)
 	for _, s := range sources {
 		if err := agent.Add(s); err != nil {
 			return err

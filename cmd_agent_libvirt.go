@@ -68,8 +68,9 @@ func list(s string) []string {
 	return out
 }
 
-// sources are the libvirt sources the flags turn on, publishing through p.
-func (f *libvirtFlags) sources(p source.Publisher) ([]source.Source, error) {
+// sources are the libvirt sources the flags turn on, publishing through p,
+// telling each VM only of the domains tenancy grants its namespace.
+func (f *libvirtFlags) sources(p source.Publisher, tenancy source.Tenancy) ([]source.Source, error) {
 	var discovery *libvirtsource.Discovery
 	if *f.discoverNS != "" {
 		discovery = &libvirtsource.Discovery{Namespace: *f.discoverNS}
@@ -77,14 +78,14 @@ func (f *libvirtFlags) sources(p source.Publisher) ([]source.Source, error) {
 	var out []source.Source
 	if *f.auditLog != "" {
 		sender := f.sender()
-		s, err := libvirtsource.NewAudit(p, libvirtsource.AuditConfig{Path: *f.auditLog, StatePath: *f.auditState, Discovery: discovery, Sender: &sender})
+		s, err := libvirtsource.NewAudit(p, libvirtsource.AuditConfig{Path: *f.auditLog, StatePath: *f.auditState, Discovery: discovery, Sender: &sender, Tenancy: tenancy})
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, s)
 	}
 	if *f.uri != "" {
-		s, err := libvirtsource.NewMonitor(p, libvirtsource.MonitorConfig{URI: *f.uri, AuditOn: *f.auditLog != "", Discovery: discovery})
+		s, err := libvirtsource.NewMonitor(p, libvirtsource.MonitorConfig{URI: *f.uri, AuditOn: *f.auditLog != "", Discovery: discovery, Tenancy: tenancy})
 		if err != nil {
 			return nil, err
 		}

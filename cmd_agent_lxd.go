@@ -46,8 +46,9 @@ func (f *lxdFlags) validate() error {
 	return nil
 }
 
-// sources is the LXD source when the flags turn it on, publishing through p.
-func (f *lxdFlags) sources(p source.Publisher) []source.Source {
+// sources is the LXD source when the flags turn it on, publishing through p,
+// telling each VM only of the projects tenancy grants its namespace.
+func (f *lxdFlags) sources(p source.Publisher, tenancy source.Tenancy) []source.Source {
 	if *f.socket == "" {
 		return nil
 	}
@@ -57,6 +58,7 @@ func (f *lxdFlags) sources(p source.Publisher) []source.Source {
 		StateFile:         *f.stateFile,
 		MaxBackoff:        *f.maxBackoff,
 		DiscoverNamespace: *f.discoverNS,
+		Tenancy:           tenancy,
 		Log:               ctrl.Log.WithName("lxd"),
 	})}
 }

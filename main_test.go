@@ -23,6 +23,8 @@ func TestDispatch(t *testing.T) {
 		{"unknown flag", []string{"agent", "--bogus"}, 2, "", "flag provided but not defined: -bogus"},
 		{"agent without a node", []string{"agent", "--node-name="}, 2, "", "--node-name is required"},
 		{"relative socket root", []string{"agent", "--node-name=n", "--socket-root=run"}, 2, "", "must be an absolute path"},
+		{"agent help lists the tenancy", []string{"agent", "--help"}, 0, "-tenancy", ""},
+		{"unknown tenancy", []string{"agent", "--node-name=n", "--tenancy=none"}, 2, "", `--tenancy "none": want namespace or shared`},
 		{"stray argument", []string{"version", "extra"}, 2, "", "unexpected arguments"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

@@ -39,11 +39,15 @@ func libvirtSources(dir, uri string, discovery *libvirtsource.Discovery) []sourc
 		func(p source.Publisher) (source.Source, error) {
 			return libvirtsource.NewAudit(p, libvirtsource.AuditConfig{
 				Path: filepath.Join(dir, "audit", "audit.log"), StatePath: filepath.Join(GinkgoT().TempDir(), "audit.pos"), FromStart: true,
+				// Not about tenancy: the recorded and defined domains'
+				// names are not "default.*".
+				Tenancy: source.Tenancy{Shared: true},
 			})
 		},
 		func(p source.Publisher) (source.Source, error) {
 			return libvirtsource.NewMonitor(p, libvirtsource.MonitorConfig{URI: uri, AuditOn: true, Discovery: discovery,
-				MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Rescan: 200 * time.Millisecond})
+				MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second, Rescan: 200 * time.Millisecond,
+				Tenancy: source.Tenancy{Shared: true}})
 		},
 	}
 }

@@ -86,6 +86,9 @@ var _ = Describe("LXD event source", Ordered, func() {
 				Socket: socket, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
 				RefreshInterval: 200 * time.Millisecond, StateFile: filepath.Join(dir, "agent", "lxd-renames.json"),
 				DiscoverNamespace: discoverNS, Log: ctrl.Log.WithName("lxd"),
+				// Not about tenancy (lxdsource's TestTenancyRefusals is): the
+				// specs name projects from the default namespace.
+				Tenancy: source.Tenancy{Shared: true},
 			}), nil
 		})
 	}

@@ -65,7 +65,12 @@ var spoolDir = filepath.Join(os.TempDir(), fmt.Sprintf("vmevents-agent-spool-%d"
 func startAgent() func() {
 	return runAgent(qmpagent.Config{NodeName: node, SpoolDir: spoolDir}, func(p source.Publisher) (source.Source, error) {
 		return qmpsource.New(p, qmpsource.Config{
-			SocketRoots:       []string{os.TempDir()},
+			SocketRoots: []string{os.TempDir()},
+			// The suite's QEMUs put their sockets in private folders of the
+			// temp dir, not in a namespace's folder: its specs are not
+			// about tenancy, which tenancy_test.go tests with an agent of
+			// its own in the default (namespace) tenancy.
+			Tenancy:           source.Tenancy{Shared: true},
 			MinBackoff:        50 * time.Millisecond,
 			MaxBackoff:        time.Second,
 			DiscoverGlob:      discoverGlob,

@@ -198,7 +198,8 @@ func run(o options) error {
 	}
 	b.trackController()
 	logf("starting %d fake QEMUs under %s", p.VMs, o.sockets)
-	b.lg, err = startLoadgen(o.loadgen, o.sockets, p.VMs, b.tr, filepath.Join(o.Dir, "logs", "loadgen.log"))
+	// The default tenancy: the bench namespace's sockets in its folder.
+	b.lg, err = startLoadgen(o.loadgen, filepath.Join(o.sockets, b.ns), p.VMs, b.tr, filepath.Join(o.Dir, "logs", "loadgen.log"))
 	if err != nil {
 		return err
 	}
@@ -276,7 +277,7 @@ func (b *bench) createVMs(ctx context.Context, from, to int, node string) (time.
 					Spec: vmv1.VirtualMachineSpec{
 						NodeName: node,
 						UUID:     fmt.Sprintf("5f0c3a3e-8d1b-4c55-9a4e-%012x", i),
-						QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(b.o.sockets, strconv.Itoa(i)+".qmp")},
+						QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(b.o.sockets, b.ns, strconv.Itoa(i)+".qmp")},
 					},
 				}
 				err := b.cl.Create(ctx, vm)

@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/source"
 	"github.com/vmevents/vmevents/qmpagent/source/libvirtsource/audit"
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 )
@@ -209,7 +210,7 @@ func TestAuditRefusesForgedRecords(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "tiny", UID: "u1"},
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1", UUID: testUUID},
 	})
-	a, err := NewAudit(p, AuditConfig{Path: "unused", Sender: &Sender{UID: 0, Exes: []string{libvirtd.path}}})
+	a, err := NewAudit(p, AuditConfig{Path: "unused", Sender: &Sender{UID: 0, Exes: []string{libvirtd.path}}, Tenancy: source.Tenancy{Shared: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

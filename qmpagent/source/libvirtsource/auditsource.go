@@ -29,6 +29,8 @@ type AuditConfig struct {
 	// stamps on them); nil: DefaultSender. The others are counted and
 	// logged, and reach no VirtualMachine.
 	Sender *Sender
+	// Tenancy says which domains' records a VM's namespace is told of.
+	Tenancy source.Tenancy
 }
 
 // Audit follows the audit log and publishes libvirt's records.
@@ -59,7 +61,7 @@ func NewAudit(p source.Publisher, cfg AuditConfig) (*Audit, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery}, sender: check, refusedOnce: map[string]bool{},
+	a := &Audit{pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery, tenancy: cfg.Tenancy}, sender: check, refusedOnce: map[string]bool{},
 		log: ctrl.Log.WithName("libvirt-audit")}
 	a.follower = &Follower{
 		Path: cfg.Path, StatePath: cfg.StatePath, FromStart: cfg.FromStart, Log: a.log,

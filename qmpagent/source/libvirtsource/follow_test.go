@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/source"
 	"github.com/vmevents/vmevents/qmpagent/source/libvirtsource/audit"
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 )
@@ -185,7 +186,8 @@ func TestAuditMalformedLinesLoseNothingElse(t *testing.T) {
 		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: "tiny", UID: "u1"},
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1", UUID: testUUID},
 	})
-	a, err := NewAudit(p, AuditConfig{Path: log, StatePath: filepath.Join(dir, "pos"), FromStart: true, Sender: recordedSender(t, 7616)})
+	// Shared tenancy: the records' domain is not named "default.*".
+	a, err := NewAudit(p, AuditConfig{Path: log, StatePath: filepath.Join(dir, "pos"), FromStart: true, Sender: recordedSender(t, 7616), Tenancy: source.Tenancy{Shared: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

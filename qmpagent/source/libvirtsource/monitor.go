@@ -40,6 +40,9 @@ type MonitorConfig struct {
 	// Discovery, when set, creates VirtualMachines for unknown domains
 	// that libvirt's lifecycle events tell of.
 	Discovery *Discovery
+	// Tenancy says which domains a VM's namespace may reach (the zero
+	// value: those named "<namespace>.*").
+	Tenancy source.Tenancy
 }
 
 // Monitor follows libvirtd: the QEMU monitor events of every domain a
@@ -53,6 +56,10 @@ type Monitor struct {
 	resolver *resolver
 	log      logr.Logger
 	now      func() time.Time
+	// claims gives each domain to one VM; refused is why each VM refused
+	// was told it was (state of the session's goroutine).
+	claims  source.Claims
+	refused map[types.NamespacedName]string
 }
 
 var _ source.Source = (*Monitor)(nil)
@@ -71,8 +78,8 @@ func NewMonitor(p source.Publisher, cfg MonitorConfig) (*Monitor, error) {
 	if cfg.Rescan <= 0 {
 		cfg.Rescan = 2 * time.Second
 	}
-	return &Monitor{cfg: cfg, pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery},
-		log: ctrl.Log.WithName("libvirt"), now: time.Now}, nil
+	return &Monitor{cfg: cfg, pub: p, resolver: &resolver{pub: p, discovery: cfg.Discovery, tenancy: cfg.Tenancy},
+		log: ctrl.Log.WithName("libvirt"), now: time.Now, refused: map[types.NamespacedName]string{}}, nil
 }
 
 // Name implements source.Source.
@@ -155,9 +162,25 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 			return
 		}
 		wanted := map[string]source.Target{}
+		present := map[types.NamespacedName]bool{}
 		for i := range vms {
-			if d := vms[i].Spec.Libvirt; d != nil && d.Domain != "" && vms[i].DeletionTimestamp.IsZero() {
-				wanted[d.Domain] = source.TargetOf(&vms[i])
+			vm := &vms[i]
+			if d := vm.Spec.Libvirt; d == nil || d.Domain == "" || !vm.DeletionTimestamp.IsZero() {
+				continue
+			}
+			key := types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}
+			present[key] = true
+			if err := m.admit(l, vm); err != nil {
+				m.refuse(vm, err)
+				continue
+			}
+			delete(m.refused, key)
+			wanted[vm.Spec.Libvirt.Domain] = source.TargetOf(vm)
+		}
+		m.claims.Retain(present)
+		for key := range m.refused {
+			if !present[key] {
+				delete(m.refused, key)
 			}
 		}
 		for name, s := range subs {

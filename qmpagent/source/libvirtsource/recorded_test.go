@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/qmpagent/source"
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 )
 
@@ -35,7 +36,8 @@ func TestRecordedDaemon(t *testing.T) {
 			Spec: vmv1.VirtualMachineSpec{NodeName: "n1", UUID: uuid}}
 	}
 	p := publishtest.NewRecorder(vm("broken", brokenUUID), vm("rich", richUUID))
-	a, err := NewAudit(p, AuditConfig{Path: "unused", Sender: recordedSender(t, 12901)})
+	// Shared tenancy: the recorded domains' names are not "default.*".
+	a, err := NewAudit(p, AuditConfig{Path: "unused", Sender: recordedSender(t, 12901), Tenancy: source.Tenancy{Shared: true}})
 	if err != nil {
 		t.Fatal(err)
 	}

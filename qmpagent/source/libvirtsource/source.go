@@ -23,6 +23,8 @@ type Discovery struct {
 type resolver struct {
 	pub       source.Publisher
 	discovery *Discovery
+	// tenancy says which domains a VM's namespace may be told of.
+	tenancy source.Tenancy
 
 	mu sync.Mutex
 	// created are the VMs discovery made, used until the cache has them.
@@ -42,20 +44,23 @@ func (r *resolver) resolve(ctx context.Context, uuid, name, kind string) (source
 	vms, err := r.pub.VirtualMachines(ctx)
 	if err == nil {
 		// A VM naming the UUID wins over one naming the domain name: names
-		// can be reused by another domain, UUIDs are not.
+		// can be reused by another domain, UUIDs are not. Either way, only
+		// a VM the domain is granted to (source.Tenancy) is told.
 		for i := range vms {
-			if uuid != "" && strings.EqualFold(vms[i].Spec.UUID, uuid) && vms[i].DeletionTimestamp.IsZero() {
+			if uuid != "" && strings.EqualFold(vms[i].Spec.UUID, uuid) && vms[i].DeletionTimestamp.IsZero() && r.granted(&vms[i], uuid, name) {
 				return source.TargetOf(&vms[i]), true
 			}
 		}
 		for i := range vms {
-			if Matches(&vms[i], "", name) && vms[i].DeletionTimestamp.IsZero() {
+			if Matches(&vms[i], "", name) && vms[i].DeletionTimestamp.IsZero() && r.granted(&vms[i], uuid, name) {
 				return source.TargetOf(&vms[i]), true
 			}
 		}
 	}
 	unmatched.WithLabelValues(kind).Inc()
-	if r.discovery == nil || name == "" {
+	if r.discovery == nil || name == "" || r.tenancy.LibvirtDomain(r.discovery.Namespace, name) != nil {
+		// Discovery creates VMs only for the domains its namespace is
+		// granted: a VM it made is told of its domain without a look.
 		return source.Target{}, false
 	}
 	r.mu.Lock()

@@ -20,7 +20,7 @@ func (s *Source) discover(ctx context.Context, vms []vmv1.VirtualMachine) {
 		}
 	}
 	for inst, st := range s.states {
-		if watched[inst] || st.reason == "Deleted" {
+		if watched[inst] || st.reason == "Deleted" || s.cfg.Tenancy.LXDProject(s.cfg.DiscoverNamespace, inst.Project) != nil {
 			continue
 		}
 		_, err := source.Discover(ctx, s.pub, s.cfg.DiscoverNamespace, source.Found{

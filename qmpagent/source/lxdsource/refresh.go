@@ -39,8 +39,18 @@ func (s *Source) setDown(ctx context.Context, err error) {
 	s.refresh(ctx)
 }
 
+// told is what a VM was last told: the stream's state (gen) and why it
+// was refused ("" when it was not). key lets go of its claim once it is
+// gone.
+type told struct {
+	gen     int
+	refusal string
+	key     types.NamespacedName
+}
+
 // refresh tells the stream's state (and, when up, the instance's run
-// state) to every LXD VirtualMachine not yet told it.
+// state), or why it is refused, to every LXD VirtualMachine not yet told
+// it.
 func (s *Source) refresh(ctx context.Context) {
 	vms, err := s.pub.VirtualMachines(ctx)
 	if err != nil {
@@ -53,10 +63,20 @@ func (s *Source) refresh(ctx context.Context) {
 			continue
 		}
 		present[vm.UID] = true
-		if s.told[vm.UID] == s.gen {
+		key := types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}
+		refused := s.refusal(vm)
+		why := ""
+		if refused != nil {
+			why = refused.Error()
+		}
+		if t, ok := s.told[vm.UID]; ok && t.gen == s.gen && t.refusal == why {
 			continue
 		}
-		s.told[vm.UID] = s.gen
+		s.told[vm.UID] = told{gen: s.gen, refusal: why, key: key}
+		if refused != nil {
+			s.pub.UpdateFacts(key, func(f *model.Facts) { s.refusedFacts(f, refused) })
+			continue
+		}
 		cur := s.currentName(instanceOf(vm))
 		st, known := s.states[cur]
 		reconnected := false
@@ -65,7 +85,7 @@ func (s *Source) refresh(ctx context.Context) {
 			s.connectedIn[vm.UID] = s.connections
 		}
 		up := s.up
-		s.pub.UpdateFacts(types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}, func(f *model.Facts) {
+		s.pub.UpdateFacts(key, func(f *model.Facts) {
 			if reconnected {
 				f.Monitor.Reconnects++
 			}
@@ -78,8 +98,9 @@ func (s *Source) refresh(ctx context.Context) {
 			s.monitorFacts(f, cur.Name)
 		})
 	}
-	for uid := range s.told {
+	for uid, t := range s.told {
 		if !present[uid] {
+			s.claims.Release(t.key)
 			delete(s.told, uid)
 			delete(s.connectedIn, uid)
 		}

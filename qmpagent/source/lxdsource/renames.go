@@ -104,7 +104,7 @@ func (s *Source) find(ctx context.Context, inst Instance) (vmv1.VirtualMachine, 
 	}
 	for _, want := range names {
 		for _, vm := range vms {
-			if vm.DeletionTimestamp.IsZero() && vm.Spec.LXD != nil && instanceOf(&vm) == want {
+			if vm.DeletionTimestamp.IsZero() && vm.Spec.LXD != nil && instanceOf(&vm) == want && s.refusal(&vm) == nil {
 				return vm, true
 			}
 		}

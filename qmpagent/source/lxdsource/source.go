@@ -37,8 +37,12 @@ type Config struct {
 	// a larger one is counted and skipped.
 	MaxMessageBytes int
 	// DiscoverNamespace, when set, turns discovery on: a VirtualMachine is
-	// created there for every instance LXD has that none names.
+	// created there for every instance LXD has that none names (of the
+	// projects the namespace is granted).
 	DiscoverNamespace string
+	// Tenancy says which projects a VM's namespace may reach (the zero
+	// value: the project named like the namespace).
+	Tenancy source.Tenancy
 	// Log is the source's logger.
 	Log logr.Logger
 }
@@ -51,10 +55,12 @@ type Source struct {
 
 	up        bool
 	lastError string
-	// gen changes whenever the connection state does; told[uid] is the
-	// gen a VM was last told, so each VM is told each state once.
+	// gen changes whenever the connection state does; told[uid] is what
+	// a VM was last told, so each VM is told each state once.
 	gen  int
-	told map[types.UID]int
+	told map[types.UID]told
+	// claims gives each instance to one VM.
+	claims source.Claims
 	// connectedIn[uid] is the connection a VM was last told Connected in,
 	// to count its reconnects.
 	connectedIn map[types.UID]int
@@ -91,7 +97,7 @@ func New(pub source.Publisher, cfg Config) *Source {
 	}
 	return &Source{
 		cfg: cfg, pub: pub,
-		told: map[types.UID]int{}, connectedIn: map[types.UID]int{},
+		told: map[types.UID]told{}, connectedIn: map[types.UID]int{},
 		aliases: map[Instance]alias{}, states: map[Instance]runState{}, uuids: map[Instance]string{},
 	}
 }

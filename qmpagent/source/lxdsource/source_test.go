@@ -37,9 +37,15 @@ func counterValue(c prometheus.Counter) float64 {
 	return m.GetCounter().GetValue()
 }
 
+// lxdVM is a VirtualMachine naming an instance, in the namespace named
+// like its project (the default tenancy grants it no other).
 func lxdVM(name, instance, project string) vmv1.VirtualMachine {
+	ns := project
+	if ns == "" {
+		ns = "default"
+	}
 	return vmv1.VirtualMachine{
-		ObjectMeta: metav1.ObjectMeta{Namespace: "default", Name: name, UID: types.UID("uid-" + name)},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, UID: types.UID("uid-" + name)},
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1", LXD: &vmv1.LXDSource{Instance: instance, Project: project}},
 	}
 }
@@ -93,7 +99,7 @@ func TestHandleRoutesAndFollowsRenames(t *testing.T) {
 		a.Monitor.Source != "lxd" || a.Monitor.State != vmv1.MonitorConnected || a.Monitor.VMName != "c2" {
 		t.Errorf("facts of a: %+v", a)
 	}
-	if b := p.FactsOf("default", "b"); b.RunState != vmv1.RunStateRunning || b.EventCounts["instance-started"] != 1 {
+	if b := p.FactsOf("p1", "b"); b.RunState != vmv1.RunStateRunning || b.EventCounts["instance-started"] != 1 {
 		t.Errorf("facts of b: %+v", b)
 	}
 }
@@ -367,12 +373,13 @@ func FuzzFrame(f *testing.F) {
 
 func TestDiscoveryCreatesAVirtualMachinePerUnwatchedInstance(t *testing.T) {
 	p := publishtest.NewRecorder(lxdVM("a", "c1", ""))
-	s := New(p, Config{Socket: "/run/lxd.socket", DiscoverNamespace: "lxd-vms", Log: logr.Discard()})
+	s := New(p, Config{Socket: "/run/lxd.socket", DiscoverNamespace: "p1", Log: logr.Discard()})
 	s.up = true
 	s.states = map[Instance]runState{
 		{Project: DefaultProject, Name: "c1"}:   {vmv1.RunStateRunning, "Running"},  // watched by a
 		{Project: "p1", Name: "c1"}:             {vmv1.RunStateRunning, "Running"},  // same name, other project
 		{Project: DefaultProject, Name: "gone"}: {vmv1.RunStateShutdown, "Deleted"}, // deleted: not discovered
+		{Project: "p2", Name: "c2"}:             {vmv1.RunStateRunning, "Running"},  // a project p1 is not granted
 	}
 	s.refresh(context.Background())
 
@@ -381,7 +388,7 @@ func TestDiscoveryCreatesAVirtualMachinePerUnwatchedInstance(t *testing.T) {
 		t.Fatalf("created %d VirtualMachines, want 1: %+v", len(created), created)
 	}
 	vm := created[0]
-	if vm.Namespace != "lxd-vms" || vm.Spec.NodeName != "n1" || vm.Spec.LXD.Instance != "c1" || vm.Spec.LXD.Project != "p1" ||
+	if vm.Namespace != "p1" || vm.Spec.NodeName != "n1" || vm.Spec.LXD.Instance != "c1" || vm.Spec.LXD.Project != "p1" ||
 		!strings.HasPrefix(vm.Name, "c1-") {
 		t.Errorf("created %+v", vm)
 	}

@@ -28,9 +28,12 @@ type Discovery struct {
 	// Publisher lists this node's VMs and creates the discovered ones.
 	Publisher source.Publisher
 	// Glob is an absolute pattern (filepath.Match syntax) for QMP sockets;
-	// only matches under Roots are considered.
+	// only matches beneath Folder of one of Roots are considered: the
+	// folder Namespace is granted (source.Tenancy.SocketFolder), so a
+	// discovered VM is one its namespace may follow.
 	Glob      string
 	Roots     []string
+	Folder    string
 	Namespace string
 	// Interval between scans; 10 s when zero.
 	Interval time.Duration
@@ -107,7 +110,10 @@ func (d *Discovery) Scan(ctx context.Context) error {
 func (d *Discovery) create(ctx context.Context, path string) error {
 	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	conn, _, err := DialQMP(qctx, path, d.Roots, d.QMP)
+	conn, _, err := DialQMP(qctx, path, d.Roots, d.Folder, d.QMP)
+	if errors.Is(err, source.ErrNotGranted) {
+		return nil // another namespace's socket: not this discovery's
+	}
 	if err != nil {
 		return err // a busy monitor has another client: tried again next scan
 	}

@@ -19,6 +19,9 @@ import (
 type Config struct {
 	// SocketRoots are the folders QMP sockets are trusted under.
 	SocketRoots []string
+	// Tenancy says which folder beneath each root a VM's namespace may
+	// use (the zero value: the folder named like the namespace).
+	Tenancy source.Tenancy
 	// QMP configures the QMP client.
 	QMP qmp.Options
 	// MinBackoff and MaxBackoff bound reconnect waits.
@@ -48,13 +51,17 @@ type Source struct {
 	// Start, whose sessions it starts.
 	sessions map[types.NamespacedName]*running
 	waiting  map[types.NamespacedName]*vmv1.VirtualMachine
+	// claims gives each resolved socket to one VM.
+	claims source.Claims
 }
 
 // running is a live session.
 type running struct {
-	socketPath string
-	cancel     context.CancelFunc
-	done       chan struct{}
+	// socketPath and uuid are what it follows: a change of either in the
+	// VM's spec starts a new session.
+	socketPath, uuid string
+	cancel           context.CancelFunc
+	done             chan struct{}
 }
 
 var _ source.Follower = (*Source)(nil)
@@ -82,6 +89,7 @@ func (s *Source) Start(ctx context.Context) error {
 	var discovering sync.WaitGroup
 	if s.cfg.DiscoverGlob != "" {
 		d := &Discovery{Publisher: s.pub, Glob: s.cfg.DiscoverGlob, Roots: s.cfg.SocketRoots,
+			Folder:    s.cfg.Tenancy.SocketFolder(s.cfg.DiscoverNamespace),
 			Namespace: s.cfg.DiscoverNamespace, Interval: s.cfg.DiscoverInterval, QMP: s.cfg.QMP,
 			GoneGrace: s.cfg.DiscoverGoneGrace}
 		discovering.Add(1)
@@ -117,7 +125,7 @@ func (s *Source) Follow(vm *vmv1.VirtualMachine) {
 		s.mu.Unlock()
 		return
 	}
-	if r, ok := s.sessions[key]; ok && r.socketPath == path {
+	if r, ok := s.sessions[key]; ok && r.socketPath == path && r.uuid == vm.Spec.UUID {
 		s.mu.Unlock()
 		return
 	}
@@ -130,13 +138,17 @@ func (s *Source) Follow(vm *vmv1.VirtualMachine) {
 		return
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &running{socketPath: path, cancel: cancel, done: make(chan struct{})}
+	r := &running{socketPath: path, uuid: vm.Spec.UUID, cancel: cancel, done: make(chan struct{})}
 	s.sessions[key] = r
 	metrics.Sessions.Inc()
 	sk := &sink{pub: s.pub, target: source.TargetOf(vm)}
 	session := &Session{
 		SocketPath: path,
 		Roots:      s.cfg.SocketRoots,
+		Folder:     s.cfg.Tenancy.SocketFolder(vm.Namespace),
+		UUID:       vm.Spec.UUID,
+		Claims:     &s.claims,
+		Key:        key,
 		Sink:       sk,
 		Facts:      s.pub.Facts(vm),
 		QMP:        s.cfg.QMP,
@@ -146,6 +158,7 @@ func (s *Source) Follow(vm *vmv1.VirtualMachine) {
 	}
 	go func() {
 		defer close(r.done)
+		defer s.claims.Release(key)
 		defer metrics.Sessions.Dec()
 		defer sk.close()
 		session.Run(ctx)

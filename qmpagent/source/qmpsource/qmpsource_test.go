@@ -13,6 +13,7 @@ import (
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/qmp/qmptest"
+	"github.com/vmevents/vmevents/qmpagent/source"
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 )
 
@@ -43,7 +44,9 @@ func qmpVM(name, socket string) *vmv1.VirtualMachine {
 // A VM that stops naming a socket, or is forgotten, loses its session.
 func TestSourceFollowsVMsToldBeforeAndAfterStart(t *testing.T) {
 	rec := publishtest.NewRecorder()
-	src := New(rec, Config{SocketRoots: []string{os.TempDir()}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	// The fake QEMUs' sockets are in test folders of the temp dir, not in
+	// a namespace's folder: this test is not about tenancy.
+	src := New(rec, Config{SocketRoots: []string{os.TempDir()}, Tenancy: source.Tenancy{Shared: true}, MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	early, late := qmpVM("early", fakeQEMU(t)), qmpVM("late", fakeQEMU(t))
 	src.Follow(early)
 

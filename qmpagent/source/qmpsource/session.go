@@ -3,15 +3,18 @@ package qmpsource
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/internal/backoff"
 	"github.com/vmevents/vmevents/qmpagent/metrics"
 	"github.com/vmevents/vmevents/qmpagent/model"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/qmpagent/source"
 )
 
 // Sink receives what a session learns.
@@ -30,8 +33,18 @@ type Sink interface {
 type Session struct {
 	// SocketPath is the QMP socket from the VM's spec.
 	SocketPath string
-	// Roots are the folders sockets are trusted under.
-	Roots []string
+	// Roots are the folders sockets are trusted under, and Folder the
+	// one beneath each root the VM's namespace is granted ("" for the
+	// whole root: source.Tenancy.SocketFolder).
+	Roots  []string
+	Folder string
+	// UUID is the VM's spec.uuid: when set, a QEMU reporting another
+	// UUID is refused before anything of it is read.
+	UUID string
+	// Claims, when set, gives each resolved socket to one VM, Key: a
+	// socket another VM claimed first is refused.
+	Claims *source.Claims
+	Key    types.NamespacedName
 	// Sink receives facts and occurrences.
 	Sink Sink
 	// Facts are the facts to start from: what was published before, so
@@ -73,8 +86,12 @@ func (s *Session) Run(ctx context.Context) {
 			connectedBefore, attempt = true, 0
 		}
 		state := vmv1.MonitorDisconnected
-		if errors.Is(err, ErrUntrusted) {
+		if errors.Is(err, ErrUntrusted) || source.Refused(err) {
 			state = vmv1.MonitorRefused
+			if s.Claims != nil && !errors.Is(err, source.ErrInUse) {
+				// A VM refused for what it names holds nothing.
+				s.Claims.Release(s.Key)
+			}
 		}
 		s.setMonitor(f, state, err)
 		if !backoff.Sleep(ctx, backoff.Delay(attempt, s.MinBackoff, s.MaxBackoff)) {
@@ -133,13 +150,30 @@ func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect boo
 }
 
 // connect dials the socket and reads QEMU's present state into f. It
-// returns the connection and the socket's resolved path.
+// returns the connection and the socket's resolved path. Whatever would
+// refuse the VM is checked before anything of QEMU's is read: the socket's
+// place (OpenSocket), its holder (claimed before dialling: QEMU serves one
+// client per monitor, so a second would lock the holder out) and the UUID.
 func (s *Session) connect(ctx context.Context, f *model.Facts, reconnect bool) (*qmp.Conn, string, error) {
-	conn, sock, err := DialQMP(ctx, s.SocketPath, s.Roots, s.QMP)
+	sock, err := OpenSocket(s.SocketPath, s.Roots, s.Folder)
 	if err != nil {
 		return nil, "", err
 	}
+	defer sock.Close()
 	path := sock.Path
+	if s.Claims != nil {
+		if err := s.Claims.Claim(path, s.Key); err != nil {
+			return nil, "", err
+		}
+	}
+	conn, err := sock.QMP(ctx, s.QMP)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := s.checkUUID(ctx, conn, path); err != nil {
+		_ = conn.Close()
+		return nil, "", err
+	}
 	if reconnect {
 		f.Monitor.Reconnects++
 	}
@@ -154,6 +188,20 @@ func (s *Session) connect(ctx context.Context, f *model.Facts, reconnect bool) (
 	s.setMonitor(f, vmv1.MonitorConnected, nil)
 	s.Log.V(1).Info("connected", "socket", path, "qemu", f.Monitor.QEMUVersion)
 	return conn, path, nil
+}
+
+// checkUUID compares spec.uuid, when set, with the UUID QEMU reports.
+func (s *Session) checkUUID(ctx context.Context, conn *qmp.Conn, path string) error {
+	if s.UUID == "" {
+		return nil
+	}
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	uuid, err := conn.QueryUUID(qctx)
+	if err != nil {
+		return fmt.Errorf("query-uuid: %w", err)
+	}
+	return source.CheckUUID(s.UUID, uuid, "QEMU at "+path)
 }
 
 // disconnected records why a connection that was made ended.

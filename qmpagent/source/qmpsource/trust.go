@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/qmpagent/source"
 )
 
 // ErrUntrusted is returned for a socket outside the trusted roots: the agent
@@ -25,12 +26,14 @@ var ErrUntrusted = errors.New("socket outside the trusted roots")
 var ErrNoSocket = errors.New("no socket at that path")
 
 // Resolve returns the real path of a QMP socket after resolving every
-// symlink, or an error if that path is not under one of roots (themselves
-// resolved) or is not a socket. A VirtualMachine's spec is written by
-// whoever may create VMs; the agent runs as root on the node, so a socket
-// path is trusted only where the node's operator said VMs' sockets live —
-// never, say, a container runtime's socket.
-func Resolve(path string, roots []string) (string, error) {
+// symlink, or an error if that path is not beneath folder (a relative
+// name, "" for the whole root: see source.Tenancy.SocketFolder) of one of
+// roots (themselves resolved) or is not a socket. A VirtualMachine's spec
+// is written by whoever may create VMs; the agent runs as root on the
+// node, so a socket path is trusted only where the node's operator said
+// that namespace's VMs' sockets live — never, say, a container runtime's
+// socket, nor another tenant's VM.
+func Resolve(path string, roots []string, folder string) (string, error) {
 	if !filepath.IsAbs(path) {
 		return "", fmt.Errorf("%w: %q is not an absolute path", ErrUntrusted, path)
 	}
@@ -41,12 +44,8 @@ func Resolve(path string, roots []string) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("resolving %s: %w", path, err)
 	}
-	if !under(real, roots) {
-		msg := fmt.Sprintf("%s is not under a trusted socket root (%s)", path, strings.Join(roots, ", "))
-		if real != filepath.Clean(path) {
-			msg += "; it resolves to " + real
-		}
-		return "", fmt.Errorf("%w: %s", ErrUntrusted, msg)
+	if !under(real, roots, folder) {
+		return "", refusal(path, real, roots, folder)
 	}
 	info, err := os.Stat(real)
 	if err != nil {
@@ -58,13 +57,33 @@ func Resolve(path string, roots []string) (string, error) {
 	return real, nil
 }
 
-func under(real string, roots []string) bool {
+// refusal says why real (path resolved) may not be used: outside every
+// root (ErrUntrusted), or under a root but not beneath the folder granted
+// (source.ErrNotGranted), naming the folders that are.
+func refusal(path, real string, roots []string, folder string) error {
+	resolves := ""
+	if real != filepath.Clean(path) {
+		resolves = "; it resolves to " + real
+	}
+	if folder == "" || !under(real, roots, "") {
+		return fmt.Errorf("%w: %s is not under a trusted socket root (%s)%s", ErrUntrusted, path, strings.Join(roots, ", "), resolves)
+	}
+	granted := make([]string, len(roots))
+	for i, r := range roots {
+		granted[i] = filepath.Join(r, folder) + string(filepath.Separator)
+	}
+	return fmt.Errorf("%w: VirtualMachines in namespace %q may use only sockets beneath %s (the agent runs with %s=%s), and %s is not%s",
+		source.ErrNotGranted, folder, strings.Join(granted, ", "), source.TenancyFlag, source.TenancyNamespace, path, resolves)
+}
+
+// under reports whether real lies beneath folder of one of roots.
+func under(real string, roots []string, folder string) bool {
 	for _, root := range roots {
 		r, err := filepath.EvalSymlinks(root)
 		if err != nil {
 			continue
 		}
-		if _, ok := beneath(r, real); ok {
+		if _, ok := beneath(filepath.Join(r, folder), real); ok {
 			return true
 		}
 	}
@@ -109,15 +128,16 @@ type Socket struct {
 
 // OpenSocket resolves path like Resolve, then opens the socket it checked
 // without following any symlink: beneath the root it was found under
-// (openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS), and verified
-// again through the opened descriptor (a socket, whose path is under a
-// root). The caller closes it.
-func OpenSocket(path string, roots []string) (*Socket, error) {
-	real, err := Resolve(path, roots)
+// (openat2 with RESOLVE_BENEATH and RESOLVE_NO_SYMLINKS, from the root
+// itself, so that the namespace's folder cannot be a symlink either), and
+// verified again through the opened descriptor (a socket, whose path is
+// beneath folder of a root). The caller closes it.
+func OpenSocket(path string, roots []string, folder string) (*Socket, error) {
+	real, err := Resolve(path, roots, folder)
 	if err != nil {
 		return nil, err
 	}
-	fd, err := openBeneath(real, roots)
+	fd, err := openBeneath(real, roots, folder)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("%w: %s", ErrNoSocket, path)
@@ -125,25 +145,26 @@ func OpenSocket(path string, roots []string) (*Socket, error) {
 		return nil, fmt.Errorf("%w: %s changed while it was checked (%v)", ErrUntrusted, path, err)
 	}
 	s := &Socket{Path: real, fd: fd}
-	if err := s.verify(roots); err != nil {
+	if err := s.verify(roots, folder); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("%w: %s changed while it was checked (%v)", ErrUntrusted, path, err)
 	}
 	return s, nil
 }
 
-// openBeneath opens real (resolved, under a root) with O_PATH, refusing
-// any symlink on the way: real has none left, so one now means a swap.
-func openBeneath(real string, roots []string) (int, error) {
+// openBeneath opens real (resolved, beneath folder of a root) with
+// O_PATH, refusing any symlink on the way: real has none left, so one now
+// means a swap.
+func openBeneath(real string, roots []string, folder string) (int, error) {
 	for _, root := range roots {
 		r, err := filepath.EvalSymlinks(root)
 		if err != nil {
 			continue
 		}
-		rel, ok := beneath(r, real)
-		if !ok {
+		if _, ok := beneath(filepath.Join(r, folder), real); !ok {
 			continue
 		}
+		rel, _ := beneath(r, real)
 		dir, err := unix.Open(r, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err != nil {
 			return -1, err
@@ -165,8 +186,8 @@ func openBeneath(real string, roots []string) (int, error) {
 }
 
 // verify checks the opened descriptor: a socket, whose path (as the kernel
-// names the inode held) is under a root.
-func (s *Socket) verify(roots []string) error {
+// names the inode held) is beneath folder of a root.
+func (s *Socket) verify(roots []string, folder string) error {
 	var st unix.Stat_t
 	if err := unix.Fstat(s.fd, &st); err != nil {
 		return err
@@ -178,7 +199,7 @@ func (s *Socket) verify(roots []string) error {
 	if err != nil {
 		return err
 	}
-	if !under(held, roots) {
+	if !under(held, roots, folder) {
 		return fmt.Errorf("it is %s", held)
 	}
 	s.ModTime = time.Unix(st.Mtim.Unix())
@@ -212,22 +233,31 @@ func unwrapOp(err error) error {
 // Close releases the descriptor.
 func (s *Socket) Close() { _ = unix.Close(s.fd) }
 
+// QMP connects to the socket held and runs the QMP handshake over it.
+func (s *Socket) QMP(ctx context.Context, opts qmp.Options) (*qmp.Conn, error) {
+	nc, err := s.Dial(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("qmp: %w", err)
+	}
+	conn, err := qmp.NewConn(ctx, nc, opts)
+	if err != nil {
+		return nil, fmt.Errorf("qmp: %s: %w", s.Path, err)
+	}
+	return conn, nil
+}
+
 // DialQMP opens the socket at path as OpenSocket does and runs the QMP
 // handshake over it. It returns the connection and the socket (closed:
 // its Path and ModTime stay valid).
-func DialQMP(ctx context.Context, path string, roots []string, opts qmp.Options) (*qmp.Conn, *Socket, error) {
-	s, err := OpenSocket(path, roots)
+func DialQMP(ctx context.Context, path string, roots []string, folder string, opts qmp.Options) (*qmp.Conn, *Socket, error) {
+	s, err := OpenSocket(path, roots, folder)
 	if err != nil {
 		return nil, nil, err
 	}
 	defer s.Close()
-	nc, err := s.Dial(ctx)
+	conn, err := s.QMP(ctx, opts)
 	if err != nil {
-		return nil, nil, fmt.Errorf("qmp: %w", err)
-	}
-	conn, err := qmp.NewConn(ctx, nc, opts)
-	if err != nil {
-		return nil, nil, fmt.Errorf("qmp: %s: %w", s.Path, err)
+		return nil, nil, err
 	}
 	return conn, s, nil
 }

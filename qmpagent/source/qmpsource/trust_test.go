@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmevents/vmevents/qmpagent/source"
 )
 
 func listen(t *testing.T, path string) {
@@ -39,28 +41,42 @@ func TestResolve(t *testing.T) {
 	must(t, os.WriteFile(filepath.Join(root, "file.qmp"), nil, 0o600))
 	rootLink := filepath.Join(dir, "rootlink")
 	must(t, os.Symlink(root, rootLink))
+	// Tenants' folders: a victim's socket, an intruder's ways to reach it.
+	victim, intruder := filepath.Join(root, "victim"), filepath.Join(root, "intruder")
+	must(t, os.MkdirAll(filepath.Join(victim, "web"), 0o755))
+	must(t, os.MkdirAll(intruder, 0o755))
+	listen(t, filepath.Join(victim, "web", "qmp.sock"))
+	must(t, os.Symlink(filepath.Join(victim, "web", "qmp.sock"), filepath.Join(intruder, "stolen.qmp")))
+	must(t, os.Symlink(victim, filepath.Join(root, "alias-of-victim")))
 
 	for _, tc := range []struct {
 		name, path string
 		roots      []string
+		folder     string
 		want       string
 		err        error
 	}{
-		{"socket under the root", filepath.Join(root, "vms", "a.qmp"), []string{root}, filepath.Join(root, "vms", "a.qmp"), nil},
-		{"symlink staying inside", filepath.Join(root, "alias.qmp"), []string{root}, filepath.Join(root, "vms", "a.qmp"), nil},
-		{"root given through a symlink", filepath.Join(root, "vms", "a.qmp"), []string{rootLink}, filepath.Join(root, "vms", "a.qmp"), nil},
-		{"socket outside", filepath.Join(outside, "runtime.sock"), []string{root}, "", ErrUntrusted},
-		{"symlink escaping", filepath.Join(root, "escape.qmp"), []string{root}, "", ErrUntrusted},
-		{"folder symlink escaping", filepath.Join(root, "dirlink", "runtime.sock"), []string{root}, "", ErrUntrusted},
-		{"dot-dot escaping", filepath.Join(root, "..", "outside", "runtime.sock"), []string{root}, "", ErrUntrusted},
-		{"the root itself", root, []string{root}, "", ErrUntrusted},
-		{"not a socket", filepath.Join(root, "file.qmp"), []string{root}, "", ErrUntrusted},
-		{"relative", "vms/a.qmp", []string{root}, "", ErrUntrusted},
-		{"missing", filepath.Join(root, "none.qmp"), []string{root}, "", ErrNoSocket},
-		{"second root", filepath.Join(outside, "runtime.sock"), []string{root, outside}, filepath.Join(outside, "runtime.sock"), nil},
+		{"socket under the root", filepath.Join(root, "vms", "a.qmp"), []string{root}, "", filepath.Join(root, "vms", "a.qmp"), nil},
+		{"symlink staying inside", filepath.Join(root, "alias.qmp"), []string{root}, "", filepath.Join(root, "vms", "a.qmp"), nil},
+		{"root given through a symlink", filepath.Join(root, "vms", "a.qmp"), []string{rootLink}, "", filepath.Join(root, "vms", "a.qmp"), nil},
+		{"socket outside", filepath.Join(outside, "runtime.sock"), []string{root}, "", "", ErrUntrusted},
+		{"symlink escaping", filepath.Join(root, "escape.qmp"), []string{root}, "", "", ErrUntrusted},
+		{"folder symlink escaping", filepath.Join(root, "dirlink", "runtime.sock"), []string{root}, "", "", ErrUntrusted},
+		{"dot-dot escaping", filepath.Join(root, "..", "outside", "runtime.sock"), []string{root}, "", "", ErrUntrusted},
+		{"the root itself", root, []string{root}, "", "", ErrUntrusted},
+		{"not a socket", filepath.Join(root, "file.qmp"), []string{root}, "", "", ErrUntrusted},
+		{"relative", "vms/a.qmp", []string{root}, "", "", ErrUntrusted},
+		{"missing", filepath.Join(root, "none.qmp"), []string{root}, "", "", ErrNoSocket},
+		{"second root", filepath.Join(outside, "runtime.sock"), []string{root, outside}, "", filepath.Join(outside, "runtime.sock"), nil},
+		{"the namespace's own folder", filepath.Join(victim, "web", "qmp.sock"), []string{root}, "victim", filepath.Join(victim, "web", "qmp.sock"), nil},
+		{"another namespace's folder", filepath.Join(victim, "web", "qmp.sock"), []string{root}, "intruder", "", source.ErrNotGranted},
+		{"a symlink in the namespace's folder to another's", filepath.Join(intruder, "stolen.qmp"), []string{root}, "intruder", "", source.ErrNotGranted},
+		{"a folder symlinked to another's", filepath.Join(root, "alias-of-victim", "web", "qmp.sock"), []string{root}, "alias-of-victim", "", source.ErrNotGranted},
+		{"a folder no namespace has", filepath.Join(root, "vms", "a.qmp"), []string{root}, "intruder", "", source.ErrNotGranted},
+		{"outside every root, with a folder", filepath.Join(outside, "runtime.sock"), []string{root}, "intruder", "", ErrUntrusted},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := Resolve(tc.path, tc.roots)
+			got, err := Resolve(tc.path, tc.roots, tc.folder)
 			if !errors.Is(err, tc.err) || got != tc.want {
 				t.Errorf("Resolve(%s) = %q, %v; want %q, %v", tc.path, got, err, tc.want, tc.err)
 			}
@@ -105,6 +121,15 @@ func serveName(t *testing.T, path, name string) *atomic.Int64 {
 // the decoy (the check-then-connect race the agent, root on the node,
 // would otherwise lose).
 func TestOpenSocketSwapRace(t *testing.T) {
+	// The swapped folder is a VM's folder under the root, then the
+	// namespace's folder itself, which is the root of what the namespace
+	// may reach.
+	for _, folder := range []string{"", "vm"} {
+		t.Run("folder="+folder, func(t *testing.T) { swapRace(t, folder) })
+	}
+}
+
+func swapRace(t *testing.T, folder string) {
 	dir := t.TempDir()
 	root := filepath.Join(dir, "root")
 	outside := filepath.Join(dir, "outside")
@@ -142,7 +167,7 @@ func TestOpenSocketSwapRace(t *testing.T) {
 	const rounds = 5000
 	var connected, refused int
 	for range rounds {
-		got, err := dialName(filepath.Join(vm, "qmp.sock"))
+		got, err := dialName(filepath.Join(vm, "qmp.sock"), folder)
 		switch {
 		case err != nil:
 			refused++
@@ -163,7 +188,7 @@ func TestOpenSocketSwapRace(t *testing.T) {
 
 	// Not swapped: the real socket is reached.
 	before := real.Load()
-	got, err := dialName(filepath.Join(vm, "qmp.sock"))
+	got, err := dialName(filepath.Join(vm, "qmp.sock"), folder)
 	if err != nil || got != "real" {
 		t.Fatalf("with the folder in place: %q, %v; want the real socket", got, err)
 	}
@@ -172,11 +197,11 @@ func TestOpenSocketSwapRace(t *testing.T) {
 	}
 }
 
-// dialName opens and connects to path under its root and reads the name
-// the server at the other end writes.
-func dialName(path string) (string, error) {
+// dialName opens and connects to path under folder of its root and reads
+// the name the server at the other end writes.
+func dialName(path, folder string) (string, error) {
 	root := filepath.Dir(filepath.Dir(path))
-	s, err := OpenSocket(path, []string{root})
+	s, err := OpenSocket(path, []string{root}, folder)
 	if err != nil {
 		return "", err
 	}

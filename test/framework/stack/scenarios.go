@@ -85,10 +85,16 @@ func Scenarios(dir string) ([]Scenario, error) {
 	}, nil
 }
 
-// Boot starts a scenario's QEMU with its QMP socket under the agent's socket
-// root and creates its VirtualMachine.
+// Boot starts a scenario's QEMU with its QMP socket in the folder of the
+// socket root the agent grants to the VirtualMachine's namespace (the
+// default tenancy, as a cluster admin lays it out: <root>/<namespace>/),
+// and creates its VirtualMachine.
 func (s *Stack) Boot(ctx context.Context, sc *Scenario) (*qemuvm.VM, error) {
-	sc.QEMU.QMPPath = filepath.Join(s.SocketRoot, sc.Name+".qmp")
+	folder := filepath.Join(s.SocketRoot, "default")
+	if err := os.MkdirAll(folder, 0o700); err != nil {
+		return nil, err
+	}
+	sc.QEMU.QMPPath = filepath.Join(folder, sc.Name+".qmp")
 	vm, err := qemuvm.Launch(ctx, sc.QEMU)
 	if err != nil {
 		return nil, err
