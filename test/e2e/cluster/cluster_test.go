@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 
@@ -63,7 +63,10 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 
 	It("shows both components' logs through kubectl logs", func() {
 		Expect(kubectl(agentNS("logs", "daemonset/vmevents-agent")...)).To(ContainSubstring(`"msg":"starting","node":"` + kube.Name() + `"`))
-		Expect(kubectl(agentNS("logs", "deployment/vmevents-controller")...)).To(ContainSubstring("Starting Controller"))
+		// Both replicas: the leader and the one waiting for the Lease.
+		logs := kubectl(agentNS("logs", "-l", "app.kubernetes.io/component=controller", "--prefix", "--tail=-1")...)
+		Expect(regexp.MustCompile(`(?m)^\[pod/vmevents-controller-[^\]]+\] .*Serving metrics server`).FindAllString(logs, -1)).To(HaveLen(2))
+		Expect(logs).To(ContainSubstring("Starting Controller"))
 	})
 
 	It("serves metrics on each pod's metrics port to a token bound to the reader role, and to no one else", func() {
@@ -99,9 +102,7 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 	})
 
 	It("keeps telling condition changes when the leader pod is deleted: a replica takes over", func() {
-		idle := stack.Scenario{Name: "idle-1", QEMU: qemuvm.Options{Dir: filepath.Join(work, "scenarios", "vms", "idle-1"), Name: "idle-1", Boot: qemuvm.Idle, PrettyMonitor: true}}
-		Expect(os.MkdirAll(idle.QEMU.Dir, 0o700)).To(Succeed())
-		vm := boot(&idle)
+		vm := boot(idle("idle-1"))
 		kubectl("wait", "--for=condition=Paused=False", "vm/idle-1", "--timeout=120s")
 		leader := strings.Split(kubectl(agentNS("get", "lease", "vmevents-controller", "-o", "jsonpath={.spec.holderIdentity}")...), "_")[0]
 		Expect(leader).To(HavePrefix("vmevents-controller-"))
@@ -135,6 +136,27 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 		}
 		Eventually(func() (int, error) { return counted("web-1"), nil }).Should(Equal(before + faults))
 		Eventually(occurrencesOf("web-1", "GuestPanicked")).Should(Equal(before + faults))
+	})
+
+	It("discovers a VM nobody declared, with the discovery component", func() {
+		installWith("discovery")
+		DeferCleanup(func() { installWith() })
+		vm := launch(idle("found-1"))
+		var name string
+		Eventually(func() (string, error) {
+			out, err := kube.Kubectl(context.Background(), "get", "vm", "-l", "vmevents.dev/discovered", "-o", "name")
+			name = strings.TrimSpace(out)
+			return name, err
+		}).Should(HavePrefix("virtualmachine.vmevents.dev/found-1-"))
+		kubectl("wait", "--for=condition=MonitorConnected", name, "--timeout=120s")
+		Expect(monitor(vm).Execute(context.Background(), "stop", nil, nil)).To(Succeed())
+		short := strings.TrimPrefix(name, "virtualmachine.vmevents.dev/")
+		Eventually(kubectlFn("get", "events", "--field-selector", "involvedObject.name="+short+",reason=Stop", "--no-headers")).
+			Should(ContainSubstring("VM paused"))
+	})
+
+	It("keeps the agent inside its memory limit, with GOMEMLIMIT from it, through an event storm", func() {
+		storm(20, 10000, 10)
 	})
 })
 

@@ -64,7 +64,13 @@ var _ = BeforeSuite(func() {
 
 	work, err = os.MkdirTemp("", "vmevents-cluster")
 	Expect(err).NotTo(HaveOccurred())
-	DeferCleanup(os.RemoveAll, work)
+	DeferCleanup(func() {
+		if failed {
+			fmt.Fprintf(GinkgoWriter, "\nkept the node's logs and state for a look: %s\n", work)
+			return
+		}
+		os.RemoveAll(work)
+	})
 	// The host folders the pods mount are the host's: remove what the suite
 	// made, keep what was there.
 	for _, d := range []string{socketRoot, spoolDir} {
@@ -90,6 +96,7 @@ var _ = BeforeSuite(func() {
 		DeferCleanup(kube.Stop)
 		DeferCleanup(func() {
 			if CurrentSpecReport().Failed() {
+				failed = true
 				diagnose()
 			}
 		})
@@ -106,9 +113,13 @@ var _ = BeforeSuite(func() {
 // On a failure, show what a person would look at.
 var _ = ReportAfterEach(func(r SpecReport) {
 	if r.Failed() && kube != nil {
+		failed = true
 		diagnose()
 	}
 })
+
+// failed keeps the work folder (the node's logs) for a person to read.
+var failed bool
 
 func diagnose() {
 	for _, args := range [][]string{

@@ -84,12 +84,15 @@ func cniConfig() string {
 // tolerated, the apiserver authenticated by its client certificate (logs,
 // exec) and allowed everything, and eviction thresholds a build machine's
 // disk does not trip.
-func kubeletConfig(caFile, runtimeSocket, resolvConf string) string {
+func kubeletConfig(caFile, runtimeSocket, resolvConf, cgroupRoot string) string {
 	return fmt.Sprintf(`apiVersion: kubelet.config.k8s.io/v1beta1
 kind: KubeletConfiguration
 address: %[1]s
 failCgroupV1: false
 cgroupDriver: cgroupfs
+# The node's own cgroup: its pods never mix with another node's on the
+# same host, and teardown removes exactly what it made.
+cgroupRoot: %[6]s
 failSwapOn: false
 containerRuntimeEndpoint: unix://%[2]s
 authentication:
@@ -113,7 +116,7 @@ imageGCLowThresholdPercent: 99
 protectKernelDefaults: false
 serializeImagePulls: false
 syncFrequency: 10s
-`, NodeIP, runtimeSocket, caFile, resolvConf, clusterDNSIP)
+`, NodeIP, runtimeSocket, caFile, resolvConf, clusterDNSIP, cgroupRoot)
 }
 
 // kubeProxyConfig runs kube-proxy in iptables mode inside the node's

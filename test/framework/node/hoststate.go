@@ -19,10 +19,13 @@ type hostState struct {
 	sysctls map[string]string
 	// madeFolders were created as mount points and are removed again.
 	madeFolders []string
+	// cgroup is the node's cgroup root (the kubelet's cgroupRoot), under
+	// every hierarchy: its pods live below it.
+	cgroup string
 }
 
-func saveHostState() *hostState {
-	h := &hostState{sysctls: map[string]string{}}
+func saveHostState(id string) *hostState {
+	h := &hostState{sysctls: map[string]string{}, cgroup: "vmevents-node-" + id}
 	for _, k := range kernelTunables {
 		if b, err := os.ReadFile(filepath.Join("/proc/sys", k)); err == nil {
 			h.sysctls[k] = strings.TrimSpace(string(b))
@@ -37,7 +40,7 @@ func (h *hostState) restore() {
 	for k, v := range h.sysctls {
 		_ = os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644)
 	}
-	removeCgroups("kubepods")
+	removeCgroups(h.cgroup)
 	for i := len(h.madeFolders) - 1; i >= 0; i-- {
 		_ = os.RemoveAll(h.madeFolders[i])
 	}
@@ -60,6 +63,17 @@ func cgroupRoots() []string {
 		}
 	}
 	return roots
+}
+
+// makeCgroup creates the cgroup name in every hierarchy: the kubelet wants
+// its cgroupRoot to exist.
+func makeCgroup(name string) error {
+	for _, root := range cgroupRoots() {
+		if err := os.MkdirAll(filepath.Join(root, name), 0o755); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // killCgroup kills every process in each hierarchy's cgroup name and below

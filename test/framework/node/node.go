@@ -75,7 +75,7 @@ func Start(ctx context.Context, opts Options) (n *Node, err error) {
 			return nil, err
 		}
 	}
-	n = &Node{opts: opts, host: saveHostState()}
+	n = &Node{opts: opts, host: saveHostState(filepath.Base(opts.Dir))}
 	defer func() {
 		if err != nil {
 			n.Stop()
@@ -201,7 +201,10 @@ func (n *Node) startKubelet(ctx context.Context) error {
 		return err
 	}
 	cfg := filepath.Join(dir, "config.yaml")
-	if err := writeFile(cfg, kubeletConfig(n.cluster.PKI("ca.crt"), socket(filepath.Join(n.opts.Dir, "containerd")), resolv)); err != nil {
+	if err := makeCgroup(n.host.cgroup); err != nil {
+		return err
+	}
+	if err := writeFile(cfg, kubeletConfig(n.cluster.PKI("ca.crt"), socket(filepath.Join(n.opts.Dir, "containerd")), resolv, "/"+n.host.cgroup)); err != nil {
 		return err
 	}
 	return n.spawn("kubelet", filepath.Join(n.opts.Binaries, "kubelet"),
@@ -302,7 +305,7 @@ func (n *Node) Stop() {
 	// containerd's shims outlive it by design; the node's are the ones
 	// that name its socket.
 	killMatching(socket(filepath.Join(n.opts.Dir, "containerd")))
-	killCgroup("kubepods")
+	killCgroup(n.host.cgroup)
 	if n.cluster != nil {
 		n.cluster.Stop()
 	}
