@@ -48,7 +48,7 @@ type Events struct {
 
 	mu     sync.Mutex
 	series map[string]*series
-	// open counts the series of each object (objectKey) but its
+	// open counts the series of each object and type (capKey) but its
 	// EventsSuppressed ones: at most MaxSeriesPerObject.
 	open map[string]int
 	// publishes counts calls, to prune old series every so often.
@@ -144,7 +144,8 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 		ok = false
 	}
 	suppressed := false
-	if _, exists := e.series[key]; !exists && e.open[object] >= MaxSeriesPerObject {
+	capped := capKey(object, occ.Warning)
+	if _, exists := e.series[key]; !exists && e.open[capped] >= MaxSeriesPerObject {
 		occ, suppressed = suppressedOccurrence(occ), true
 		key = seriesKey(object, occ)
 		s, ok = e.series[key]
@@ -152,7 +153,7 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	}
 	if !ok {
 		if _, exists := e.series[key]; !exists && !suppressed {
-			e.open[object]++
+			e.open[capped]++
 		}
 		s = &series{regarding: regarding, first: occ, name: eventName(regarding, key, occ.Time), suppressed: suppressed}
 		e.series[key] = s
@@ -183,9 +184,9 @@ func (e *Events) pruneLocked(now time.Time) {
 // forgetLocked drops one series everywhere; e.mu is held.
 func (e *Events) forgetLocked(key string) {
 	if s, ok := e.series[key]; ok && !s.suppressed {
-		object := objectKey(s.regarding)
-		if e.open[object]--; e.open[object] <= 0 {
-			delete(e.open, object)
+		capped := capKey(objectKey(s.regarding), s.first.Warning)
+		if e.open[capped]--; e.open[capped] <= 0 {
+			delete(e.open, capped)
 		}
 	}
 	delete(e.series, key)

@@ -8,12 +8,15 @@ import (
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
 
-// MaxSeriesPerObject caps the Event series open at once for one object.
-// Each distinct occurrence (another disk, another _OST status...) opens a
-// series kept for SeriesWindow: a guest writing distinct values in a loop
-// would otherwise grow the agent's memory and its API writes without end.
-// Past the cap, an object's occurrences are counted in one
-// EventsSuppressed series per Event type.
+// MaxSeriesPerObject caps the Event series of one type (Normal or Warning)
+// open at once for one object. Each distinct occurrence (another disk,
+// another _OST status...) opens a series kept for SeriesWindow: a guest
+// writing distinct values in a loop would otherwise grow the agent's memory
+// and its API writes without end. Past the cap, an object's occurrences are
+// counted in one EventsSuppressed series of their type. Each type has its
+// own cap so that a flood of Normal occurrences (a guest's _OST writes)
+// never takes the room of a fault: a later guest panic still gets its own
+// Warning Event.
 const MaxSeriesPerObject = 256
 
 // SuppressedReason is the reason of an object's series that counts the
@@ -23,6 +26,14 @@ const SuppressedReason = "EventsSuppressed"
 // objectKey identifies the object an Event is about.
 func objectKey(regarding corev1.ObjectReference) string {
 	return string(regarding.UID) + "/" + regarding.Namespace + "/" + regarding.Name
+}
+
+// capKey is what MaxSeriesPerObject counts by: an object and an Event type.
+func capKey(object string, warning bool) string {
+	if warning {
+		return object + "/" + corev1.EventTypeWarning
+	}
+	return object + "/" + corev1.EventTypeNormal
 }
 
 // seriesKey identifies the series an occurrence about object joins.

@@ -190,7 +190,7 @@ func (e *Events) UseSpool(dir string, maxEntries int, onError func(error)) ([]er
 	for key, snap := range kept {
 		suppressed := snap.First.Reason == SuppressedReason
 		if !suppressed {
-			e.open[objectKey(snap.Regarding)]++
+			e.open[capKey(objectKey(snap.Regarding), snap.First.Warning)]++
 		}
 		e.series[key] = &series{suppressed: suppressed, regarding: snap.Regarding, first: snap.First, name: snap.Name, count: snap.Count, last: snap.Last, restored: restoredBase(snap)}
 	}
