@@ -4,7 +4,6 @@ import (
 	"context"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"runtime/pprof"
@@ -22,14 +21,13 @@ import (
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/source"
 	"github.com/vmevents/vmevents/qmpagent/source/libvirtsource"
+	"github.com/vmevents/vmevents/test/framework/privatelibvirt"
 	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // libvirtNode is the node of the libvirt specs' own agent, so the suite's
 // agent leaves their VMs alone.
 const libvirtNode = "node-libvirt"
-
-const libvirtPackages = "apt-get install -y --no-install-recommends libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients auditd qemu-system-x86"
 
 // libvirtSources are the audit log source (from the log's start, so that
 // each agent reads every record) and the libvirtd source of the private
@@ -58,53 +56,25 @@ func startLibvirtAgent(sources ...sourceFor) func() {
 	return runAgent(qmpagent.Config{NodeName: libvirtNode}, sources...)
 }
 
-// privateLibvirt runs hack/libvirt/ns.sh (libvirtd + auditd in a private
-// mount namespace) and stops it, and kernel auditing, at the end.
+// privateLibvirt runs a private libvirtd and auditd (hack/libvirt/ns.sh)
+// and stops them, and kernel auditing, at the end.
 func privateLibvirt() (dir, uri string) {
-	for _, prog := range []string{"libvirtd", "virsh", "auditd", "auditctl", "unshare", "qemu-system-x86_64"} {
-		if _, err := exec.LookPath(prog); err != nil {
-			if _, err2 := os.Stat("/usr/sbin/" + prog); err2 != nil {
-				Fail(prog + " is missing; install it with: " + libvirtPackages)
-			}
-		}
-	}
-	dir = GinkgoT().TempDir()
-	script, err := filepath.Abs("../hack/libvirt/ns.sh")
+	d, err := privatelibvirt.Start(context.Background(), testenv.RepoRoot(), GinkgoT().TempDir(), GinkgoWriter)
 	Expect(err).NotTo(HaveOccurred())
-	cmd := exec.Command("unshare", "-m", script, dir)
-	cmd.Stdout, cmd.Stderr = GinkgoWriter, GinkgoWriter
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	Expect(cmd.Start()).To(Succeed())
 	DeferCleanup(func() {
 		if CurrentSpecReport().Failed() {
-			b, _ := os.ReadFile(filepath.Join(dir, "audit", "audit.log"))
+			b, _ := os.ReadFile(d.AuditLog())
 			GinkgoWriter.Printf("audit.log:\n%s\n", b)
 		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-		_ = exec.Command("auditctl", "-e", "0").Run()
+		d.Stop()
 	})
-	uri = "qemu:///system?socket=" + filepath.Join(dir, "run", "libvirt-sock")
-	Eventually(func() error { return virsh(uri, "version") }).Should(Succeed())
-	Eventually(func() error { _, err := os.Stat(filepath.Join(dir, "audit", "audit.log")); return err }).Should(Succeed())
-	return dir, uri
+	return d.Dir, d.URI
 }
 
 func virsh(uri string, args ...string) error {
-	out, err := exec.Command("virsh", append([]string{"-c", uri}, args...)...).CombinedOutput()
+	out, err := privatelibvirt.Virsh(uri, args...)
 	GinkgoWriter.Printf("virsh %v: %s\n", args, out)
 	return err
-}
-
-// domainXML is a 64 MiB domain booting a boot sector that loops; ACPI lets
-// a disk be hot-plugged on its PCI bus.
-func domainXML(name, uuid, disk string) string {
-	return `<domain type='qemu'><name>` + name + `</name><uuid>` + uuid + `</uuid><memory unit='MiB'>64</memory><vcpu>1</vcpu>
-<os><type arch='x86_64' machine='pc'>hvm</type></os><features><acpi/></features>
-<devices><emulator>/usr/bin/qemu-system-x86_64</emulator>
-<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='` + disk + `'/><target dev='hda' bus='ide'/></disk>
-<interface type='ethernet'><mac address='52:54:00:12:34:56'/><model type='e1000'/></interface>
-</devices></domain>`
 }
 
 // libvirtEvent matches an Event of the libvirt agent as event matches the
@@ -140,9 +110,7 @@ var _ = Describe("libvirt", Ordered, func() {
 	It("publishes audit records and QEMU monitor events of a real libvirtd", func() {
 		const uuid = "5f0c3a3e-8d1b-4c55-9a4e-2b7f6c1d9e21"
 		const badUUID = "5f0c3a3e-8d1b-4c55-9a4e-2b7f6c1d9e22"
-		boot := make([]byte, 512)
-		boot[0], boot[1], boot[510], boot[511] = 0xEB, 0xFE, 0x55, 0xAA // jmp $
-		Expect(os.WriteFile(filepath.Join(dir, "boot.img"), boot, 0o600)).To(Succeed())
+		Expect(privatelibvirt.BootDisk(filepath.Join(dir, "boot.img"))).To(Succeed())
 		Expect(os.WriteFile(filepath.Join(dir, "extra.img"), make([]byte, 1<<20), 0o600)).To(Succeed())
 
 		// Matched by domain name ("tiny vm" is hex-encoded in the records),
@@ -157,8 +125,8 @@ var _ = Describe("libvirt", Ordered, func() {
 			}
 		})
 
-		Expect(virsh(uri, "define", writeFile(filepath.Join(dir, "tiny.xml"), domainXML("tiny vm", uuid, filepath.Join(dir, "boot.img"))))).To(Succeed())
-		Expect(virsh(uri, "define", writeFile(filepath.Join(dir, "broken.xml"), domainXML("broken", badUUID, filepath.Join(dir, "missing.img"))))).To(Succeed())
+		Expect(virsh(uri, "define", writeFile(filepath.Join(dir, "tiny.xml"), privatelibvirt.DomainXML("tiny vm", uuid, filepath.Join(dir, "boot.img"))))).To(Succeed())
+		Expect(virsh(uri, "define", writeFile(filepath.Join(dir, "broken.xml"), privatelibvirt.DomainXML("broken", badUUID, filepath.Join(dir, "missing.img"))))).To(Succeed())
 		// Its disk is missing: libvirt audits every device (reason=start)
 		// and then the failed start. The domain never ran: no devices.
 		Expect(virsh(uri, "start", "broken")).NotTo(Succeed())
@@ -241,7 +209,7 @@ var _ = Describe("libvirt", Ordered, func() {
 		stop := startLibvirtAgent(libvirtSources(dir, uri, nil)...)
 		DeferCleanup(stop)
 
-		xml := strings.Replace(domainXML("rich", uuid, filepath.Join(dir, "boot.img")), "</devices>", `<controller type='usb' model='qemu-xhci'/>
+		xml := strings.Replace(privatelibvirt.DomainXML("rich", uuid, filepath.Join(dir, "boot.img")), "</devices>", `<controller type='usb' model='qemu-xhci'/>
 <redirdev bus='usb' type='tcp'><source mode='connect' host='127.0.0.1' service='`+port+`'/></redirdev>
 <shmem name='vmevents-shm0'><model type='ivshmem-plain'/><size unit='M'>4</size></shmem>
 </devices>`, 1)
@@ -316,7 +284,7 @@ var _ = Describe("libvirt", Ordered, func() {
 		const uuid = "5f0c3a3e-8d1b-4c55-9a4e-2b7f6c1d9e25"
 		stop := startLibvirtAgent(libvirtSources(dir, uri, &libvirtsource.Discovery{Namespace: "default"})...)
 		DeferCleanup(stop)
-		Expect(virsh(uri, "define", writeFile(filepath.Join(dir, "found.xml"), domainXML("found", uuid, filepath.Join(dir, "boot.img"))))).To(Succeed())
+		Expect(virsh(uri, "define", writeFile(filepath.Join(dir, "found.xml"), privatelibvirt.DomainXML("found", uuid, filepath.Join(dir, "boot.img"))))).To(Succeed())
 		Expect(virsh(uri, "start", "found")).To(Succeed())
 		DeferCleanup(func() { _ = virsh(uri, "destroy", "found") })
 		found := func() []vmv1.VirtualMachine {

@@ -3,8 +3,6 @@ package qmpagent_test
 import (
 	"context"
 	"net"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -21,11 +19,9 @@ import (
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/source"
 	"github.com/vmevents/vmevents/qmpagent/source/lxdsource"
+	"github.com/vmevents/vmevents/test/framework/privatelxd"
 	"github.com/vmevents/vmevents/test/framework/testenv"
 )
-
-// lxdPackages is what the LXD specs need installed.
-const lxdPackages = "apt-get install -y --no-install-recommends lxd lxd-client busybox-static"
 
 // lxdOtherMemberEvents is the agent's count of LXD events skipped as
 // another cluster member's.
@@ -46,45 +42,30 @@ func lxdOtherMemberEvents() float64 {
 var _ = Describe("LXD event source", Ordered, func() {
 	const lxdNode = "node-lxd"
 	var (
-		dir    string
-		envv   []string
-		daemon *exec.Cmd
-		exited chan struct{}
-		vm     *vmv1.VirtualMachine
-		vmP    *vmv1.VirtualMachine
+		lxd *privatelxd.Daemon
+		vm  *vmv1.VirtualMachine
+		vmP *vmv1.VirtualMachine
 		// stopLXDAgent stops the running agent; specs restart it.
 		stopLXDAgent func()
 	)
 
 	run := func(name string, args ...string) string {
 		GinkgoHelper()
-		cmd := exec.Command(name, args...)
-		cmd.Env = envv
-		out, err := cmd.CombinedOutput()
-		Expect(err).NotTo(HaveOccurred(), "%s %v: %s", name, args, out)
-		return string(out)
+		out, err := lxd.Run(name, args...)
+		Expect(err).NotTo(HaveOccurred())
+		return out
 	}
 	lxc := func(args ...string) string { GinkgoHelper(); return run("lxc", args...) }
-	startLXD := func() {
-		GinkgoHelper()
-		daemon = exec.Command("lxd", "--group", "root", "--logfile", filepath.Join(dir, "lxd.log"))
-		daemon.Env = envv
-		daemon.Stdout, daemon.Stderr = GinkgoWriter, GinkgoWriter
-		Expect(daemon.Start()).To(Succeed())
-		done := make(chan struct{})
-		go func(c *exec.Cmd) { _ = c.Wait(); close(done) }(daemon)
-		exited = done
-		run("lxd", "waitready", "--timeout=60")
-	}
+	startLXD := func() { GinkgoHelper(); Expect(lxd.Start(GinkgoWriter)).To(Succeed()) }
 	// startLXDAgent starts an agent for lxdNode following the LXD, with
 	// discovery into discoverNS when set. Its renames are kept in the
 	// same state file from one agent to the next.
 	startLXDAgent := func(discoverNS string) {
-		socket := filepath.Join(dir, "state", "unix.socket")
+		socket := lxd.Socket()
 		stopLXDAgent = runAgent(qmpagent.Config{NodeName: lxdNode}, func(p source.Publisher) (source.Source, error) {
 			return lxdsource.New(p, lxdsource.Config{
 				Socket: socket, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
-				RefreshInterval: 200 * time.Millisecond, StateFile: filepath.Join(dir, "agent", "lxd-renames.json"),
+				RefreshInterval: 200 * time.Millisecond, StateFile: filepath.Join(lxd.Dir, "agent", "lxd-renames.json"),
 				DiscoverNamespace: discoverNS, Log: ctrl.Log.WithName("lxd"),
 				// Not about tenancy (lxdsource's TestTenancyRefusals is): the
 				// specs name projects from the default namespace.
@@ -94,37 +75,12 @@ var _ = Describe("LXD event source", Ordered, func() {
 	}
 
 	BeforeAll(func() {
-		for _, bin := range []string{"lxd", "lxc", "busybox"} {
-			if _, err := exec.LookPath(bin); err != nil {
-				Fail(bin + " is not installed; the LXD specs need a real LXD: " + lxdPackages)
-			}
-		}
 		var err error
-		dir, err = os.MkdirTemp("", "lxd")
+		lxd, err = privatelxd.New()
 		Expect(err).NotTo(HaveOccurred())
-		envv = append(os.Environ(), "LXD_DIR="+filepath.Join(dir, "state"), "LXD_CONF="+filepath.Join(dir, "conf"))
-		// Containers run as remapped uids: they must be able to
-		// traverse to their rootfs (MkdirTemp makes 0700).
-		Expect(os.Chmod(dir, 0o711)).To(Succeed())
-		Expect(os.MkdirAll(filepath.Join(dir, "state"), 0o711)).To(Succeed())
 		startLXD()
-		DeferCleanup(func() {
-			cmd := exec.Command("lxd", "shutdown", "--timeout=60")
-			cmd.Env = envv
-			_ = cmd.Run()
-			select {
-			case <-exited:
-			case <-time.After(30 * time.Second):
-				_ = daemon.Process.Kill()
-				<-exited
-			}
-			_ = os.RemoveAll(dir)
-		})
-		lxc("storage", "create", "default", "dir")
-		lxc("profile", "device", "add", "default", "root", "disk", "path=/", "pool=default")
-		image := filepath.Join(dir, "busybox.tar.gz")
-		run("../hack/lxd/busybox-image.sh", image)
-		lxc("image", "import", image, "--alias", "bb")
+		DeferCleanup(lxd.Stop)
+		Expect(lxd.Prepare(testenv.RepoRoot())).To(Succeed())
 		// A project sharing the default project's images and profiles.
 		lxc("project", "create", "p2", "-c", "features.images=false", "-c", "features.profiles=false")
 
@@ -137,7 +93,7 @@ var _ = Describe("LXD event source", Ordered, func() {
 		DeferCleanup(func() { stopLXDAgent() })
 		Eventually(getVM(vm)).Should(HaveField("Monitor", And(
 			HaveField("State", vmv1.MonitorConnected), HaveField("Source", "lxd"),
-			HaveField("Endpoint", filepath.Join(dir, "state", "unix.socket")))))
+			HaveField("Endpoint", lxd.Socket()))))
 	})
 
 	// reasons lists the reasons of the Events regarding the VM.
@@ -165,7 +121,7 @@ var _ = Describe("LXD event source", Ordered, func() {
 	}
 
 	It("tells a container's life on its VirtualMachine", func() {
-		lxc("launch", "bb", "c1")
+		lxc("launch", privatelxd.Image, "c1")
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStateRunning), HaveField("RunStateReason", "Running")))
 		Eventually(reasons(vm)).Should(ContainElements("InstanceCreated", "InstanceStarted"))
 		Expect(*event(vm, "InstanceStarted")()).To(And(
@@ -202,14 +158,13 @@ var _ = Describe("LXD event source", Ordered, func() {
 		Eventually(event(vm, "InstanceSnapshotCreated")).Should(HaveField("Note", ContainSubstring("snapshots/s0")))
 
 		// A failed operation is a Warning with LXD's words.
-		cmd := exec.Command("lxc", "start", "c1")
-		cmd.Env = envv
-		Expect(cmd.Run()).NotTo(Succeed())
+		_, err := lxd.Run("lxc", "start", "c1")
+		Expect(err).To(HaveOccurred())
 		Eventually(event(vm, "OperationFailed")).Should(And(HaveField("Type", "Warning"),
 			HaveField("Note", ContainSubstring("The instance is already running"))))
 
 		// The instance of the same name in another project is another VM's.
-		lxc("launch", "bb", "c1", "--project", "p2")
+		lxc("launch", privatelxd.Image, "c1", "--project", "p2")
 		Eventually(getVM(vmP)).Should(HaveField("RunState", vmv1.RunStateRunning))
 		Eventually(reasons(vmP)).Should(ContainElement("InstanceStarted"))
 		Expect(getVM(vm)().EventCounts["instance-created"]).To(BeEquivalentTo(1))
@@ -217,8 +172,8 @@ var _ = Describe("LXD event source", Ordered, func() {
 
 	It("reconnects when LXD restarts and loses nothing after", func() {
 		before := getVM(vm)().Monitor.Reconnects
-		Expect(daemon.Process.Signal(syscall.SIGTERM)).To(Succeed()) // instances keep running
-		Eventually(exited).Should(BeClosed())
+		Expect(lxd.Signal(syscall.SIGTERM)).To(Succeed()) // instances keep running
+		Eventually(lxd.Exited()).Should(BeClosed())
 		Eventually(getVM(vm)).Should(HaveField("Monitor", And(
 			HaveField("State", vmv1.MonitorDisconnected), HaveField("LastError", Not(BeEmpty())))))
 		startLXD()
@@ -275,7 +230,7 @@ var _ = Describe("LXD event source", Ordered, func() {
 		Expect(env.Client.Create(ctx, namespace("lxd-found"))).To(Succeed())
 		stopLXDAgent()
 		startLXDAgent("lxd-found")
-		lxc("launch", "bb", "d1")
+		lxc("launch", privatelxd.Image, "d1")
 		var found vmv1.VirtualMachine
 		Eventually(func() []vmv1.VirtualMachine {
 			var list vmv1.VirtualMachineList
