@@ -99,7 +99,7 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 		sys.StopController()
 		Expect(sys.StartController()).To(Succeed())
 		// The new controller has taken over when it holds the leader Lease.
-		Eventually(kubectlFn("get", "lease", "-n", "vmevents-system", "vmevents-controller", "-o", "jsonpath={.spec.leaseTransitions}")).ShouldNot(Or(BeEmpty(), Equal("0")))
+		Eventually(kubectlFn("get", "lease", "-n", "vmevents-controller", "vmevents-controller", "-o", "jsonpath={.spec.leaseTransitions}")).ShouldNot(Or(BeEmpty(), Equal("0")))
 		Consistently(kubectlFn("get", "vm", "web-1", "-o", conditions), "5s").Should(Equal(before))
 		Expect(kubectl("get", "events", "--field-selector", "involvedObject.name=web-1,reportingComponent=vmevents.dev/controller", "-o", "name")).To(Equal(events))
 	})
