@@ -23,9 +23,10 @@ func eventsOf(vm, reason string) func() (string, error) {
 }
 
 var _ = Describe("vmevents as users see it", Ordered, func() {
-	It("installs: kubectl apply --dry-run=server -k config/default accepts the CRD, RBAC, Deployment and DaemonSet", func() {
+	It("installs: kubectl apply --dry-run=server -k config/default accepts the namespaces, CRD, RBAC, Deployment and DaemonSet", func() {
 		out := kubectl("apply", "--dry-run=server", "-k", testenv.RepoRoot()+"/config/default")
 		for _, want := range []string{
+			"namespace/vmevents-system", "namespace/vmevents-controller",
 			"customresourcedefinition.apiextensions.k8s.io/virtualmachines.vmevents.dev",
 			"clusterrole.rbac.authorization.k8s.io/vmevents-agent", "clusterrole.rbac.authorization.k8s.io/vmevents-controller",
 			"deployment.apps/vmevents-controller", "daemonset.apps/vmevents-agent",
