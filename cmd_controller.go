@@ -18,6 +18,12 @@ import (
 	"github.com/vmevents/vmevents/internal/scheme"
 )
 
+// controllerNamespace is where config/default installs the controller and
+// its leader election Lease: a namespace of its own, apart from the agents'
+// (vmevents-system), so that it can be held to PodSecurity's restricted
+// level, which the agent's host folders and root would not pass.
+const controllerNamespace = "vmevents-controller"
+
 func runController(args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("vmevents controller", flag.ContinueOnError)
 	// The controller's own client defaults, preset before bind: the agent
@@ -29,7 +35,7 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	common := commonFlags{qps: 200, burst: 400}
 	common.bind(fs)
 	leaderElect := fs.Bool("leader-elect", true, "elect a leader so only one replica acts at a time")
-	leaderNS := fs.String("leader-election-namespace", "vmevents-system", "namespace of the leader election Lease")
+	leaderNS := fs.String("leader-election-namespace", envOr("POD_NAMESPACE", controllerNamespace), "namespace of the leader election Lease (default $POD_NAMESPACE, else "+controllerNamespace+")")
 	agentNS := fs.String("agent-namespace", heartbeat.DefaultNamespace, "namespace of the agents' heartbeat Leases")
 	leaseGrace := fs.Duration("agent-lease-grace", controllers.DefaultLeaseGrace, "how long past its duration an agent Lease may go unrenewed before MonitorConnected turns Unknown (AgentNotReporting); absorbs clock skew")
 	ioWindow := fs.Duration("io-error-window", controllers.DefaultIOErrorWindow, "how long a block I/O error keeps IOError True on a VM that keeps running")

@@ -7,8 +7,9 @@ package controllers
 // takes the fields older readers sort by: events.go), lists them (once at
 // start, to create only those missing: events_known.go) and reads the
 // agents' heartbeat Leases in the agents' namespace only (a Role there, not a
-// ClusterRole).
-// Leader election has its own namespaced Role
+// ClusterRole, bound to the controller's service account, which lives in a
+// namespace of its own: vmevents-controller).
+// Leader election has its own Role in the controller's namespace
 // (config/rbac/leader_election_role.yaml).
 //
 // +kubebuilder:rbac:groups=vmevents.dev,resources=virtualmachines,verbs=get;list;watch

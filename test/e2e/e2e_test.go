@@ -23,9 +23,10 @@ func eventsOf(vm, reason string) func() (string, error) {
 }
 
 var _ = Describe("vmevents as users see it", Ordered, func() {
-	It("installs: kubectl apply --dry-run=server -k config/default accepts the CRD, RBAC, Deployment and DaemonSet", func() {
+	It("installs: kubectl apply --dry-run=server -k config/default accepts the namespaces, CRD, RBAC, Deployment and DaemonSet", func() {
 		out := kubectl("apply", "--dry-run=server", "-k", testenv.RepoRoot()+"/config/default")
 		for _, want := range []string{
+			"namespace/vmevents-system", "namespace/vmevents-controller",
 			"customresourcedefinition.apiextensions.k8s.io/virtualmachines.vmevents.dev",
 			"clusterrole.rbac.authorization.k8s.io/vmevents-agent", "clusterrole.rbac.authorization.k8s.io/vmevents-controller",
 			"deployment.apps/vmevents-controller", "daemonset.apps/vmevents-agent",
@@ -99,7 +100,7 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 		sys.StopController()
 		Expect(sys.StartController()).To(Succeed())
 		// The new controller has taken over when it holds the leader Lease.
-		Eventually(kubectlFn("get", "lease", "-n", "vmevents-system", "vmevents-controller", "-o", "jsonpath={.spec.leaseTransitions}")).ShouldNot(Or(BeEmpty(), Equal("0")))
+		Eventually(kubectlFn("get", "lease", "-n", "vmevents-controller", "vmevents-controller", "-o", "jsonpath={.spec.leaseTransitions}")).ShouldNot(Or(BeEmpty(), Equal("0")))
 		Consistently(kubectlFn("get", "vm", "web-1", "-o", conditions), "5s").Should(Equal(before))
 		Expect(kubectl("get", "events", "--field-selector", "involvedObject.name=web-1,reportingComponent=vmevents.dev/controller", "-o", "name")).To(Equal(events))
 	})

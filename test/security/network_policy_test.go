@@ -41,23 +41,31 @@ var _ = Describe("The metrics port", Ordered, func() {
 			out, err := sys.Kubectl(args...)
 			Expect(err).NotTo(HaveOccurred(), out)
 		}
-		for _, name := range []string{"monitoring", "tenant", "vmevents-system"} {
+		for _, name := range []string{"monitoring", "tenant", "vmevents-system", "vmevents-controller"} {
 			var ns corev1.Namespace
 			Expect(admin.Get(ctx, types.NamespacedName{Name: name}, &ns)).To(Succeed())
 			namespaces[name] = ns.Labels
 		}
-		var list networkingv1.NetworkPolicyList
-		Expect(admin.List(ctx, &list, client.InNamespace("vmevents-system"))).To(Succeed())
-		policies = list.Items
-		Expect(policies).NotTo(BeEmpty(), "config/default installs no NetworkPolicy")
+		// Each component's namespace has its policy: one selects only pods
+		// of its own namespace.
+		for _, ns := range []string{"vmevents-system", "vmevents-controller"} {
+			var list networkingv1.NetworkPolicyList
+			Expect(admin.List(ctx, &list, client.InNamespace(ns))).To(Succeed())
+			Expect(list.Items).NotTo(BeEmpty(), "config/default installs no NetworkPolicy in %s", ns)
+			policies = append(policies, list.Items...)
+		}
 
 		var controller appsv1.Deployment
-		Expect(admin.Get(ctx, types.NamespacedName{Namespace: "vmevents-system", Name: "vmevents-controller"}, &controller)).To(Succeed())
+		Expect(admin.Get(ctx, types.NamespacedName{Namespace: "vmevents-controller", Name: "vmevents-controller"}, &controller)).To(Succeed())
 		var agent appsv1.DaemonSet
 		Expect(admin.Get(ctx, types.NamespacedName{Namespace: "vmevents-system", Name: "vmevents-agent"}, &agent)).To(Succeed())
-		for name, t := range map[string]corev1.PodTemplateSpec{"controller": controller.Spec.Template, "agent": agent.Spec.Template} {
+		for name, w := range map[string]struct {
+			namespace string
+			template  corev1.PodTemplateSpec
+		}{"controller": {controller.Namespace, controller.Spec.Template}, "agent": {agent.Namespace, agent.Spec.Template}} {
+			t := w.template
 			Expect(t.Spec.HostNetwork).To(BeFalse(), "%s: a host-network pod is outside NetworkPolicy", name)
-			components[name] = pod{namespace: "vmevents-system", labels: t.Labels, ports: t.Spec.Containers[0].Ports}
+			components[name] = pod{namespace: w.namespace, labels: t.Labels, ports: t.Spec.Containers[0].Ports}
 		}
 	})
 
@@ -96,9 +104,12 @@ var _ = Describe("The metrics port", Ordered, func() {
 		Entry(nil, "agent", "monitoring", map[string]string{"app": "prometheus"}, "metrics", int32(0), true),
 		Entry(nil, "controller", "tenant", map[string]string{"app": "prometheus"}, "metrics", int32(0), false),
 		Entry(nil, "agent", "tenant", map[string]string{"app": "prometheus"}, "metrics", int32(0), false),
-		// Not even vmevents' own namespace: the agents have no business there.
+		// Not even vmevents' own namespaces: the agents have no business
+		// there, nor the controller.
 		Entry(nil, "controller", "vmevents-system", map[string]string{"app.kubernetes.io/name": "vmevents", "app.kubernetes.io/component": "agent"}, "metrics", int32(0), false),
 		Entry(nil, "agent", "vmevents-system", map[string]string{"app.kubernetes.io/name": "vmevents", "app.kubernetes.io/component": "agent"}, "metrics", int32(0), false),
+		Entry(nil, "agent", "vmevents-controller", map[string]string{"app.kubernetes.io/name": "vmevents", "app.kubernetes.io/component": "controller"}, "metrics", int32(0), false),
+		Entry(nil, "controller", "vmevents-controller", map[string]string{"app.kubernetes.io/name": "vmevents", "app.kubernetes.io/component": "controller"}, "metrics", int32(0), false),
 		Entry(nil, "controller", "tenant", map[string]string{}, "health", int32(0), true),
 		Entry(nil, "agent", "tenant", map[string]string{}, "health", int32(0), true),
 		// Nothing else: a profile port turned on by --pprof-bind-address.

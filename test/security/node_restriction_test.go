@@ -49,7 +49,7 @@ var _ = Describe("An agent's token", Ordered, func() {
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-b"), RenewTime: &now, LeaseDurationSeconds: ptr.To(int32(40))},
 		}
 		leaderLease = &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "vmevents-system", Name: "vmevents-controller"},
+			ObjectMeta: metav1.ObjectMeta{Namespace: "vmevents-controller", Name: "vmevents-controller"},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("controller-0"), RenewTime: &now, LeaseDurationSeconds: ptr.To(int32(15))},
 		}
 		Expect(admin.Create(ctx, leaseB)).To(Succeed())
@@ -108,25 +108,63 @@ var _ = Describe("An agent's token", Ordered, func() {
 		refused(agentA.Create(ctx, legacy("core-about-node-b", "node-a", nodeRef("node-b"))), refusedEvent)
 	})
 
-	It("keeps its own heartbeat Lease, neither another node's nor the controller's", func() {
+	// takeOver updates a Lease (read by the admin) as node-a's agent, making
+	// node-a its holder.
+	takeOver := func(lease *coordinationv1.Lease) error {
+		GinkgoHelper()
+		var l coordinationv1.Lease
+		Expect(admin.Get(ctx, client.ObjectKeyFromObject(lease), &l)).To(Succeed())
+		l.Spec.HolderIdentity = ptr.To("node-a")
+		return agentA.Update(ctx, &l)
+	}
+	// ownLease is node-a's heartbeat Lease in namespace ns.
+	ownLease := func(ns string) *coordinationv1.Lease {
 		now := metav1.NewMicroTime(time.Now())
-		own := &coordinationv1.Lease{
-			ObjectMeta: metav1.ObjectMeta{Namespace: "vmevents-system", Name: heartbeat.LeaseName("node-a"), Labels: heartbeat.Labels("node-a")},
+		return &coordinationv1.Lease{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: heartbeat.LeaseName("node-a"), Labels: heartbeat.Labels("node-a")},
 			Spec:       coordinationv1.LeaseSpec{HolderIdentity: ptr.To("node-a"), RenewTime: &now, LeaseDurationSeconds: ptr.To(int32(40))},
 		}
+	}
+
+	It("keeps its own heartbeat Lease, neither another node's nor the controller's", func() {
+		own := ownLease("vmevents-system")
 		Expect(agentA.Create(ctx, own)).To(Succeed())
-		own.Spec.RenewTime = &now
+		own.Spec.RenewTime = ptr.To(metav1.NewMicroTime(time.Now()))
 		Expect(agentA.Update(ctx, own)).To(Succeed())
 
-		for _, other := range []*coordinationv1.Lease{leaseB, leaderLease} {
-			var l coordinationv1.Lease
-			Expect(agentA.Get(ctx, client.ObjectKeyFromObject(other), &l)).To(Succeed())
-			l.Spec.HolderIdentity = ptr.To("node-a") // take it over
-			refused(agentA.Update(ctx, &l), refusedLease)
-		}
+		refused(takeOver(leaseB), refusedLease)
 		forged := leaseB.DeepCopy()
 		forged.ResourceVersion, forged.Name = "", heartbeat.LeaseName("node-c")
 		refused(agentA.Create(ctx, forged), refusedLease)
+		// The controller's leader Lease is in the controller's namespace,
+		// where the agent has no Role at all.
+		err := takeOver(leaderLease)
+		Expect(apierrors.IsForbidden(err)).To(BeTrue(), "want Forbidden, got %v", err)
+	})
+
+	// RBAC keeps the agent out of the controller's namespace; the policy
+	// holds even where an overlay (or a careless ClusterRole) grants the
+	// agent Leases there.
+	It("keeps the controller's Lease and its namespace even where RBAC lets it in", func() {
+		for _, args := range [][]string{
+			{"create", "role", "too-broad", "-n", "vmevents-controller", "--verb=get,create,update", "--resource=leases.coordination.k8s.io"},
+			{"create", "rolebinding", "too-broad", "-n", "vmevents-controller", "--role=too-broad", "--serviceaccount=vmevents-system:vmevents-agent"},
+		} {
+			out, err := sys.Kubectl(args...)
+			Expect(err).NotTo(HaveOccurred(), out)
+		}
+		DeferCleanup(func() {
+			out, err := sys.Kubectl("delete", "rolebinding,role", "too-broad", "-n", "vmevents-controller")
+			Expect(err).NotTo(HaveOccurred(), out)
+		})
+		// RBAC caches: the grant is in force once the agent can read the Lease.
+		Eventually(func() error {
+			return agentA.Get(ctx, client.ObjectKeyFromObject(leaderLease), &coordinationv1.Lease{})
+		}).Should(Succeed())
+
+		refused(takeOver(leaderLease), refusedLease)
+		// Its own heartbeat's name and holder, in a namespace not its own.
+		refused(agentA.Create(ctx, ownLease("vmevents-controller")), refusedLease)
 	})
 
 	It("creates discovered VMs for its node only", func() {

@@ -36,9 +36,9 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 	It("runs the agent on the node and two controller replicas, from the image, as the manifests say", func() {
 		Expect(kubectl(agentNS("get", "daemonset", "vmevents-agent", "-o",
 			"jsonpath={.status.numberReady}/{.status.desiredNumberScheduled}")...)).To(Equal("1/1"))
-		Expect(kubectl(agentNS("get", "deployment", "vmevents-controller", "-o",
+		Expect(kubectl(controllerNS("get", "deployment", "vmevents-controller", "-o",
 			"jsonpath={.status.readyReplicas}/{.spec.replicas}")...)).To(Equal("2/2"))
-		images := kubectl(agentNS("get", "pods", "-o", "jsonpath={range .items[*]}{.status.containerStatuses[0].image} {.status.containerStatuses[0].restartCount}{\"\\n\"}{end}")...)
+		images := kubectl(vmeventsPods("-o", "jsonpath={range .items[*]}{.status.containerStatuses[0].image} {.status.containerStatuses[0].restartCount}{\"\\n\"}{end}")...)
 		Expect(strings.Fields(images)).To(HaveLen(6))
 		Expect(images).To(MatchRegexp(`^(docker.io/library/vmevents:latest 0\n){3}$`))
 	})
@@ -64,7 +64,7 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 	It("shows both components' logs through kubectl logs", func() {
 		Expect(kubectl(agentNS("logs", "daemonset/vmevents-agent")...)).To(ContainSubstring(`"msg":"starting","node":"` + kube.Name() + `"`))
 		// Both replicas: the leader and the one waiting for the Lease.
-		logs := kubectl(agentNS("logs", "-l", "app.kubernetes.io/component=controller", "--prefix", "--tail=-1")...)
+		logs := kubectl(controllerNS("logs", "-l", "app.kubernetes.io/component=controller", "--prefix", "--tail=-1")...)
 		Expect(regexp.MustCompile(`(?m)^\[pod/vmevents-controller-[^\]]+\] .*Serving metrics server`).FindAllString(logs, -1)).To(HaveLen(2))
 		Expect(logs).To(ContainSubstring("Starting Controller"))
 	})
@@ -73,7 +73,7 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 		kubectl("create", "serviceaccount", "scraper", "-n", "default")
 		kubectl("create", "clusterrolebinding", "vmevents-scraper", "--clusterrole=vmevents-metrics-reader", "--serviceaccount=default:scraper")
 		token := strings.TrimSpace(kubectl("create", "token", "scraper", "-n", "default"))
-		ips := strings.Fields(kubectl(agentNS("get", "pods", "-o", "jsonpath={range .items[*]}{.status.podIP}:{.spec.containers[0].ports[?(@.name==\"metrics\")].containerPort} {end}")...))
+		ips := strings.Fields(kubectl(vmeventsPods("-o", "jsonpath={range .items[*]}{.status.podIP}:{.spec.containers[0].ports[?(@.name==\"metrics\")].containerPort} {end}")...))
 		Expect(ips).To(HaveLen(3))
 		client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			DialContext: kube.Dial,
@@ -104,17 +104,17 @@ var _ = Describe("vmevents deployed with config/default on a real node", Ordered
 	It("keeps telling condition changes when the leader pod is deleted: a replica takes over", func() {
 		vm := boot(idle("idle-1"))
 		kubectl("wait", "--for=condition=Paused=False", "vm/idle-1", "--timeout=120s")
-		leader := strings.Split(kubectl(agentNS("get", "lease", "vmevents-controller", "-o", "jsonpath={.spec.holderIdentity}")...), "_")[0]
+		leader := strings.Split(kubectl(controllerNS("get", "lease", "vmevents-controller", "-o", "jsonpath={.spec.holderIdentity}")...), "_")[0]
 		Expect(leader).To(HavePrefix("vmevents-controller-"))
 
-		kubectl(agentNS("delete", "pod", leader, "--wait=false")...)
+		kubectl(controllerNS("delete", "pod", leader, "--wait=false")...)
 		mon := monitor(vm)
 		Expect(mon.Execute(context.Background(), "stop", nil, nil)).To(Succeed())
 
 		kubectl("wait", "--for=condition=Paused", "vm/idle-1", "--timeout=120s")
-		Eventually(jsonpath("lease", "vmevents-controller", "{.spec.holderIdentity}", "-n", "vmevents-system")).
+		Eventually(jsonpath("lease", "vmevents-controller", "{.spec.holderIdentity}", "-n", "vmevents-controller")).
 			ShouldNot(HavePrefix(leader + "_"))
-		Eventually(kubectlFn(agentNS("get", "deployment", "vmevents-controller", "-o", "jsonpath={.status.readyReplicas}")...)).Should(Equal("2"))
+		Eventually(kubectlFn(controllerNS("get", "deployment", "vmevents-controller", "-o", "jsonpath={.status.readyReplicas}")...)).Should(Equal("2"))
 	})
 
 	It("loses no fault across kubectl rollout restart of the agent during a stream of faults (its spool is on a hostPath)", func() {

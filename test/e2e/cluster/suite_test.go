@@ -107,7 +107,7 @@ var _ = BeforeSuite(func() {
 	By("installing config/default, unchanged, with kubectl")
 	install("config/default")
 	kubectl("rollout", "status", "-n", "vmevents-system", "daemonset/vmevents-agent", "--timeout=120s")
-	kubectl("rollout", "status", "-n", "vmevents-system", "deployment/vmevents-controller", "--timeout=120s")
+	kubectl("rollout", "status", "-n", "vmevents-controller", "deployment/vmevents-controller", "--timeout=120s")
 })
 
 // On a failure, show what a person would look at.
@@ -126,7 +126,7 @@ func diagnose() {
 		{"get", "pods", "-A", "-o", "wide"},
 		{"get", "events", "-A", "--sort-by=.lastTimestamp"},
 		{"logs", "-n", "vmevents-system", "daemonset/vmevents-agent", "--tail=60"},
-		{"logs", "-n", "vmevents-system", "deployment/vmevents-controller", "--tail=60"},
+		{"logs", "-n", "vmevents-controller", "deployment/vmevents-controller", "--tail=60"},
 	} {
 		out, _ := kube.Kubectl(context.Background(), args...)
 		fmt.Fprintf(GinkgoWriter, "\n$ kubectl %s\n%s", strings.Join(args, " "), out)
@@ -171,6 +171,15 @@ func jsonpath(kind, name, path string, extra ...string) func() (string, error) {
 }
 
 func agentNS(args ...string) []string { return append(args, "-n", "vmevents-system") }
+
+// controllerNS puts a kubectl command in the controller's namespace.
+func controllerNS(args ...string) []string { return append(args, "-n", "vmevents-controller") }
+
+// vmeventsPods is `kubectl get pods` of both components, across their two
+// namespaces.
+func vmeventsPods(args ...string) []string {
+	return append([]string{"get", "pods", "-A", "-l", "app.kubernetes.io/name=vmevents"}, args...)
+}
 
 var admin = localcluster.Admin
 

@@ -38,7 +38,7 @@ type Identity struct {
 // accounts config/rbac binds their roles to.
 var (
 	Admin      = Identity{Name: "vmevents-admin", Groups: []string{"system:masters"}}
-	Controller = ServiceAccount("vmevents-system", "vmevents-controller")
+	Controller = ServiceAccount("vmevents-controller", "vmevents-controller")
 	Agent      = ServiceAccount("vmevents-system", "vmevents-agent")
 )
 

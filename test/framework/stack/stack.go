@@ -131,7 +131,7 @@ func (s *Stack) LogFile(component string) string {
 func (s *Stack) StartController() error {
 	args := append([]string{"controller",
 		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Controller),
-		"--leader-elect", "--leader-election-namespace", "vmevents-system",
+		"--leader-elect", "--leader-election-namespace", "vmevents-controller",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 	}, s.ControllerArgs...)
 	p, err := proc.Start("controller", s.LogFile("controller"), s.Binary, args...)
