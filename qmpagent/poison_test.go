@@ -41,6 +41,9 @@ var _ = Describe("a QMP peer poisoning its VM's status", Ordered, func() {
 			func(p source.Publisher) (source.Source, error) {
 				return qmpsource.New(p, qmpsource.Config{
 					SocketRoots: []string{os.TempDir()}, MinBackoff: 50 * time.Millisecond, MaxBackoff: time.Second,
+					// The peers' sockets are in private temp folders; these
+					// specs are about the status, not tenancy.
+					Tenancy: source.Tenancy{Shared: true},
 				}), nil
 			}))
 		DeferCleanup(startControllerFor(poisonNode))
