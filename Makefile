@@ -6,6 +6,7 @@ SHELL := /usr/bin/env bash -o pipefail
 # Tool versions, pinned: a fresh machine installs exactly these into bin/.
 CONTROLLER_TOOLS_VERSION ?= v0.23.0
 KUSTOMIZE_VERSION ?= v5.8.1
+CRD_REF_DOCS_VERSION ?= v0.3.0
 # The local control plane (hack/control-plane.sh) builds these from the Go module proxy.
 K8S_VERSION ?= v1.36.3
 ETCD_VERSION ?= v3.6.16
@@ -13,6 +14,7 @@ ETCD_VERSION ?= v3.6.16
 LOCALBIN := $(CURDIR)/bin
 CONTROLLER_GEN := $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 KUSTOMIZE := $(LOCALBIN)/kustomize-$(KUSTOMIZE_VERSION)
+CRD_REF_DOCS := $(LOCALBIN)/crd-ref-docs-$(CRD_REF_DOCS_VERSION)
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS := -X github.com/vmevents/vmevents/internal/version.Version=$(VERSION)
 
@@ -40,6 +42,10 @@ manifests: $(CONTROLLER_GEN) ## Generate the CRD and RBAC manifests under config
 generate: $(CONTROLLER_GEN) ## Generate DeepCopy methods.
 	$(CONTROLLER_GEN) object paths="./api/..."
 
+.PHONY: api-docs
+api-docs: $(CRD_REF_DOCS) ## Generate docs/api.md, the API reference, from api/v1alpha1's types and doc comments.
+	$(CRD_REF_DOCS) --source-path=./api/v1alpha1 --config=hack/api-docs/config.yaml --templates-dir=hack/api-docs/templates --renderer=markdown --output-path=docs/api.md --log-level=ERROR
+
 .PHONY: fmt
 fmt: ## gofmt the tree.
 	gofmt -w $$(git ls-files '*.go')
@@ -49,12 +55,12 @@ vet: ## go vet ./...
 	go vet ./...
 
 .PHONY: verify
-verify: $(CONTROLLER_GEN) ## Fail if generated files, go.mod/go.sum or formatting are not current.
+verify: $(CONTROLLER_GEN) $(CRD_REF_DOCS) ## Fail if generated files (CRDs, RBAC, DeepCopy, docs/api.md), go.mod/go.sum or formatting are not current.
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
-	@before=$$(hack/tree-hash.sh config api go.mod go.sum); \
-	$(MAKE) -s manifests generate >/dev/null && go mod tidy; \
-	after=$$(hack/tree-hash.sh config api go.mod go.sum); \
-	[ "$$before" = "$$after" ] || { echo "generated files or go.mod were stale and have been regenerated: review and commit them ('make manifests generate', 'go mod tidy')"; exit 1; }
+	@before=$$(hack/tree-hash.sh config api docs/api.md go.mod go.sum); \
+	$(MAKE) -s manifests generate api-docs >/dev/null && go mod tidy; \
+	after=$$(hack/tree-hash.sh config api docs/api.md go.mod go.sum); \
+	[ "$$before" = "$$after" ] || { echo "generated files or go.mod were stale and have been regenerated: review and commit them ('make manifests generate api-docs', 'go mod tidy')"; exit 1; }
 	go vet ./...
 
 .PHONY: build
@@ -156,6 +162,11 @@ $(CONTROLLER_GEN):
 	@mkdir -p $(LOCALBIN)
 	GOBIN=$(LOCALBIN) go install sigs.k8s.io/controller-tools/cmd/controller-gen@$(CONTROLLER_TOOLS_VERSION)
 	mv $(LOCALBIN)/controller-gen $@
+
+$(CRD_REF_DOCS):
+	@mkdir -p $(LOCALBIN)
+	GOBIN=$(LOCALBIN) go install github.com/elastic/crd-ref-docs@$(CRD_REF_DOCS_VERSION)
+	mv $(LOCALBIN)/crd-ref-docs $@
 
 $(KUSTOMIZE):
 	@mkdir -p $(LOCALBIN)

@@ -19,7 +19,9 @@ type VirtualMachineStatus struct {
 	RunState RunState `json:"runState,omitempty"`
 
 	// RunStateReason is the hypervisor's own name for the state, for example
-	// QEMU's "io-error", "guest-panicked", "watchdog" or "paused".
+	// QEMU's "io-error", "guest-panicked", "watchdog" or "paused". The words
+	// each source writes are listed by the types QEMURunState,
+	// LibvirtPausedReason, LibvirtStoppedReason and LXDStatus.
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	RunStateReason string `json:"runStateReason,omitempty"`
@@ -117,14 +119,26 @@ type VirtualMachineStatus struct {
 // +kubebuilder:validation:Enum=Running;Paused;Shutdown;Suspended;Crashed;Unknown
 type RunState string
 
-// Run states.
+// Run states. Each source maps its own states onto these and keeps its own
+// word in runStateReason.
 const (
-	RunStateRunning   RunState = "Running"
-	RunStatePaused    RunState = "Paused"
-	RunStateShutdown  RunState = "Shutdown"
+	// RunStateRunning: the guest runs.
+	RunStateRunning RunState = "Running"
+	// RunStatePaused: the guest is stopped but can go on: paused by a user, or
+	// by an I/O error, a watchdog, a guest panic, a migration or a debugger;
+	// runStateReason says which.
+	RunStatePaused RunState = "Paused"
+	// RunStateShutdown: the guest shut down, powered off or was suspended to
+	// disk.
+	RunStateShutdown RunState = "Shutdown"
+	// RunStateSuspended: the guest is suspended to RAM.
 	RunStateSuspended RunState = "Suspended"
-	RunStateCrashed   RunState = "Crashed"
-	RunStateUnknown   RunState = "Unknown"
+	// RunStateCrashed: the guest or its hypervisor crashed (for example a
+	// shutdown caused by a guest panic, or QEMU's internal-error).
+	RunStateCrashed RunState = "Crashed"
+	// RunStateUnknown: the source reported a state the agent does not know,
+	// or the VM is gone from its hypervisor.
+	RunStateUnknown RunState = "Unknown"
 )
 
 // QEMURunState is QEMU's own name for a run state (query-status, the
@@ -198,18 +212,28 @@ const (
 // source reports it in status.runStateReason when monitor.source is lxd.
 type LXDStatus string
 
-// LXD's instance statuses.
+// LXD's instance statuses, each with the runState the agent maps it to.
 const (
-	LXDStatusRunning  LXDStatus = "Running"
-	LXDStatusFrozen   LXDStatus = "Frozen"
+	// LXDStatusRunning: the instance runs (runState Running).
+	LXDStatusRunning LXDStatus = "Running"
+	// LXDStatusFrozen: LXD froze the instance (runState Paused).
+	LXDStatusFrozen LXDStatus = "Frozen"
+	// LXDStatusFreezing: LXD is freezing the instance (runState Paused).
 	LXDStatusFreezing LXDStatus = "Freezing"
-	LXDStatusThawed   LXDStatus = "Thawed"
-	LXDStatusStopped  LXDStatus = "Stopped"
+	// LXDStatusThawed: the instance was just unfrozen and runs (runState
+	// Running).
+	LXDStatusThawed LXDStatus = "Thawed"
+	// LXDStatusStopped: the instance is stopped (runState Shutdown).
+	LXDStatusStopped LXDStatus = "Stopped"
+	// LXDStatusStopping: the instance is stopping (runState Shutdown).
 	LXDStatusStopping LXDStatus = "Stopping"
-	LXDStatusError    LXDStatus = "Error"
+	// LXDStatusError: LXD reports the instance in error (runState Crashed).
+	LXDStatusError LXDStatus = "Error"
+	// LXDStatusAborting: LXD is aborting the instance (runState Crashed).
 	LXDStatusAborting LXDStatus = "Aborting"
 	// LXDStatusDeleted is the agent's word for an instance LXD deleted
-	// (instance-deleted); LXD itself then has no status for it.
+	// (instance-deleted); LXD itself then has no status for it (runState
+	// Shutdown).
 	LXDStatusDeleted LXDStatus = "Deleted"
 )
 
@@ -345,8 +369,8 @@ type MemoryFailureInfo struct {
 	// a previous one.
 	// +optional
 	Recursive bool `json:"recursive,omitempty"`
-	// Count is the number of memory failures seen in this run of the
-	// agent's facts.
+	// Count is the number of memory failures recorded for this VM, this one
+	// included.
 	Count int64 `json:"count"`
 }
 

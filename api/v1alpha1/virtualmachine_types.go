@@ -97,8 +97,16 @@ type VirtualMachine struct {
 	metav1.TypeMeta   `json:",inline"`
 	metav1.ObjectMeta `json:"metadata,omitempty"`
 
+	// Spec says where the VM runs and which of the hypervisor's event streams
+	// describe it: the agent on spec.nodeName watches every source that is set.
 	// +required
 	Spec VirtualMachineSpec `json:"spec"`
+
+	// Status is what is known about the VM; users do not write it. Two writers
+	// share it, each with server-side apply under its own field manager: the
+	// node agent owns the facts (everything but conditions and
+	// observedGeneration) and the controller owns conditions and
+	// observedGeneration.
 	// +optional
 	Status VirtualMachineStatus `json:"status,omitempty"`
 }
