@@ -21,7 +21,8 @@ log "promtool: building github.com/prometheus/prometheus/cmd/promtool $PROMETHEU
 (
   cd "$work"
   go mod init vmevents.local/promtool >/dev/null 2>&1
-  GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" >/dev/null 2>&1
+  GOFLAGS=-mod=mod go get "github.com/prometheus/prometheus@$PROMETHEUS_VERSION" >/dev/null 2>get.log ||
+    { cat get.log >&2; echo "could not get github.com/prometheus/prometheus@$PROMETHEUS_VERSION from the module proxy" >&2; exit 1; }
   CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$dest/promtool.tmp" github.com/prometheus/prometheus/cmd/promtool
 )
 mv "$dest/promtool.tmp" "$dest/promtool"
