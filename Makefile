@@ -76,6 +76,8 @@ image: build ## Build the image IMG as an OCI archive, bin/vmevents-image.tar, w
 # What every suite needs: the Debian packages of the real peers, the control
 # plane, and the real node's binaries (all cached after the first run).
 SUITE_ENV = KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" VMEVENTS_NODE_BINARIES="$$(hack/cluster-binaries.sh)" KUSTOMIZE=$(KUSTOMIZE)
+# promtool, for the alerting rules' tests (test/monitoring).
+SUITE_ENV += PROMTOOL="$$(hack/promtool.sh)"
 
 .PHONY: test
 test: packages verify control-plane cluster-binaries $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest, end-to-end and real-cluster suites.
@@ -119,6 +121,10 @@ control-plane: ## Build (once) the real kube-apiserver, etcd and kubectl (cached
 .PHONY: cluster-binaries
 cluster-binaries: ## Build (once) the kubelet, kube-controller-manager, kube-scheduler, kube-proxy, containerd and CNI plugins.
 	@hack/cluster-binaries.sh >/dev/null
+
+.PHONY: promtool
+promtool: ## Build (once) promtool, which checks and unit-tests the alerting rules (cached in ~/.cache/vmevents).
+	@hack/promtool.sh >/dev/null
 
 .PHONY: cluster
 cluster: image packages control-plane cluster-binaries $(KUSTOMIZE) ## A real single-node cluster (kubelet, containerd) with the vmevents image loaded; Ctrl-C stops it.

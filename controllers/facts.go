@@ -77,12 +77,7 @@ func livenessOf(node, namespace string, lease *coordinationv1.Lease, now time.Ti
 	if lease == nil {
 		return a
 	}
-	switch {
-	case lease.Spec.RenewTime != nil:
-		a.lastRenew = lease.Spec.RenewTime.Time
-	case lease.Spec.AcquireTime != nil:
-		a.lastRenew = lease.Spec.AcquireTime.Time
-	}
+	a.lastRenew, _ = heartbeat.LastRenewal(lease)
 	if heartbeat.Stale(lease, now, grace) {
 		a.state = agentStale
 		return a

@@ -7,16 +7,25 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 )
 
 // Metrics, on controller-runtime's registry (served at /metrics). Labels
 // are low-cardinality on purpose: condition types, statuses and reasons are
-// fixed sets; VMs are counted, never labelled.
+// fixed sets. VMs are labelled only in vmConditionGauge, and there only for
+// the fault conditions an alert names (one series per VM and condition,
+// deleted with the VM), so the series grow with the fleet, not with time.
 var (
 	conditionsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
 		Name: "vmevents_virtualmachine_conditions",
 		Help: "Number of VirtualMachines by condition type, status and reason.",
 	}, []string{"type", "status", "reason"})
+
+	vmConditionGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "vmevents_virtualmachine_condition",
+		Help: "1 for each VirtualMachine and fault condition (MonitorConnected, GuestPanicked, WatchdogExpired, IOError, HardwareError, StorageDegraded), labelled with the condition's current status and reason; the series goes with the VM.",
+	}, []string{"namespace", "name", "type", "status", "reason"})
 
 	transitionsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vmevents_condition_transitions_total",
@@ -35,11 +44,22 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(conditionsGauge, transitionsTotal, transitionEventsTotal, reconcileErrorsTotal)
+	metrics.Registry.MustRegister(conditionsGauge, vmConditionGauge, transitionsTotal, transitionEventsTotal, reconcileErrorsTotal)
 }
 
 // conditionKey is one label set of conditionsGauge.
 type conditionKey struct{ typ, status, reason string }
+
+// alertedConditions are the conditions exported per VM in vmConditionGauge:
+// those the alerts of config/components/prometheus page on.
+var alertedConditions = map[string]bool{
+	vmv1.ConditionMonitorConnected: true,
+	vmv1.ConditionGuestPanicked:    true,
+	vmv1.ConditionWatchdogExpired:  true,
+	vmv1.ConditionIOError:          true,
+	vmv1.ConditionHardwareError:    true,
+	vmv1.ConditionStorageDegraded:  true,
+}
 
 // conditionCounter keeps conditionsGauge equal to the number of VMs in each
 // (type, status, reason), from what each reconcile computed.
@@ -53,6 +73,7 @@ type conditionCounter struct {
 // restart inside one process, as in tests).
 func newConditionCounter() *conditionCounter {
 	conditionsGauge.Reset()
+	vmConditionGauge.Reset()
 	return &conditionCounter{byVM: map[types.NamespacedName][]conditionKey{}, counts: map[conditionKey]int{}}
 }
 
@@ -69,6 +90,9 @@ func (c *conditionCounter) set(vm types.NamespacedName, conds []metav1.Condition
 	for _, k := range keys {
 		c.counts[k]++
 		conditionsGauge.WithLabelValues(k.typ, k.status, k.reason).Set(float64(c.counts[k]))
+		if alertedConditions[k.typ] {
+			vmConditionGauge.WithLabelValues(vm.Namespace, vm.Name, k.typ, k.status, k.reason).Set(1)
+		}
 	}
 }
 
@@ -81,6 +105,9 @@ func (c *conditionCounter) forget(vm types.NamespacedName) {
 
 func (c *conditionCounter) dropLocked(vm types.NamespacedName) {
 	for _, k := range c.byVM[vm] {
+		if alertedConditions[k.typ] {
+			vmConditionGauge.DeleteLabelValues(vm.Namespace, vm.Name, k.typ, k.status, k.reason)
+		}
 		c.counts[k]--
 		if c.counts[k] <= 0 {
 			delete(c.counts, k)

@@ -108,6 +108,7 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	}
 	r.events = newEventRecorder(r.Client, r.APIReader, r.ReportingInstance, r.EventRepairWindow)
 	r.counts = newConditionCounter()
+	leaseAgeCollector.src.Store(&leaseSource{reader: mgr.GetCache(), namespace: r.AgentNamespace, now: r.now})
 
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &vmv1.VirtualMachine{}, NodeNameField, indexNodeName); err != nil {
 		return fmt.Errorf("indexing VirtualMachines by node: %w", err)

@@ -105,16 +105,8 @@ func Node(lease *coordinationv1.Lease) (string, bool) {
 // between the agent's node and the reader and a slow API server. It returns
 // false when the Lease has never been renewed, which counts as stale at once.
 func StaleAt(lease *coordinationv1.Lease, grace time.Duration) (time.Time, bool) {
-	if lease == nil {
-		return time.Time{}, false
-	}
-	var last time.Time
-	switch {
-	case lease.Spec.RenewTime != nil:
-		last = lease.Spec.RenewTime.Time
-	case lease.Spec.AcquireTime != nil:
-		last = lease.Spec.AcquireTime.Time
-	default:
+	last, ok := LastRenewal(lease)
+	if !ok {
 		return time.Time{}, false
 	}
 	duration := DefaultDuration
@@ -122,6 +114,20 @@ func StaleAt(lease *coordinationv1.Lease, grace time.Duration) (time.Time, bool)
 		duration = time.Duration(*s) * time.Second
 	}
 	return last.Add(duration).Add(grace), true
+}
+
+// LastRenewal is when the Lease was last renewed, or acquired if it never
+// was; false for a nil Lease or one that has neither.
+func LastRenewal(lease *coordinationv1.Lease) (time.Time, bool) {
+	switch {
+	case lease == nil:
+		return time.Time{}, false
+	case lease.Spec.RenewTime != nil:
+		return lease.Spec.RenewTime.Time, true
+	case lease.Spec.AcquireTime != nil:
+		return lease.Spec.AcquireTime.Time, true
+	}
+	return time.Time{}, false
 }
 
 // Stale reports whether the Lease has not been renewed within its duration
