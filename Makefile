@@ -80,7 +80,7 @@ SUITE_ENV = KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" VMEVENTS_NODE_BINARIE
 SUITE_ENV += PROMTOOL="$$(hack/promtool.sh)"
 
 .PHONY: test
-test: packages verify control-plane cluster-binaries $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest, end-to-end and real-cluster suites.
+test: packages verify control-plane cluster-binaries promtool $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest, end-to-end and real-cluster suites.
 	$(SUITE_ENV) go test -count=1 -timeout 40m ./...
 
 .PHONY: test-e2e
