@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -33,9 +34,14 @@ var _ = Describe("Prometheus scraping the prometheus component, with its rules",
 		promAddr = node.NodeIP + ":9090"
 	)
 	var (
-		ctx    = context.Background()
-		client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DialContext: kube.Dial}}
-		comp   = filepath.Join(repo, "config", "components", "prometheus")
+		ctx  = context.Background()
+		comp = filepath.Join(repo, "config", "components", "prometheus")
+		// kube is set in BeforeSuite, after this tree is built.
+		client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				return kube.Dial(ctx, network, addr)
+			},
+		}}
 	)
 	// api reads Prometheus's HTTP API at path into data, the answer's
 	// "data" field.
@@ -157,7 +163,7 @@ var _ = Describe("Prometheus scraping the prometheus component, with its rules",
 		Eventually(up).Should(Equal(map[string]int{"vmevents-agent-metrics": 1, "vmevents-controller-metrics": 2}))
 	})
 
-	It("fires VirtualMachineGuestPanicked for a VM whose real guest panicked, with its namespace and name", func() {
+	It("fires VirtualMachineGuestPanicked for a VM whose real guest panicked, with its namespace and name; resolved once the VM is deleted", func() {
 		sc := &stack.Scenario{Name: vmName, QEMU: qemuvm.Options{
 			Dir: filepath.Join(work, "scenarios", "vms", vmName), Name: vmName, Boot: qemuvm.Panic, Paused: true, PrettyMonitor: true,
 			Args: []string{"-device", "pvpanic"}}}
@@ -173,9 +179,8 @@ var _ = Describe("Prometheus scraping the prometheus component, with its rules",
 			HaveKeyWithValue("namespace", "default"),
 			HaveKeyWithValue("reason", "Pause"),
 		)))
-	})
 
-	It("resolves the alert once the VirtualMachine is gone (its series is removed with it)", func() {
+		By("deleting the VirtualMachine: its series goes with it, and the alert resolves")
 		kubectl("delete", "vm", vmName)
 		Eventually(firing(api, vmName)).Should(BeEmpty())
 	})
