@@ -78,6 +78,7 @@ image: build ## Build the image IMG as an OCI archive, bin/vmevents-image.tar, w
 SUITE_ENV = KUBEBUILDER_ASSETS="$$(hack/control-plane.sh)" VMEVENTS_NODE_BINARIES="$$(hack/cluster-binaries.sh)" KUSTOMIZE=$(KUSTOMIZE)
 # promtool, for the alerting rules' tests (test/monitoring).
 SUITE_ENV += PROMTOOL="$$(hack/promtool.sh)"
+SUITE_ENV += PROMETHEUS="$$(hack/prometheus.sh)"
 
 .PHONY: test
 test: packages verify control-plane cluster-binaries promtool $(KUSTOMIZE) ## Everything: checks, unit, fuzz seeds, envtest, end-to-end and real-cluster suites.

@@ -3,7 +3,6 @@ package monitoring_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"io"
 	"os"
@@ -21,12 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/vmevents/vmevents/test/framework/testenv"
+	"github.com/vmevents/vmevents/test/monitoring"
 )
-
-// operatorModule is the Prometheus Operator release whose CRDs the
-// component is validated against; the Go module proxy serves its source,
-// CRDs included (example/prometheus-operator-crd).
-const operatorModule = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
 
 func TestMonitoring(t *testing.T) {
 	RegisterFailHandler(Fail)
@@ -57,15 +52,12 @@ var _ = BeforeSuite(func() {
 	Expect(err).NotTo(HaveOccurred())
 })
 
-// operatorCRDs is the folder of the operator's CRDs, from the module cache
-// (downloaded through the Go module proxy the first time).
+// operatorCRDs is monitoring.OperatorCRDs, failing the spec on error.
 func operatorCRDs() string {
 	GinkgoHelper()
-	out, err := exec.Command("go", "mod", "download", "-json", operatorModule).Output()
-	Expect(err).NotTo(HaveOccurred(), "go mod download %s", operatorModule)
-	var mod struct{ Dir string }
-	Expect(json.Unmarshal(out, &mod)).To(Succeed())
-	return filepath.Join(mod.Dir, "example", "prometheus-operator-crd")
+	dir, err := monitoring.OperatorCRDs()
+	Expect(err).NotTo(HaveOccurred())
+	return dir
 }
 
 // build is `kustomize build` of config/default with the prometheus

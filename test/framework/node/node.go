@@ -287,13 +287,22 @@ func (n *Node) LogFile(component string) string {
 }
 
 func (n *Node) spawn(name, bin string, args ...string) error {
+	_, err := n.Run(name, bin, args...)
+	return err
+}
+
+// Run starts bin with args inside the node's namespaces, as the node's own
+// components run: it reaches pod IPs and the apiserver at NodeIP, and the
+// test reaches it through Dial. Its output goes to LogFile(name). Stop
+// stops it with the node's components; the caller may stop it earlier.
+func (n *Node) Run(name, bin string, args ...string) (*proc.Process, error) {
 	b, a := n.ns.wrap(bin, args)
 	p, err := proc.Start(name, n.LogFile(name), b, a...)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	n.procs = append(n.procs, p)
-	return nil
+	return p, nil
 }
 
 // Stop stops every component, the containers and the namespaces, and puts
