@@ -29,11 +29,11 @@ func TestConditionLines(t *testing.T) {
 		want      map[string]any
 	}{{
 		name:      "a guest panic",
-		cond:      metav1.Condition{Type: vmv1.ConditionGuestPanicked, Status: metav1.ConditionTrue, Reason: vmv1.ReasonGuestPanicked, Message: "the guest panicked", LastTransitionTime: at},
+		cond:      metav1.Condition{Type: vmv1.ConditionGuestPanicked, Status: metav1.ConditionTrue, Reason: "Pause", Message: "the guest panicked", LastTransitionTime: at},
 		eventType: corev1.EventTypeWarning,
 		want: map[string]any{"vm": "web-1", "namespace": "prod", "node": "node-a", "type": "Warning", "condition": "GuestPanicked",
-			"status": "True", "reason": vmv1.ReasonGuestPanicked, "lastTransitionTime": "2026-03-04T04:06:07Z",
-			"message": "GuestPanicked is True (GuestPanicked): the guest panicked"},
+			"status": "True", "reason": "Pause", "lastTransitionTime": "2026-03-04T04:06:07Z",
+			"message": "GuestPanicked is True (Pause): the guest panicked"},
 	}, {
 		name:      "a long message is cut as the Event's note",
 		cond:      metav1.Condition{Type: vmv1.ConditionIOError, Status: metav1.ConditionFalse, Reason: vmv1.ReasonRecovered, Message: strings.Repeat("é", 2000), LastTransitionTime: at},
