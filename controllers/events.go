@@ -181,11 +181,7 @@ func eventName(vm *vmv1.VirtualMachine, c metav1.Condition) string {
 // first and last time the flip's own time (also when a restarted
 // controller records it late).
 func transitionEvent(vm *vmv1.VirtualMachine, c metav1.Condition, eventType, instance string) *corev1.Event {
-	note := summary(&c)
-	if len(note) > noteLimit {
-		// Cut on bytes, then drop a rune the cut may have split.
-		note = strings.ToValidUTF8(note[:noteLimit-3], "") + "..."
-	}
+	note := transitionNote(&c)
 	flipped := c.LastTransitionTime
 	return &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
@@ -214,6 +210,17 @@ func transitionEvent(vm *vmv1.VirtualMachine, c metav1.Condition, eventType, ins
 		Message: note,
 		Type:    eventType,
 	}
+}
+
+// transitionNote is the note of c's transition Event: its summary, within
+// the API server's limit.
+func transitionNote(c *metav1.Condition) string {
+	note := summary(c)
+	if len(note) > noteLimit {
+		// Cut on bytes, then drop a rune the cut may have split.
+		note = strings.ToValidUTF8(note[:noteLimit-3], "") + "..."
+	}
+	return note
 }
 
 // eventRecorder makes sure each recent transition has its Event.
@@ -254,6 +261,7 @@ func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, con
 		switch {
 		case err == nil:
 			transitionEventsTotal.WithLabelValues("created").Inc()
+			logCondition(incidentLog, vm, c, eventType)
 		case apierrors.IsAlreadyExists(err):
 			// Created since the list (by a replica that was leader a
 			// moment ago): the name still keeps it single.

@@ -21,8 +21,14 @@ import (
 var _ source.Publisher = (*Agent)(nil)
 
 // Publish implements source.Publisher.
+// Every occurrence is also logged (logOccurrence), as the incident history
+// that outlives its Event.
 func (a *Agent) Publish(regarding corev1.ObjectReference, occ model.Occurrence, source string) bool {
+	if occ.Time.IsZero() {
+		occ.Time = time.Now()
+	}
 	coalesced := a.events.Publish(regarding, occ)
+	logOccurrence(incidentLog, a.cfg.NodeName, regarding, occ, source, coalesced)
 	if coalesced {
 		metrics.EventsCoalesced.Inc()
 	} else {

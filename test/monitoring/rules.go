@@ -8,9 +8,11 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// Rule is one alerting rule of the PrometheusRule.
+// Rule is one rule of the PrometheusRule: an alerting rule (Alert), or a
+// recording rule (Record), as the dashboard's test writes its queries.
 type Rule struct {
-	Alert       string            `json:"alert"`
+	Alert       string            `json:"alert,omitempty"`
+	Record      string            `json:"record,omitempty"`
 	Expr        string            `json:"expr"`
 	For         string            `json:"for,omitempty"`
 	Labels      map[string]string `json:"labels,omitempty"`

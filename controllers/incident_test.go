@@ -1,0 +1,83 @@
+package controllers
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/test/framework/logtest"
+	"github.com/vmevents/vmevents/test/framework/testenv"
+)
+
+// conditionKeys are the keys docs/logging.md documents for a condition
+// line, besides zap's own (level, ts, logger, msg).
+var conditionKeys = []string{"vm", "namespace", "node", "type", "condition", "status", "reason", "message", "lastTransitionTime"}
+
+func TestConditionLines(t *testing.T) {
+	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "web-1"}, Spec: vmv1.VirtualMachineSpec{NodeName: "node-a"}}
+	at := metav1.NewTime(time.Date(2026, 3, 4, 5, 6, 7, 0, time.FixedZone("CET", 3600)))
+	cases := []struct {
+		name      string
+		cond      metav1.Condition
+		eventType string
+		want      map[string]any
+	}{{
+		name:      "a guest panic",
+		cond:      metav1.Condition{Type: vmv1.ConditionGuestPanicked, Status: metav1.ConditionTrue, Reason: "Pause", Message: "the guest panicked", LastTransitionTime: at},
+		eventType: corev1.EventTypeWarning,
+		want: map[string]any{"vm": "web-1", "namespace": "prod", "node": "node-a", "type": "Warning", "condition": "GuestPanicked",
+			"status": "True", "reason": "Pause", "lastTransitionTime": "2026-03-04T04:06:07Z",
+			"message": "GuestPanicked is True (Pause): the guest panicked"},
+	}, {
+		name:      "a long message is cut as the Event's note",
+		cond:      metav1.Condition{Type: vmv1.ConditionIOError, Status: metav1.ConditionFalse, Reason: vmv1.ReasonRecovered, Message: strings.Repeat("é", 2000), LastTransitionTime: at},
+		eventType: corev1.EventTypeNormal,
+		want:      map[string]any{"type": "Normal", "status": "False"},
+	}}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			log, buf := logtest.Capture()
+			logCondition(log.WithName(IncidentLogger), vm, tc.cond, tc.eventType)
+			lines, err := logtest.Lines(buf.Bytes(), IncidentLogger, ConditionMessage, false)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(lines) != 1 {
+				t.Fatalf("%d lines, want 1: %s", len(lines), buf.Bytes())
+			}
+			line := lines[0]
+			for _, k := range conditionKeys {
+				if _, ok := line[k]; !ok {
+					t.Errorf("key %q missing: %v", k, line)
+				}
+			}
+			for k, v := range tc.want {
+				if line[k] != v {
+					t.Errorf("%s = %#v, want %#v", k, line[k], v)
+				}
+			}
+			if m := line["message"].(string); len(m) > noteLimit || m != transitionEvent(vm, tc.cond, tc.eventType, "x").Message {
+				t.Errorf("message %q is not the Event's note", m)
+			}
+		})
+	}
+}
+
+// TestConditionKeysAreDocumented: every key a line has is in docs/logging.md.
+func TestConditionKeysAreDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "logging.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range append(conditionKeys, IncidentLogger, ConditionMessage) {
+		if !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("docs/logging.md does not document `%s`", k)
+		}
+	}
+}

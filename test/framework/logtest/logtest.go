@@ -1,0 +1,65 @@
+// Package logtest captures what the binaries log, as their production
+// logger writes it (controller-runtime's zap, JSON), and reads the lines
+// back: for the tests of the incident log (docs/logging.md).
+package logtest
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sync"
+
+	"github.com/go-logr/logr"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+)
+
+// Buffer is a goroutine-safe log sink.
+type Buffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+// Write implements io.Writer.
+func (b *Buffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// Bytes is a copy of what was written so far.
+func (b *Buffer) Bytes() []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return bytes.Clone(b.buf.Bytes())
+}
+
+// Capture is a logger configured as the binaries' production default (zap
+// JSON, not development mode) writing into the returned Buffer.
+func Capture() (logr.Logger, *Buffer) {
+	b := &Buffer{}
+	opts := zap.Options{Development: false, DestWriter: b}
+	return zap.New(zap.UseFlagOptions(&opts)), b
+}
+
+// Lines parses every JSON line of data whose logger and msg are the given
+// ones. A line that is not JSON is skipped when skipOther (a process's log
+// may hold a Go panic or a library's plain text); it is an error otherwise.
+func Lines(data []byte, logger, msg string, skipOther bool) ([]map[string]any, error) {
+	var out []map[string]any
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 0, 64*1024), 1024*1024)
+	for n := 1; sc.Scan(); n++ {
+		var line map[string]any
+		if err := json.Unmarshal(sc.Bytes(), &line); err != nil {
+			if skipOther {
+				continue
+			}
+			return nil, fmt.Errorf("line %d is not JSON: %w: %q", n, err, sc.Text())
+		}
+		if line["logger"] == logger && line["msg"] == msg {
+			out = append(out, line)
+		}
+	}
+	return out, sc.Err()
+}
