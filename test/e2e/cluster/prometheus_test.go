@@ -163,16 +163,17 @@ var _ = Describe("Prometheus scraping the prometheus component, with its rules",
 		Eventually(up).Should(Equal(map[string]int{"vmevents-agent-metrics": 1, "vmevents-controller-metrics": 2}))
 	})
 
-	It("fires VirtualMachineGuestPanicked for a VM whose real guest panicked, with its namespace and name; resolved once the VM is deleted", func() {
+	It("fires VirtualMachineGuestPanicked for a VM whose real guest panicked, with its namespace and name; resolved after the VM is reset, and with the VM", func() {
 		sc := &stack.Scenario{Name: vmName, QEMU: qemuvm.Options{
-			Dir: filepath.Join(work, "scenarios", "vms", vmName), Name: vmName, Boot: qemuvm.Panic, Paused: true, PrettyMonitor: true,
+			Dir: filepath.Join(work, "scenarios", "vms", vmName), Name: vmName, Boot: qemuvm.PanicOnce, Paused: true, PrettyMonitor: true,
 			Args: []string{"-device", "pvpanic"}}}
 		vm := boot(sc)
 		DeferCleanup(kubectl, "delete", "vm", vmName, "--ignore-not-found")
 		kubectl("wait", "--for=condition=MonitorConnected", "vm/"+vmName, "--timeout=120s")
 		Expect(firing(api, vmName)()).To(BeEmpty(), "no alert before the panic")
 
-		Expect(monitor(vm).Execute(ctx, "cont", nil, nil)).To(Succeed())
+		mon := monitor(vm)
+		Expect(mon.Execute(ctx, "cont", nil, nil)).To(Succeed())
 		kubectl("wait", "--for=condition=GuestPanicked", "vm/"+vmName, "--timeout=120s")
 		Eventually(firing(api, vmName)).Should(ContainElement(SatisfyAll(
 			HaveKeyWithValue("severity", "critical"),
@@ -180,7 +181,13 @@ var _ = Describe("Prometheus scraping the prometheus component, with its rules",
 			HaveKeyWithValue("reason", "Pause"),
 		)))
 
-		By("deleting the VirtualMachine: its series goes with it, and the alert resolves")
+		By("resetting the VM: the guest boots again without a panic, and the alert resolves")
+		Expect(mon.Execute(ctx, "system_reset", nil, nil)).To(Succeed())
+		Expect(mon.Execute(ctx, "cont", nil, nil)).To(Succeed())
+		kubectl("wait", "--for=condition=GuestPanicked=False", "vm/"+vmName, "--timeout=120s")
+		Eventually(firing(api, vmName)).Should(BeEmpty())
+
+		By("panicking again is impossible for this guest; deleting the VirtualMachine removes its series")
 		kubectl("delete", "vm", vmName)
 		Eventually(firing(api, vmName)).Should(BeEmpty())
 	})

@@ -23,6 +23,24 @@ var Idle = []byte{0xFA, 0xF4, 0xEB, 0xFD}
 //	out dx, al
 var Panic = concat([]byte{0xB0, 0x01, 0xBA, 0x05, 0x05, 0xEE}, Idle)
 
+// PanicOnce panics like Panic on its first boot only: it leaves a mark in
+// a CMOS byte no firmware uses (0x7d), which survives a reset, and from
+// then on just runs (Idle). A reset is then a recovery users can see:
+//
+//	mov al, 0x7d ; out 0x70, al ; in al, 0x71
+//	cmp al, 0x5a ; je idle                     ; marked: booted before
+//	mov al, 0x7d ; out 0x70, al
+//	mov al, 0x5a ; out 0x71, al                ; mark
+//	(Panic's three instructions)
+//	idle: (Idle)
+var PanicOnce = concat([]byte{
+	0xB0, 0x7D, 0xE6, 0x70, 0xE4, 0x71,
+	0x3C, 0x5A, 0x74, 0x0E,
+	0xB0, 0x7D, 0xE6, 0x70,
+	0xB0, 0x5A, 0xE6, 0x71,
+	0xB0, 0x01, 0xBA, 0x05, 0x05, 0xEE,
+}, Idle)
+
 // Watchdog arms the IB700 watchdog (needs "-device ib700") and never
 // feeds it, so it expires about two seconds later and QEMU emits
 // WATCHDOG with the -watchdog-action in force:
