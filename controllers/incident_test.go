@@ -44,24 +44,7 @@ func TestConditionLines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			log, buf := logtest.Capture()
 			logCondition(log.WithName(IncidentLogger), vm, tc.cond, tc.eventType)
-			lines, err := logtest.Lines(buf.Bytes(), IncidentLogger, ConditionMessage, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(lines) != 1 {
-				t.Fatalf("%d lines, want 1: %s", len(lines), buf.Bytes())
-			}
-			line := lines[0]
-			for _, k := range conditionKeys {
-				if _, ok := line[k]; !ok {
-					t.Errorf("key %q missing: %v", k, line)
-				}
-			}
-			for k, v := range tc.want {
-				if line[k] != v {
-					t.Errorf("%s = %#v, want %#v", k, line[k], v)
-				}
-			}
+			line := logtest.One(t, buf, IncidentLogger, ConditionMessage, conditionKeys, tc.want)
 			if m := line["message"].(string); len(m) > noteLimit || m != transitionEvent(vm, tc.cond, tc.eventType, "x").Message {
 				t.Errorf("message %q is not the Event's note", m)
 			}

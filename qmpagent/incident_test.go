@@ -56,24 +56,7 @@ func TestOccurrenceLines(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			log, buf := logtest.Capture()
 			logOccurrence(log.WithName(IncidentLogger), "node-a", tc.regarding, tc.occ, "qmp", tc.coalesced)
-			lines, err := logtest.Lines(buf.Bytes(), IncidentLogger, OccurrenceMessage, false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(lines) != 1 {
-				t.Fatalf("%d lines, want 1: %s", len(lines), buf.Bytes())
-			}
-			line := lines[0]
-			for _, k := range occurrenceKeys {
-				if _, ok := line[k]; !ok {
-					t.Errorf("key %q missing: %v", k, line)
-				}
-			}
-			for k, v := range tc.want {
-				if line[k] != v {
-					t.Errorf("%s = %#v, want %#v", k, line[k], v)
-				}
-			}
+			line := logtest.One(t, buf, IncidentLogger, OccurrenceMessage, occurrenceKeys, tc.want)
 			if d := line["data"].(string); len(d) > model.MaxNoteBytes || strings.ContainsAny(d, "\x1b\u202e") {
 				t.Errorf("data not bounded and clean: %q", d)
 			}

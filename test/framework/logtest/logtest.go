@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sync"
+	"testing"
 
 	"github.com/go-logr/logr"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
@@ -62,4 +63,29 @@ func Lines(data []byte, logger, msg string, skipOther bool) ([]map[string]any, e
 		}
 	}
 	return out, sc.Err()
+}
+
+// One is the single line logger wrote with msg in buf, checked to hold
+// every one of keys and the values in want; it fails t otherwise.
+func One(t testing.TB, buf *Buffer, logger, msg string, keys []string, want map[string]any) map[string]any {
+	t.Helper()
+	lines, err := Lines(buf.Bytes(), logger, msg, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(lines) != 1 {
+		t.Fatalf("%d lines, want 1: %s", len(lines), buf.Bytes())
+	}
+	line := lines[0]
+	for _, k := range keys {
+		if _, ok := line[k]; !ok {
+			t.Errorf("key %q missing: %v", k, line)
+		}
+	}
+	for k, v := range want {
+		if line[k] != v {
+			t.Errorf("%s = %#v, want %#v", k, line[k], v)
+		}
+	}
+	return line
 }
