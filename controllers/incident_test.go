@@ -1,8 +1,6 @@
 package controllers
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -54,13 +52,5 @@ func TestConditionLines(t *testing.T) {
 
 // TestConditionKeysAreDocumented: every key a line has is in docs/logging.md.
 func TestConditionKeysAreDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "logging.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range append(conditionKeys, IncidentLogger, ConditionMessage) {
-		if !strings.Contains(string(doc), "`"+k+"`") {
-			t.Errorf("docs/logging.md does not document `%s`", k)
-		}
-	}
+	logtest.Documented(t, testenv.RepoRoot(), append(conditionKeys, IncidentLogger, ConditionMessage)...)
 }

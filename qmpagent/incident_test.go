@@ -1,8 +1,6 @@
 package qmpagent
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -66,13 +64,5 @@ func TestOccurrenceLines(t *testing.T) {
 
 // TestOccurrenceKeysAreDocumented: every key a line has is in docs/logging.md.
 func TestOccurrenceKeysAreDocumented(t *testing.T) {
-	doc, err := os.ReadFile(filepath.Join(testenv.RepoRoot(), "docs", "logging.md"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, k := range append(occurrenceKeys, IncidentLogger, OccurrenceMessage) {
-		if !strings.Contains(string(doc), "`"+k+"`") {
-			t.Errorf("docs/logging.md does not document `%s`", k)
-		}
-	}
+	logtest.Documented(t, testenv.RepoRoot(), append(occurrenceKeys, IncidentLogger, OccurrenceMessage)...)
 }

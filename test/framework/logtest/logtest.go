@@ -8,6 +8,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
@@ -88,4 +91,20 @@ func One(t testing.TB, buf *Buffer, logger, msg string, keys []string, want map[
 		}
 	}
 	return line
+}
+
+// Documented fails t for every key docs/logging.md (under the repository
+// at root) does not name in backquotes: the keys users' log pipelines
+// match on are written down.
+func Documented(t testing.TB, root string, keys ...string) {
+	t.Helper()
+	doc, err := os.ReadFile(filepath.Join(root, "docs", "logging.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		if !strings.Contains(string(doc), "`"+k+"`") {
+			t.Errorf("docs/logging.md does not document `%s`", k)
+		}
+	}
 }
