@@ -95,6 +95,19 @@ func build() []*unstructured.Unstructured {
 // dryRunApply server-side applies obj without persisting it. Server-side
 // apply validates fields strictly: a field the CRD's schema lacks is an
 // error, not silently pruned.
+// createNamespaces creates the build's Namespaces for real: a dry-run
+// Namespace does not hold the objects that go into it. Each spec calls it,
+// so none depends on another having run first (Ginkgo shuffles them).
+func createNamespaces(objs []*unstructured.Unstructured) {
+	GinkgoHelper()
+	for _, o := range objs {
+		if o.GetKind() == "Namespace" {
+			err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.GetName()}})
+			Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
+		}
+	}
+}
+
 func dryRunApply(obj *unstructured.Unstructured) error {
 	return env.Client.Apply(ctx, client.ApplyConfigurationFromUnstructured(obj), client.FieldOwner("vmevents-test"), client.ForceOwnership, client.DryRunAll)
 }
@@ -103,14 +116,7 @@ var _ = Describe("The prometheus component against the Prometheus Operator's CRD
 	It("is accepted, every object, by a real apiserver with the operator's CRDs", func() {
 		objs := build()
 		kinds := map[string]int{}
-		// Namespaces for real: a dry-run Namespace does not hold the
-		// objects that go into it.
-		for _, o := range objs {
-			if o.GetKind() == "Namespace" {
-				err := env.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: o.GetName()}})
-				Expect(client.IgnoreAlreadyExists(err)).To(Succeed())
-			}
-		}
+		createNamespaces(objs)
 		for _, o := range objs {
 			Expect(dryRunApply(o)).To(Succeed(), "%s %s/%s", o.GetKind(), o.GetNamespace(), o.GetName())
 			kinds[o.GetKind()]++

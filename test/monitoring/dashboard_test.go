@@ -215,7 +215,9 @@ var _ = Describe("The Grafana dashboard in the prometheus component", func() {
 	It("is a ConfigMap the Grafana sidecar loads (grafana_dashboard=1), holding the dashboard file as it is", func() {
 		file, err := os.ReadFile(dashboard)
 		Expect(err).NotTo(HaveOccurred())
-		for _, o := range build() {
+		objs := build()
+		createNamespaces(objs)
+		for _, o := range objs {
 			if o.GetKind() != "ConfigMap" || o.GetLabels()["grafana_dashboard"] != "1" {
 				continue
 			}
