@@ -33,6 +33,11 @@ const (
 	// the spec or the agent's configuration must change. kstatus computes
 	// such a VM as Failed.
 	ConditionStalled = "Stalled"
+	// ConditionRemediationExhausted is present on VMs with
+	// spec.remediation: True when a fault condition is still True and the
+	// attempts allowed in the window are spent, so the controller has
+	// given up; False otherwise.
+	ConditionRemediationExhausted = "RemediationExhausted"
 )
 
 // Condition reasons. They are part of the user-facing contract
@@ -127,6 +132,18 @@ const (
 	ReasonMonitorRefused = "MonitorRefused"
 	// Stalled: False.
 	ReasonNotStalled = "NotStalled"
+
+	// RemediationExhausted: True, the attempts in the window are spent.
+	ReasonMaxAttemptsReached = "MaxAttemptsReached"
+	// RemediationExhausted: False, attempts are left (or no fault needs one).
+	ReasonAttemptsLeft = "AttemptsLeft"
+
+	// Remediation Events (reasons of the controller's Events about
+	// attempts; docs/remediation.md).
+	ReasonRemediationRequested = "RemediationRequested"
+	ReasonRemediationSucceeded = "RemediationSucceeded"
+	ReasonRemediationFailed    = "RemediationFailed"
+	ReasonRemediationDryRun    = "RemediationDryRun"
 
 	// Ready. When a fault condition is True, Ready's reason is that
 	// condition's type (GuestPanicked, WatchdogExpired, HardwareError,

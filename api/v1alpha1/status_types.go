@@ -105,6 +105,12 @@ type VirtualMachineStatus struct {
 	// +optional
 	Resources *ResourceFacts `json:"resources,omitempty"`
 
+	// Remediation is the record of the actions taken on faults
+	// (spec.remediation): the controller's requests and attempts, the
+	// agent's execution.
+	// +optional
+	Remediation *RemediationStatus `json:"remediation,omitempty"`
+
 	// Conditions are the controller's judgement of the facts above; Ready is
 	// always present.
 	// +optional
@@ -328,6 +334,12 @@ type DeliveryStatus struct {
 	// vmevents_agent_facts_dropped_total metric).
 	// +optional
 	Dropped int64 `json:"dropped,omitempty"`
+	// Silenced counts occurrences the event policy (spec.eventPolicy and
+	// the agent's default) kept from becoming Events; they are counted in
+	// eventCounts all the same (see the agent's
+	// vmevents_agent_events_silenced_total metric).
+	// +optional
+	Silenced int64 `json:"silenced,omitempty"`
 }
 
 // PanicInfo is a guest panic as QEMU reported it.

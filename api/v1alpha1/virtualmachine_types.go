@@ -36,6 +36,17 @@ type VirtualMachineSpec struct {
 	// LXD names the LXD instance of an LXD-managed VM or container.
 	// +optional
 	LXD *LXDSource `json:"lxd,omitempty"`
+
+	// Remediation, when set, has the controller act on faults: which
+	// action for which fault condition, after what delay, how often. Off
+	// unless an action is named (docs/remediation.md).
+	// +optional
+	Remediation *RemediationSpec `json:"remediation,omitempty"`
+
+	// EventPolicy says which occurrences become Kubernetes Events, on top
+	// of the agent's cluster-wide default (docs/remediation.md).
+	// +optional
+	EventPolicy *EventPolicy `json:"eventPolicy,omitempty"`
 }
 
 // QMPSource is a QEMU Machine Protocol monitor socket on the node.
