@@ -15,40 +15,59 @@ import "fmt"
 //	jmp loop
 var Idle = []byte{0xFA, 0xF4, 0xEB, 0xFD}
 
-// Panic reports a panic through the pvpanic ISA device (needs
-// "-device pvpanic"), so QEMU emits GUEST_PANICKED, then halts:
+// panicking reports a panic through the pvpanic ISA device (needs
+// "-device pvpanic"), so QEMU emits GUEST_PANICKED:
 //
 //	mov al, 1      ; PVPANIC_PANICKED
 //	mov dx, 0x505  ; pvpanic's I/O port
 //	out dx, al
-var Panic = concat([]byte{0xB0, 0x01, 0xBA, 0x05, 0x05, 0xEE}, Idle)
+var panicking = []byte{0xB0, 0x01, 0xBA, 0x05, 0x05, 0xEE}
 
-// PanicOnce panics like Panic on its first boot only: it leaves a mark in
-// a CMOS byte no firmware uses (0x7d), which survives a reset, and from
-// then on just runs (Idle). A reset is then a recovery users can see:
+// arming arms the IB700 watchdog (needs "-device ib700"); unfed, it expires
+// about two seconds later and QEMU emits WATCHDOG with the
+// -watchdog-action in force:
+//
+//	mov al, 0x0e   ; timeout index
+//	mov dx, 0x443  ; IB700 enable/refresh port
+//	out dx, al
+var arming = []byte{0xB0, 0x0E, 0xBA, 0x43, 0x04, 0xEE}
+
+// Panic panics (pvpanic) at every boot, then halts.
+var Panic = concat(panicking, Idle)
+
+// PanicOnce panics like Panic on its first boot only; after a reset it just
+// runs (Idle). A reset is then a recovery users can see.
+var PanicOnce = Once(panicking)
+
+// Watchdog arms the IB700 watchdog at every boot and never feeds it.
+var Watchdog = concat(arming, Idle)
+
+// WatchdogOnce arms the watchdog on its first boot only; after a reset it
+// just runs.
+var WatchdogOnce = Once(arming)
+
+// Once runs code on the guest's first boot only, then Idle: it leaves a
+// mark in a CMOS byte no firmware uses (0x7d), which survives a reset, and
+// skips code when it finds the mark. code must be shorter than 128 bytes
+// (a short jump):
 //
 //	mov al, 0x7d ; out 0x70, al ; in al, 0x71
 //	cmp al, 0x5a ; je idle                     ; marked: booted before
 //	mov al, 0x7d ; out 0x70, al
 //	mov al, 0x5a ; out 0x71, al                ; mark
-//	(Panic's three instructions)
+//	(code)
 //	idle: (Idle)
-var PanicOnce = concat([]byte{
-	0xB0, 0x7D, 0xE6, 0x70, 0xE4, 0x71,
-	0x3C, 0x5A, 0x74, 0x0E,
-	0xB0, 0x7D, 0xE6, 0x70,
-	0xB0, 0x5A, 0xE6, 0x71,
-	0xB0, 0x01, 0xBA, 0x05, 0x05, 0xEE,
-}, Idle)
-
-// Watchdog arms the IB700 watchdog (needs "-device ib700") and never
-// feeds it, so it expires about two seconds later and QEMU emits
-// WATCHDOG with the -watchdog-action in force:
-//
-//	mov al, 0x0e   ; timeout index
-//	mov dx, 0x443  ; IB700 enable/refresh port
-//	out dx, al
-var Watchdog = concat([]byte{0xB0, 0x0E, 0xBA, 0x43, 0x04, 0xEE}, Idle)
+func Once(code []byte) []byte {
+	if len(code) > 119 {
+		panic(fmt.Sprintf("qemuvm: %d bytes of code are too many for Once's short jump", len(code)))
+	}
+	return concat([]byte{
+		0xB0, 0x7D, 0xE6, 0x70, 0xE4, 0x71,
+		0x3C, 0x5A, 0x74, byte(8 + len(code)),
+		0xB0, 0x7D, 0xE6, 0x70,
+		0xB0, 0x5A, 0xE6, 0x71,
+	}, code, Idle)
+}
 
 // RTC sets the CMOS real-time clock's hour, so QEMU emits RTC_CHANGE. It
 // sets the SET bit of status register B, writes the hours register, and

@@ -237,6 +237,17 @@ func (vm *VM) Output() string { return vm.output.String() }
 // without touching the file, and the error would never fire. (A raw image
 // behind blkdebug does not fire it either.)
 func ReadErrorDisk(dir, id string) ([]string, error) {
+	return errorDisk(dir, id, false)
+}
+
+// ReadErrorOnceDisk is ReadErrorDisk whose first read fails and every
+// later one succeeds: a VM paused on the error runs on once it is resumed,
+// as one paused on a full disk does once space is back.
+func ReadErrorOnceDisk(dir, id string) ([]string, error) {
+	return errorDisk(dir, id, true)
+}
+
+func errorDisk(dir, id string, once bool) ([]string, error) {
 	qemuImg, err := exec.LookPath("qemu-img")
 	if err != nil {
 		return nil, fmt.Errorf("qemu-img not found; install it with: %s", InstallHint)
@@ -251,6 +262,14 @@ func ReadErrorDisk(dir, id string) ([]string, error) {
 	}
 	conf := filepath.Join(dir, id+".blkdebug")
 	rule := "[inject-error]\nevent = \"read_aio\"\nerrno = \"5\"\n"
+	if once {
+		// QEMU reads the first sector itself when it attaches the disk
+		// (its geometry guess), before the guest runs: that read moves
+		// blkdebug to state 2, and only the next one, the BIOS's, fails,
+		// once (a once rule is removed after it fired).
+		rule = "[set-state]\nevent = \"read_aio\"\nstate = \"1\"\nnew_state = \"2\"\n\n" +
+			"[inject-error]\nevent = \"read_aio\"\nstate = \"2\"\nerrno = \"5\"\nonce = \"on\"\n"
+	}
 	if err := os.WriteFile(conf, []byte(rule), 0o600); err != nil {
 		return nil, err
 	}
