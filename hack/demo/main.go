@@ -4,7 +4,8 @@
 // real kubectl, the controller and the agent as local processes under their
 // service-account identities, and three real QEMU VMs that do things: a
 // guest panic and a VNC session on web-1, a pause/resume and a watchdog
-// expiry on db-1, a disk read error on batch-1. Then it shows what kubectl
+// expiry on db-1, a disk read error on batch-1, and a guest panic on app-1
+// that its spec.remediation cures by itself (a reset by the agent). Then it shows what kubectl
 // shows, keeps everything running, and stops every process on Ctrl-C.
 //
 // Usage: go run ./hack/demo -assets DIR -kustomize PATH -binary PATH
@@ -77,6 +78,11 @@ func run(opts stack.Options) error {
 	if err != nil {
 		return err
 	}
+	healing, err := stack.SelfHealing(opts.Dir)
+	if err != nil {
+		return err
+	}
+	specs = append(specs, healing)
 	var vms []*qemuvm.VM
 	defer func() {
 		for _, vm := range vms {
@@ -103,12 +109,21 @@ func run(opts stack.Options) error {
 		}
 	}
 	for _, sc := range specs {
+		if sc.Condition == "" {
+			continue
+		}
 		step("kubectl wait --for=condition=" + sc.Condition + " vm/" + sc.Name)
 		if out, err := s.Kubectl("wait", "--for=condition="+sc.Condition, "vm/"+sc.Name, "--timeout=120s"); err != nil {
 			return fmt.Errorf("%w\n%s\n(logs: %s, %s)", err, out, s.LogFile("agent"), s.LogFile("controller"))
 		} else {
 			fmt.Print(out)
 		}
+	}
+	step("kubectl wait --for=condition=GuestPanicked=false vm/" + healing.Name + " (its remediation resets it)")
+	if out, err := s.Kubectl("wait", "--for=condition=GuestPanicked=false", "vm/"+healing.Name, "--timeout=120s"); err != nil {
+		return fmt.Errorf("%w\n%s\n(logs: %s, %s)", err, out, s.LogFile("agent"), s.LogFile("controller"))
+	} else {
+		fmt.Print(out)
 	}
 	// The agent's facts trail the conditions by a status write at most;
 	// wait for the last of them so the outputs below tell the whole story.
@@ -123,6 +138,8 @@ func run(opts stack.Options) error {
 		{"get", "vm", "-o", "wide"},
 		{"get", "events", "--sort-by=.metadata.creationTimestamp"},
 		{"describe", "vm", "web-1"},
+		{"get", "vm", healing.Name, "-o", "jsonpath={range .status.remediation.attempts[*]}attempt {.id}: {.action} for {.condition}, requested {.requestedAt}: {.result} ({.message}){\"\\n\"}{end}"},
+		{"describe", "vm", healing.Name},
 	} {
 		step("kubectl " + strings.Join(args, " "))
 		out, err := s.Kubectl(args...)

@@ -22,8 +22,11 @@ type Scenario struct {
 	QEMU qemuvm.Options
 	// Act makes it happen, through the VM's second monitor.
 	Act func(ctx context.Context, vm *qemuvm.VM, mon *qmp.Conn) error
-	// Condition is the condition it ends with True.
+	// Condition is the condition it ends with True, if any.
 	Condition string
+	// Spec is YAML added under the VirtualMachine's spec, indented by two
+	// spaces (for example a remediation).
+	Spec string
 }
 
 // Scenarios are three VMs, each in its own folder under dir: web-1 has a VNC
@@ -85,6 +88,28 @@ func Scenarios(dir string) ([]Scenario, error) {
 	}, nil
 }
 
+// SelfHealing is the VM `make demo` shows curing itself: app-1's guest
+// panics once (pvpanic, QEMU pauses it); its spec asks for a Reset five
+// seconds after GuestPanicked went True, so the agent resets it and the
+// guest runs again.
+func SelfHealing(dir string) (Scenario, error) {
+	folder := filepath.Join(dir, "vms", "app-1")
+	if err := os.MkdirAll(folder, 0o700); err != nil {
+		return Scenario{}, err
+	}
+	return Scenario{
+		Name:  "app-1",
+		Story: "the guest panics once; its spec.remediation resets it 5 s later and it runs again",
+		QEMU: qemuvm.Options{Dir: folder, Name: "app-1", Boot: qemuvm.PanicOnce, Paused: true, PrettyMonitor: true,
+			Args: []string{"-device", "pvpanic", "-action", "panic=pause"}},
+		Act: func(ctx context.Context, _ *qemuvm.VM, mon *qmp.Conn) error {
+			return mon.Execute(ctx, "cont", nil, nil)
+		},
+		// No Condition: it ends with GuestPanicked False (Recovered).
+		Spec: "  remediation:\n    guestPanicked: Reset\n    delaySeconds: 5\n",
+	}, nil
+}
+
 // Boot starts a scenario's QEMU with its QMP socket in the folder of the
 // socket root the agent grants to the VirtualMachine's namespace (the
 // default tenancy, as a cluster admin lays it out: <root>/<namespace>/),
@@ -99,8 +124,8 @@ func (s *Stack) Boot(ctx context.Context, sc *Scenario) (*qemuvm.VM, error) {
 	if err != nil {
 		return nil, err
 	}
-	manifest := fmt.Sprintf("apiVersion: vmevents.dev/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  nodeName: %s\n  qmp:\n    socketPath: %s\n",
-		sc.Name, s.Node, sc.QEMU.QMPPath)
+	manifest := fmt.Sprintf("apiVersion: vmevents.dev/v1alpha1\nkind: VirtualMachine\nmetadata:\n  name: %s\n  namespace: default\nspec:\n  nodeName: %s\n  qmp:\n    socketPath: %s\n%s",
+		sc.Name, s.Node, sc.QEMU.QMPPath, sc.Spec)
 	if out, err := s.KubectlIn(manifest, "apply", "-f", "-"); err != nil {
 		vm.Kill()
 		return nil, fmt.Errorf("%w\n%s", err, out)
