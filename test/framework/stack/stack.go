@@ -8,11 +8,13 @@ package stack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/vmevents/vmevents/test/framework/localcluster"
@@ -46,8 +48,9 @@ type Stack struct {
 	// SocketRoot is the folder the agent trusts QMP sockets under.
 	SocketRoot string
 
-	controller *proc.Process
-	agent      *proc.Process
+	// controllers are the controller replicas running, oldest first.
+	controllers []*proc.Process
+	agent       *proc.Process
 	// agentKubeconfig holds the agent's pod-bound token, which names its
 	// node as a kubelet-mounted token does (the admission policy in
 	// config/policy reads it).
@@ -127,7 +130,10 @@ func (s *Stack) LogFile(component string) string {
 	return filepath.Join(s.logDir(), component+".log")
 }
 
-// StartController starts `vmevents controller` as its service account.
+// StartController starts a replica of `vmevents controller` as its service
+// account. The first one started leads; one started while another runs
+// waits for the leader Lease (a standby), and leads once the replicas
+// started before it are stopped. All write to LogFile("controller").
 func (s *Stack) StartController() error {
 	args := append([]string{"controller",
 		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Controller),
@@ -135,7 +141,9 @@ func (s *Stack) StartController() error {
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 	}, s.ControllerArgs...)
 	p, err := proc.Start("controller", s.LogFile("controller"), s.Binary, args...)
-	s.controller = p
+	if err == nil {
+		s.controllers = append(s.controllers, p)
+	}
 	return err
 }
 
@@ -158,11 +166,27 @@ func (s *Stack) StartAgent() error {
 // SpoolDir is where the agent keeps what the apiserver has not accepted yet.
 func (s *Stack) SpoolDir() string { return filepath.Join(s.Dir, "spool") }
 
-// StopController stops the controller gracefully.
-func (s *Stack) StopController() { s.controller.Stop(15 * time.Second); s.controller = nil }
+// StopController stops the oldest controller replica gracefully: the
+// leader, when replicas were started one after the other.
+func (s *Stack) StopController() {
+	if len(s.controllers) == 0 {
+		return
+	}
+	s.controllers[0].Stop(15 * time.Second)
+	s.controllers = s.controllers[1:]
+}
 
 // StopAgent stops the agent gracefully.
 func (s *Stack) StopAgent() { s.agent.Stop(15 * time.Second); s.agent = nil }
+
+// SignalAgent sends sig to the agent: SIGSTOP freezes it where it is (it
+// reads and writes nothing until SIGCONT), to hold it between two steps.
+func (s *Stack) SignalAgent(sig syscall.Signal) error {
+	if s.agent == nil {
+		return errors.New("the agent is not running")
+	}
+	return syscall.Kill(s.agent.Pid(), sig)
+}
 
 // KillAgent kills the agent with SIGKILL, as a crash would.
 func (s *Stack) KillAgent() { s.agent.Kill(); s.agent = nil }
@@ -170,7 +194,9 @@ func (s *Stack) KillAgent() { s.agent.Kill(); s.agent = nil }
 // Down stops every process the stack started.
 func (s *Stack) Down() {
 	s.agent.Stop(15 * time.Second)
-	s.controller.Stop(15 * time.Second)
+	for len(s.controllers) > 0 {
+		s.StopController()
+	}
 	if s.Cluster != nil {
 		s.Cluster.Stop()
 	}
