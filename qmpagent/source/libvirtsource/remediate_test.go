@@ -201,9 +201,11 @@ func TestRemediate(t *testing.T) {
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				id := domid()
-				if err := m.Remediate(ctx, &tc.vm, tc.action); !errors.Is(err, tc.want) {
+				err := m.Remediate(ctx, &tc.vm, tc.action)
+				if !errors.Is(err, tc.want) {
 					t.Errorf("%v, want %v", err, tc.want)
 				}
+				t.Log(err)
 				if s, now := state(), domid(); s != "running" || now != id {
 					t.Errorf("the domain was acted on: %q, id %s (was %s)", s, now, id)
 				}
