@@ -125,10 +125,12 @@ func TestRemediate(t *testing.T) {
 		return true
 	})
 
+	// resets counts the resets the host asked for (the firmware may reset
+	// the guest by itself too: those are the guest's).
 	resets := func() int {
 		n := 0
 		for _, e := range p.Published() {
-			if e.Regarding.Name == "holder" && e.Occurrence.Reason == "Reset" {
+			if e.Regarding.Name == "holder" && e.Occurrence.Reason == "Reset" && strings.Contains(e.Occurrence.Note, "host-qmp-system-reset") {
 				n++
 			}
 		}
@@ -144,9 +146,6 @@ func TestRemediate(t *testing.T) {
 		eventually(t, "QEMU tells of the reset", func() bool { return resets() == before+1 })
 		if s, now := state(), domid(); s != "running" || now != id {
 			t.Errorf("after the reset: %q, id %s (was %s), want the same QEMU running", s, now, id)
-		}
-		if r := p.Facts(&holder).LastReset; r == nil || r.Guest {
-			t.Errorf("last reset: %+v, want one the host asked for", r)
 		}
 	})
 
