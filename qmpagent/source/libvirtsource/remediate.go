@@ -58,7 +58,17 @@ func (m *Monitor) Remediate(ctx context.Context, vm *vmv1.VirtualMachine, action
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	return act(l, dom, action)
+	// go-libvirt's calls take no context: when ctx ends first, say so;
+	// libvirtd may still carry the action out.
+	done := make(chan error, 1)
+	go func() { done <- act(l, dom, action) }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("libvirt: %s of domain %s: no answer from libvirtd in time (it may still be carried out): %w",
+			action, model.Clean(vm.Spec.Libvirt.Domain, model.MaxFieldBytes), ctx.Err())
+	}
 }
 
 // domainOf returns the domain vm holds, or why it holds none (wrapping

@@ -212,6 +212,18 @@ func TestRemediate(t *testing.T) {
 		}
 	})
 
+	t.Run("no action once the caller gave up", func(t *testing.T) {
+		id := domid()
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := m.Remediate(gone, &holder, vmv1.RemediationPowerCycle); !errors.Is(err, context.Canceled) {
+			t.Errorf("%v, want context.Canceled", err)
+		}
+		if s, now := state(), domid(); s != "running" || now != id {
+			t.Errorf("the domain was acted on: %q, id %s (was %s)", s, now, id)
+		}
+	})
+
 	t.Run("no action once the connection is gone", func(t *testing.T) {
 		stopMonitor()
 		if err := m.Remediate(ctx, &holder, vmv1.RemediationReset); !errors.Is(err, source.ErrNotConnected) {

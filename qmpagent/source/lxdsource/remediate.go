@@ -134,6 +134,8 @@ func (s *Source) remedyInstance(ctx context.Context, vm *vmv1.VirtualMachine) (I
 	err := s.get(ctx, instancePathOf(t.current, ""), maxInstanceBytes, &info)
 	var apiErr *apiError
 	switch {
+	case ctx.Err() != nil:
+		return Instance{}, "", ctx.Err()
 	case errors.As(err, &apiErr):
 		return refused("%s", err.Error())
 	case err != nil:

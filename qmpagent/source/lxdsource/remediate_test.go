@@ -212,6 +212,18 @@ func TestRemediate(t *testing.T) {
 		}
 	})
 
+	t.Run("no action once the caller gave up", func(t *testing.T) {
+		_, pid := state()
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.Remediate(gone, &holder, vmv1.RemediationPowerCycle); !errors.Is(err, context.Canceled) {
+			t.Errorf("%v, want context.Canceled", err)
+		}
+		if st, now := state(); st != "Running" || now != pid {
+			t.Errorf("the instance was acted on: %s, pid %d (was %d)", st, now, pid)
+		}
+	})
+
 	t.Run("no action once the source stops following", func(t *testing.T) {
 		stopSource()
 		if err := s.Remediate(ctx, &holder, vmv1.RemediationReset); !errors.Is(err, source.ErrNotConnected) {
