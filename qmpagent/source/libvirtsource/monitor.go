@@ -60,9 +60,14 @@ type Monitor struct {
 	// was told it was (state of the session's goroutine).
 	claims  source.Claims
 	refused map[types.NamespacedName]string
+	// live is the session's connection while it is up, for Remediate.
+	live liveConn
 }
 
-var _ source.Source = (*Monitor)(nil)
+var (
+	_ source.Source     = (*Monitor)(nil)
+	_ source.Remediator = (*Monitor)(nil)
+)
 
 // NewMonitor builds the libvirtd source.
 func NewMonitor(p source.Publisher, cfg MonitorConfig) (*Monitor, error) {
@@ -126,7 +131,9 @@ func (m *Monitor) session(ctx context.Context, reconnect bool) (made bool, err e
 	sctx, cancel := context.WithCancel(ctx)
 	subs := map[string]*subscription{}
 	var wg sync.WaitGroup
+	m.live.set(l)
 	defer func() {
+		m.live.set(nil)
 		cancel()
 		_ = l.Disconnect()
 		wg.Wait()

@@ -53,8 +53,11 @@ func (s *Source) readMember(ctx context.Context) {
 // ours reports whether an event or instance at location is this member's:
 // its member name, or no member at all ("none" or empty, as a standalone
 // LXD writes; events from before clustering was enabled too).
-func (s *Source) ours(location string) bool {
-	return location == "" || location == "none" || (s.member != "" && location == s.member)
+func (s *Source) ours(location string) bool { return memberOwns(s.member, location) }
+
+// memberOwns reports whether location is member's (see ours).
+func memberOwns(member, location string) bool {
+	return location == "" || location == "none" || (member != "" && location == member)
 }
 
 // clusterChange reports whether a lifecycle action may change this

@@ -36,6 +36,7 @@ func (s *Source) setDown(ctx context.Context, err error) {
 		s.gen++
 	}
 	s.up, s.lastError = false, msg
+	s.remedies.set(nil, "")
 	s.refresh(ctx)
 }
 
@@ -57,6 +58,7 @@ func (s *Source) refresh(ctx context.Context) {
 		return
 	}
 	present := make(map[types.UID]bool, len(vms))
+	looked := map[types.UID]remedyTarget{}
 	for i := range vms {
 		vm := &vms[i]
 		if vm.Spec.LXD == nil || !vm.DeletionTimestamp.IsZero() {
@@ -68,6 +70,10 @@ func (s *Source) refresh(ctx context.Context) {
 		why := ""
 		if refused != nil {
 			why = refused.Error()
+		}
+		if s.up {
+			cur := s.currentName(instanceOf(vm))
+			looked[vm.UID] = remedyTarget{spec: instanceOf(vm), current: cur, uuid: s.uuids[cur], refusal: why}
 		}
 		if t, ok := s.told[vm.UID]; ok && t.gen == s.gen && t.refusal == why {
 			continue
@@ -97,6 +103,9 @@ func (s *Source) refresh(ctx context.Context) {
 			}
 			s.monitorFacts(f, cur.Name)
 		})
+	}
+	if s.up {
+		s.remedies.set(looked, s.member)
 	}
 	for uid, t := range s.told {
 		if !present[uid] {

@@ -76,6 +76,9 @@ type Source struct {
 	// and uuids their LXD UUIDs, by current name.
 	states map[Instance]runState
 	uuids  map[Instance]string
+
+	// remedies are the instances Remediate may act on (remediate.go).
+	remedies remedies
 }
 
 // New returns a source publishing through pub.
@@ -102,7 +105,10 @@ func New(pub source.Publisher, cfg Config) *Source {
 	}
 }
 
-var _ source.Source = (*Source)(nil)
+var (
+	_ source.Source     = (*Source)(nil)
+	_ source.Remediator = (*Source)(nil)
+)
 
 // Name implements source.Source.
 func (s *Source) Name() string { return vmv1.SourceLXD }
@@ -120,6 +126,8 @@ func (s *Source) eventsPath() string {
 // exponential backoff and jitter. Nothing LXD sends ends it.
 func (s *Source) Start(ctx context.Context) error {
 	s.loadState()
+	// Once it stops following, Remediate acts on nothing.
+	defer s.remedies.set(nil, "")
 	for attempt := 0; ; attempt++ {
 		err := s.connectOnce(ctx)
 		if ctx.Err() != nil {

@@ -1,6 +1,7 @@
 package lxdsource
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -16,6 +17,14 @@ import (
 // get reads one of LXD's REST resources (path with its query) into v: the
 // "metadata" of LXD's standard response, at most limit bytes of it.
 func (s *Source) get(ctx context.Context, path string, limit int64, v any) error {
+	return s.call(ctx, http.MethodGet, path, nil, limit, v)
+}
+
+// call sends a request to LXD's REST API (body, when not nil, as JSON) and
+// reads the "metadata" of its response into v (when not nil), at most
+// limit bytes of the response. LXD's refusal is returned in its words,
+// bounded and cleaned.
+func (s *Source) call(ctx context.Context, method, path string, body any, limit int64, v any) error {
 	var d net.Dialer
 	hc := &http.Client{
 		Transport: &http.Transport{
@@ -26,25 +35,55 @@ func (s *Source) get(ctx context.Context, path string, limit int64, v any) error
 		},
 		Timeout: 30 * time.Second,
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://lxd"+path, nil)
+	var in io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		in = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, "http://lxd"+path, in)
 	if err != nil {
 		return err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET %s: %s", path, resp.Status)
-	}
-	body := struct {
-		Metadata any `json:"metadata"`
+	out := struct {
+		Metadata any    `json:"metadata"`
+		Error    string `json:"error"`
 	}{Metadata: v}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, limit)).Decode(&body); err != nil {
-		return fmt.Errorf("reading GET %s: %w", path, err)
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusAccepted {
+		out.Metadata = nil
+		_ = json.NewDecoder(io.LimitReader(resp.Body, 64<<10)).Decode(&out)
+		return &apiError{Method: method, Path: path, Status: resp.StatusCode, Msg: model.Clean(out.Error, 512)}
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, limit)).Decode(&out); err != nil {
+		return fmt.Errorf("reading %s %s: %w", method, path, err)
 	}
 	return nil
+}
+
+// apiError is LXD's refusal of a request.
+type apiError struct {
+	Method, Path string
+	Status       int
+	// Msg is LXD's error, cleaned.
+	Msg string
+}
+
+func (e *apiError) Error() string {
+	msg := fmt.Sprintf("%s %s: %d %s", e.Method, model.Clean(e.Path, 512), e.Status, http.StatusText(e.Status))
+	if e.Msg != "" {
+		msg += ": " + e.Msg
+	}
+	return msg
 }
 
 // instanceInfo is what the agent reads of an instance (GET /1.0/instances).
