@@ -41,7 +41,6 @@ func planRemediation(spec *vmv1.RemediationSpec, persisted *vmv1.RemediationStat
 	if a, ok := recordOutcome(rs, now); ok {
 		plan.finished = append(plan.finished, a)
 	}
-	plan.recheck = earliest(plan.recheck, requestDeadline(rs))
 
 	p, on := policyOf(spec)
 	faults := activeFaults(p, conds, facts)
@@ -60,11 +59,12 @@ func planRemediation(spec *vmv1.RemediationSpec, persisted *vmv1.RemediationStat
 			break // a request is outstanding now: one at a time
 		}
 		plan.exhausted = exhaustedCondition(rs, p, faults, now)
-		if n, oldest, _ := inWindow(rs, p.window, now); n > 0 && len(faults) > 0 {
-			// An attempt leaving the window may allow the next one.
+		if n, oldest, _ := inWindow(rs, p.window, now); n >= p.maxAttempts && len(faults) > 0 && rs.Request == nil {
+			// The oldest attempt leaving the window ends the exhaustion.
 			plan.recheck = earliest(plan.recheck, oldest.Add(p.window))
 		}
 	}
+	plan.recheck = earliest(plan.recheck, requestDeadline(rs))
 	if rs.Request != nil || len(rs.Attempts) > 0 || rs.TotalAttempts > 0 || rs.Execution != nil {
 		plan.status = rs
 	}
