@@ -189,22 +189,33 @@ func nextAttempt(rs *vmv1.RemediationStatus, p remediationPolicy, f activeFault,
 	return &a, time.Time{}
 }
 
-// exhaustedCondition is RemediationExhausted: True when a fault is True,
-// nothing is outstanding and the window's attempts are spent.
+// exhaustedCondition is RemediationExhausted: True when a fault that still
+// needs an attempt is True, nothing is outstanding and the window's
+// attempts are spent. A fault already acted on (its reset succeeded, and
+// the agent's facts have yet to show it) needs none: nothing was given up.
 func exhaustedCondition(rs *vmv1.RemediationStatus, p remediationPolicy, faults []activeFault, now time.Time) *metav1.Condition {
 	c := &metav1.Condition{Type: vmv1.ConditionRemediationExhausted, Status: metav1.ConditionFalse, Reason: vmv1.ReasonAttemptsLeft}
+	var waiting []activeFault
+	for _, f := range faults {
+		if !actedOn(rs, f.id) {
+			waiting = append(waiting, f)
+		}
+	}
 	n, oldest, _ := inWindow(rs, p.window, now)
 	switch {
-	case len(faults) == 0:
-		c.Message = "no fault needs remediation"
 	case rs.Request != nil:
 		c.Message = fmt.Sprintf("attempt %d (%s for %s) is outstanding", rs.Request.ID, rs.Request.Action, rs.Request.Condition)
+	case len(waiting) == 0 && len(faults) > 0:
+		c.Message = fmt.Sprintf("%s was acted on; it is not acted on again", faults[0].id)
+	case len(waiting) == 0:
+		c.Message = "no fault needs remediation"
 	case n < p.maxAttempts:
 		c.Message = fmt.Sprintf("%d of %d attempts in %s made", n, p.maxAttempts, p.window)
 	default:
+		f := waiting[0]
 		c.Status, c.Reason = metav1.ConditionTrue, vmv1.ReasonMaxAttemptsReached
 		c.Message = fmt.Sprintf("%d attempts since %s, at most %d in %s; %s is still True (fault %s); nothing more is tried before %s, when the oldest attempt leaves the window",
-			n, stamp(oldest), p.maxAttempts, p.window, faults[0].condition, faults[0].id, stamp(oldest.Add(p.window)))
+			n, stamp(oldest), p.maxAttempts, p.window, f.condition, f.id, stamp(oldest.Add(p.window)))
 	}
 	return c
 }
