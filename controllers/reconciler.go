@@ -29,8 +29,9 @@ import (
 
 const (
 	// FieldManager is the server-side apply field manager of the
-	// controller: it owns status.conditions and status.observedGeneration,
-	// and nothing else.
+	// controller: it owns status.conditions, status.observedGeneration and
+	// status.remediation's request, attempts and totalAttempts, and
+	// nothing else (the agent owns remediation.execution).
 	FieldManager = "vmevents-controller"
 	// ControllerName names the controller in logs and metrics.
 	ControllerName = "virtualmachine"

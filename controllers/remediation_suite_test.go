@@ -64,6 +64,25 @@ func carryOut(vm *vmv1.VirtualMachine, id int64) {
 		Source: "qmp", Message: "system_reset and cont done"})
 }
 
+// remediationFieldsOwnedBy returns the fields of status.remediation manager owns.
+func remediationFieldsOwnedBy(vm *vmv1.VirtualMachine, manager string) []string {
+	GinkgoHelper()
+	var out []string
+	for _, mf := range vm.ManagedFields {
+		if mf.Manager != manager || mf.Subresource != "status" || mf.FieldsV1 == nil {
+			continue
+		}
+		var fields map[string]map[string]map[string]any
+		Expect(json.Unmarshal(mf.FieldsV1.Raw, &fields)).To(Succeed())
+		for f := range fields["f:status"]["f:remediation"] {
+			if f != "." {
+				out = append(out, f)
+			}
+		}
+	}
+	return out
+}
+
 // remediationRecord renders vm's status.remediation as
 // "request <id> <action> <fault>; <id>:<result> ...; total <n>".
 func remediationRecord(g Gomega, vm *vmv1.VirtualMachine) string {
@@ -128,6 +147,8 @@ var _ = Describe("remediation (docs/remediation.md)", func() {
 
 	It("requests a reset for a panic, records the agent's outcome, makes no second request after a restart, and gives up after max attempts", func() {
 		vm := newRemediatedVM("remediate", nodeA, policy())
+		succeeded := map[string]string{"condition": vmv1.ConditionGuestPanicked, "action": string(vmv1.RemediationReset), "result": string(vmv1.RemediationSucceeded)}
+		succeededBefore := counterValue("vmevents_controller_remediation_attempts_total", succeeded)
 		tl := newTimeline()
 		facts := healthyFacts(tl)
 		applyFacts(vm, facts)
@@ -207,9 +228,13 @@ var _ = Describe("remediation (docs/remediation.md)", func() {
 			"GuestPanickedTrue:Warning", "RemediationRequested#2:Normal", "RemediationSucceeded#2:Normal", "GuestPanickedFalse:Normal",
 			"GuestPanickedTrue:Warning", "RemediationExhaustedTrue:Warning"))
 
-		By("the facts the agent wrote are still the agent's")
-		Expect(got.Status.LastPanic).NotTo(BeNil())
-		Expect(got.Status.Remediation.Execution.RequestID).To(BeEquivalentTo(2))
+		Expect(counterValue("vmevents_controller_remediation_attempts_total", succeeded)).To(Equal(succeededBefore + 2))
+
+		By("each writer owns its part of status.remediation, and the agent's facts stay the agent's")
+		Expect(remediationFieldsOwnedBy(got, controllers.FieldManager)).To(ConsistOf("f:attempts", "f:totalAttempts"))
+		Expect(remediationFieldsOwnedBy(got, agentRemediationManager)).To(ConsistOf("f:execution"))
+		Expect(statusFieldsOwnedBy(got, controllers.FieldManager)).To(ConsistOf("f:conditions", "f:observedGeneration", "f:remediation"))
+		Expect(statusFieldsOwnedBy(got, agentManager)).To(ContainElement("f:lastPanic"))
 	})
 
 	It("in a dry run, records what it would have done, once per fault, and requests nothing", func() {
