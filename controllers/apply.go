@@ -7,8 +7,10 @@ import (
 )
 
 // statusApply is the server-side apply configuration the controller sends
-// to the status subresource: only observedGeneration and conditions, plus
-// the identity and resourceVersion of the object they were computed from.
+// to the status subresource: only observedGeneration, conditions and the
+// controller's part of remediation (request, attempts, totalAttempts; the
+// agent owns execution), plus the identity and resourceVersion of the
+// object they were computed from.
 //
 // Applying a whole typed VirtualMachine would not do: its non-omitempty
 // fields (monitor.state, blockErrors[].count, spec.nodeName...) would be
@@ -36,17 +38,33 @@ type statusApplyMeta struct {
 type statusApplyState struct {
 	ObservedGeneration int64              `json:"observedGeneration"`
 	Conditions         []metav1.Condition `json:"conditions"`
+	// Remediation is nil when there is nothing to record: the fields the
+	// controller owned are then removed.
+	Remediation *remediationApply `json:"remediation,omitempty"`
 }
 
-// newStatusApply returns the apply configuration for vm's conditions.
-func newStatusApply(vm *vmv1.VirtualMachine, conditions []metav1.Condition) *statusApply {
+// remediationApply is the controller's part of status.remediation: never
+// execution, which the agent writes under its own field manager.
+type remediationApply struct {
+	Request       *vmv1.RemediationRequest  `json:"request,omitempty"`
+	Attempts      []vmv1.RemediationAttempt `json:"attempts,omitempty"`
+	TotalAttempts int64                     `json:"totalAttempts,omitempty"`
+}
+
+// newStatusApply returns the apply configuration for vm's conditions and
+// remediation record rs (nil: none).
+func newStatusApply(vm *vmv1.VirtualMachine, conditions []metav1.Condition, rs *vmv1.RemediationStatus) *statusApply {
+	var rem *remediationApply
+	if f := controllerFields(rs); f.Request != nil || len(f.Attempts) > 0 || f.TotalAttempts > 0 {
+		rem = &remediationApply{Request: f.Request, Attempts: f.Attempts, TotalAttempts: f.TotalAttempts}
+	}
 	return &statusApply{
 		APIVersion: vmv1.GroupVersion.String(),
 		Kind:       "VirtualMachine",
 		Metadata: statusApplyMeta{
 			Name: vm.Name, Namespace: vm.Namespace, ResourceVersion: vm.ResourceVersion,
 		},
-		Status: statusApplyState{ObservedGeneration: vm.Generation, Conditions: conditions},
+		Status: statusApplyState{ObservedGeneration: vm.Generation, Conditions: conditions, Remediation: rem},
 	}
 }
 

@@ -1,6 +1,7 @@
 package controllers
 
 import (
+	"slices"
 	"time"
 
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -22,6 +23,16 @@ var conditionTypes = []string{
 	vmv1.ConditionStalled,
 	vmv1.ConditionReady,
 }
+
+// optionalConditionTypes are owned conditions present on some VMs only:
+// RemediationExhausted on those whose spec.remediation names an action
+// (set with the remediation plan, remediation.go).
+var optionalConditionTypes = []string{
+	vmv1.ConditionRemediationExhausted,
+}
+
+// ownedConditionTypes are all the conditions this controller owns.
+var ownedConditionTypes = slices.Concat(conditionTypes, optionalConditionTypes)
 
 // computeConditions sets every condition the controller owns on vm from the
 // facts, as of now. It only touches vm.Status.Conditions.
@@ -109,8 +120,8 @@ func conditionsEqual(a, b []metav1.Condition) bool {
 // ownedConditions returns the conditions of the types this controller owns,
 // in a stable order; others (if anybody adds some) are left to their owners.
 func ownedConditions(conds []metav1.Condition) []metav1.Condition {
-	out := make([]metav1.Condition, 0, len(conditionTypes))
-	for _, t := range conditionTypes {
+	out := make([]metav1.Condition, 0, len(ownedConditionTypes))
+	for _, t := range ownedConditionTypes {
 		if c := meta.FindStatusCondition(conds, t); c != nil {
 			out = append(out, *c)
 		}

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -157,9 +156,13 @@ func readyFalseIsFault(ready metav1.Condition, conds []metav1.Condition) bool {
 // "<vm>.<hash of uid, type, status, lastTransitionTime>". The reason is
 // left out on purpose: it may change in place without a flip.
 func eventName(vm *vmv1.VirtualMachine, c metav1.Condition) string {
-	h := sha256.New()
-	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%s", vm.UID, c.Type, c.Status, c.LastTransitionTime.UTC().Format(time.RFC3339))
-	suffix := "." + hex.EncodeToString(h.Sum(nil))[:20]
+	return hashedEventName(vm, fmt.Sprintf("%s\x00%s\x00%s\x00%s", vm.UID, c.Type, c.Status, c.LastTransitionTime.UTC().Format(time.RFC3339)))
+}
+
+// hashedEventName is "<vm>.<hash of key>", within the 253 characters of a name.
+func hashedEventName(vm *vmv1.VirtualMachine, key string) string {
+	h := sha256.Sum256([]byte(key))
+	suffix := "." + hex.EncodeToString(h[:])[:20]
 	name := vm.Name
 	if max := 253 - len(suffix); len(name) > max {
 		name = name[:max]
@@ -181,25 +184,46 @@ func eventName(vm *vmv1.VirtualMachine, c metav1.Condition) string {
 // first and last time the flip's own time (also when a restarted
 // controller records it late).
 func transitionEvent(vm *vmv1.VirtualMachine, c metav1.Condition, eventType, instance string) *corev1.Event {
-	note := transitionNote(&c)
-	flipped := c.LastTransitionTime
+	return vmEvent(vm, vmEventFields{
+		name:   eventName(vm, c),
+		labels: map[string]string{LabelConditionType: c.Type, LabelConditionStatus: string(c.Status)},
+		at:     c.LastTransitionTime.Time,
+		action: EventAction,
+		// "<Type><Status>", e.g. GuestPanickedTrue, ReadyFalse: what
+		// `kubectl get events` shows and what field selectors match.
+		reason:    c.Type + string(c.Status),
+		note:      transitionNote(&c),
+		eventType: eventType,
+	}, instance)
+}
+
+// vmEventFields are what differs between the controller's Events.
+type vmEventFields struct {
+	name, action, reason, note, eventType string
+	labels                                map[string]string
+	// at is when it happened.
+	at time.Time
+}
+
+// vmEvent builds one of the controller's Events on vm, happened once at
+// e.at (see transitionEvent for the choice of fields).
+func vmEvent(vm *vmv1.VirtualMachine, e vmEventFields, instance string) *corev1.Event {
+	at := metav1.NewTime(e.at)
 	return &corev1.Event{
 		ObjectMeta: metav1.ObjectMeta{
-			Name:      eventName(vm, c),
+			Name:      e.name,
 			Namespace: vm.Namespace,
-			Labels:    map[string]string{LabelConditionType: c.Type, LabelConditionStatus: string(c.Status)},
+			Labels:    e.labels,
 		},
-		EventTime:           metav1.NewMicroTime(flipped.Time),
-		FirstTimestamp:      flipped,
-		LastTimestamp:       flipped,
+		EventTime:           metav1.NewMicroTime(e.at),
+		FirstTimestamp:      at,
+		LastTimestamp:       at,
 		Count:               1,
 		Source:              corev1.EventSource{Component: SourceComponent},
 		ReportingController: ReportingController,
 		ReportingInstance:   instance,
-		Action:              EventAction,
-		// "<Type><Status>", e.g. GuestPanickedTrue, ReadyFalse: what
-		// `kubectl get events` shows and what field selectors match.
-		Reason: c.Type + string(c.Status),
+		Action:              e.action,
+		Reason:              e.reason,
 		InvolvedObject: corev1.ObjectReference{
 			APIVersion: vmv1.GroupVersion.String(),
 			Kind:       "VirtualMachine",
@@ -207,20 +231,15 @@ func transitionEvent(vm *vmv1.VirtualMachine, c metav1.Condition, eventType, ins
 			Name:       vm.Name,
 			UID:        vm.UID,
 		},
-		Message: note,
-		Type:    eventType,
+		Message: e.note,
+		Type:    e.eventType,
 	}
 }
 
 // transitionNote is the note of c's transition Event: its summary, within
 // the API server's limit.
 func transitionNote(c *metav1.Condition) string {
-	note := summary(c)
-	if len(note) > noteLimit {
-		// Cut on bytes, then drop a rune the cut may have split.
-		note = strings.ToValidUTF8(note[:noteLimit-3], "") + "..."
-	}
-	return note
+	return bound(summary(c))
 }
 
 // eventRecorder makes sure each recent transition has its Event.
@@ -239,41 +258,57 @@ func newEventRecorder(c client.Client, reader client.Reader, instance string, wi
 }
 
 // ensure creates the Events for the transitions in conds (as persisted on
-// vm) that happened within the repair window and may not have one yet.
+// vm, status.remediation too) that happened within the repair window and
+// may not have one yet.
 func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, conds []metav1.Condition, now time.Time) error {
 	r.known.prune(now)
 	reported := agentReported(&vm.Status)
 	for _, c := range conds {
 		eventType := eventTypeFor(c, conds, reported)
+		if c.Type == vmv1.ConditionRemediationExhausted {
+			eventType = exhaustedEventType(c, vm.Status.Remediation)
+		}
 		at := c.LastTransitionTime.Time
 		if eventType == "" || now.Sub(at) > r.window {
 			continue
 		}
-		key := types.NamespacedName{Namespace: vm.Namespace, Name: eventName(vm, c)}
-		exists, err := r.known.exists(ctx, key, now)
+		result, err := r.create(ctx, transitionEvent(vm, c, eventType, r.instance), at, now)
+		if result != "" {
+			transitionEventsTotal.WithLabelValues(result).Inc()
+		}
 		if err != nil {
-			return err
-		}
-		if exists {
-			continue
-		}
-		err = r.client.Create(ctx, transitionEvent(vm, c, eventType, r.instance))
-		switch {
-		case err == nil:
-			transitionEventsTotal.WithLabelValues("created").Inc()
-			logCondition(incidentLog, vm, c, eventType)
-		case apierrors.IsAlreadyExists(err):
-			// Created since the list (by a replica that was leader a
-			// moment ago): the name still keeps it single.
-			transitionEventsTotal.WithLabelValues("already_exists").Inc()
-		case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
-			// The namespace, VM included, is going away: nobody will read it.
-			transitionEventsTotal.WithLabelValues("skipped").Inc()
-		default:
-			transitionEventsTotal.WithLabelValues("failed").Inc()
 			return fmt.Errorf("recording the %s=%s transition Event: %w", c.Type, c.Status, err)
 		}
-		r.known.add(key, at)
+		if result == "created" {
+			logCondition(incidentLog, vm, c, eventType)
+		}
 	}
 	return nil
+}
+
+// create creates ev unless it is known to exist, and says how it went:
+// created, already_exists, skipped, failed, or "" when known. at is when
+// what ev records happened.
+func (r *eventRecorder) create(ctx context.Context, ev *corev1.Event, at, now time.Time) (string, error) {
+	key := types.NamespacedName{Namespace: ev.Namespace, Name: ev.Name}
+	exists, err := r.known.exists(ctx, key, now)
+	if err != nil || exists {
+		return "", err
+	}
+	err = r.client.Create(ctx, ev)
+	result := "created"
+	switch {
+	case err == nil:
+	case apierrors.IsAlreadyExists(err):
+		// Created since the list (by a replica that was leader a
+		// moment ago): the name still keeps it single.
+		result = "already_exists"
+	case apierrors.HasStatusCause(err, corev1.NamespaceTerminatingCause):
+		// The namespace, VM included, is going away: nobody will read it.
+		result = "skipped"
+	default:
+		return "failed", err
+	}
+	r.known.add(key, at)
+	return result, nil
 }

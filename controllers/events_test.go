@@ -188,7 +188,7 @@ func TestStatusApplySendsOnlyConditions(t *testing.T) {
 		Spec:       vmv1.VirtualMachineSpec{NodeName: "n1"},
 		Status:     running(),
 	}
-	data, err := json.Marshal(newStatusApply(vm, []metav1.Condition{{Type: ready, Status: "True", Reason: vmv1.ReasonReady, LastTransitionTime: metav1.NewTime(t0)}}))
+	data, err := json.Marshal(newStatusApply(vm, []metav1.Condition{{Type: ready, Status: "True", Reason: vmv1.ReasonReady, LastTransitionTime: metav1.NewTime(t0)}}, nil))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,6 +47,21 @@ func init() {
 	metrics.Registry.MustRegister(conditionsGauge, vmConditionGauge, transitionsTotal, transitionEventsTotal, reconcileErrorsTotal)
 }
 
+// remediationAttemptsTotal counts remediation attempts by their outcome.
+var remediationAttemptsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "vmevents_controller_remediation_attempts_total",
+	Help: "Remediation attempts by fault condition, action and result (Succeeded, Failed, Unknown, Expired, DryRun), counted when the result is recorded.",
+}, []string{"condition", "action", "result"})
+
+func init() { metrics.Registry.MustRegister(remediationAttemptsTotal) }
+
+// countRemediationAttempts counts the attempts whose result was just recorded.
+func countRemediationAttempts(finished []vmv1.RemediationAttempt) {
+	for _, a := range finished {
+		remediationAttemptsTotal.WithLabelValues(a.Condition, string(a.Action), string(a.Result)).Inc()
+	}
+}
+
 // conditionKey is one label set of conditionsGauge.
 type conditionKey struct{ typ, status, reason string }
 

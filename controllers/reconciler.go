@@ -29,8 +29,9 @@ import (
 
 const (
 	// FieldManager is the server-side apply field manager of the
-	// controller: it owns status.conditions and status.observedGeneration,
-	// and nothing else.
+	// controller: it owns status.conditions, status.observedGeneration and
+	// status.remediation's request, attempts and totalAttempts, and
+	// nothing else (the agent owns remediation.execution).
 	FieldManager = "vmevents-controller"
 	// ControllerName names the controller in logs and metrics.
 	ControllerName = "virtualmachine"
@@ -152,6 +153,8 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 
 	desired := vm.DeepCopy()
 	computeConditions(desired, f, now)
+	rem := planRemediation(vm.Spec.Remediation, vm.Status.Remediation, desired.Status.Conditions, &f.status, now)
+	setRemediationExhausted(desired, rem.exhausted, now)
 	before := ownedConditions(vm.Status.Conditions)
 	after := ownedConditions(desired.Status.Conditions)
 
@@ -159,8 +162,10 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 		log.V(1).Info("a condition flipped less than a second ago; holding the next flip back", "wait", wait)
 		return ctrl.Result{RequeueAfter: wait}, nil
 	}
-	if !conditionsEqual(before, after) || vm.Status.ObservedGeneration != vm.Generation {
-		err := r.Client.Status().Apply(ctx, newStatusApply(vm, after), client.FieldOwner(FieldManager), client.ForceOwnership)
+	if !conditionsEqual(before, after) || vm.Status.ObservedGeneration != vm.Generation || !remediationEqual(vm.Status.Remediation, rem.status) {
+		// One apply for conditions and remediation: a request is only ever
+		// made by an apply conditional on the version it was decided from.
+		err := r.Client.Status().Apply(ctx, newStatusApply(vm, after, rem.status), client.FieldOwner(FieldManager), client.ForceOwnership)
 		switch {
 		case apierrors.IsConflict(err):
 			// Computed from a version that is no longer current: compute
@@ -174,8 +179,11 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 			return ctrl.Result{}, r.failed("apply", fmt.Errorf("applying conditions: %w", err))
 		}
 		countTransitions(before, after)
-		log.V(1).Info("conditions applied", "conditions", after)
+		countRemediationAttempts(rem.finished)
+		log.V(1).Info("conditions applied", "conditions", after, "remediation", rem.status)
 	}
+	// What is persisted now: the Events below are ensured from it.
+	vm.Status.Remediation = rem.status
 	r.counts.set(req.NamespacedName, after)
 
 	// After the status: an Event is only ever recorded for a transition
@@ -184,7 +192,23 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if err := r.events.ensure(ctx, vm, after, now); err != nil {
 		return ctrl.Result{}, r.failed("events", err)
 	}
-	return ctrl.Result{RequeueAfter: requeueAfter(f, now)}, nil
+	if err := r.events.ensureRemediation(ctx, vm, now); err != nil {
+		return ctrl.Result{}, r.failed("events", err)
+	}
+	return ctrl.Result{RequeueAfter: sooner(requeueAfter(f, now), rem.recheck, now)}, nil
+}
+
+// sooner is the requeue after d, or until at when that comes first (zero
+// at: none).
+func sooner(d time.Duration, at time.Time, now time.Time) time.Duration {
+	if at.IsZero() {
+		return d
+	}
+	wait := max(at.Sub(now), minRequeue)
+	if d == 0 || wait < d {
+		return wait
+	}
+	return d
 }
 
 // failed counts a reconcile error by step and returns it for a backoff retry.
