@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -56,8 +57,10 @@ func TestRemediateOnRealQEMU(t *testing.T) {
 		faulted func(f model.Facts) bool
 		action  vmv1.RemediationAction
 		wantErr error
-		// wantResets is how many RESET events QEMU sent.
-		wantResets int64
+		// wantResets is how many resets QEMU did for the host (SeaBIOS
+		// resets the machine once more itself when it boots again after a
+		// reset: a guest-initiated RESET, not counted here).
+		wantResets int
 		wantState  qmp.RunState
 	}{{
 		name: "Reset of a guest paused by its panic: system_reset, then cont out of prelaunch",
@@ -112,9 +115,8 @@ func TestRemediateOnRealQEMU(t *testing.T) {
 				t.Errorf("QEMU is %s, want %s", st.Status, tc.wantState)
 			}
 			// The session saw what QEMU did through its own events.
-			eventually(t, "the state reach the facts", func() bool {
-				f := facts()
-				return f.EventCounts["RESET"] == tc.wantResets && (f.RunState == vmv1.RunStateRunning) == (tc.wantState == qmp.RunStateRunning)
+			eventually(t, "the state and resets reach the facts", func() bool {
+				return (facts().RunState == vmv1.RunStateRunning) == (tc.wantState == qmp.RunStateRunning) && hostResets(rec) == tc.wantResets
 			})
 		})
 	}
@@ -150,7 +152,18 @@ func TestRemediateNeedsAVerifiedConnection(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if f := rec.FactsOf("default", "vm"); f.EventCounts["RESET"] != 0 || !st.Running {
-		t.Errorf("QEMU was acted on: %d resets, status %s", f.EventCounts["RESET"], st.Status)
+	if n := hostResets(rec); n != 0 || !st.Running {
+		t.Errorf("QEMU was acted on: %d resets, status %s", n, st.Status)
 	}
+}
+
+// hostResets counts the RESETs the host asked for that the source published.
+func hostResets(rec *publishtest.Recorder) int {
+	n := 0
+	for _, o := range rec.Occurrences() {
+		if o.Action == "RESET" && strings.Contains(o.Note, string(qmp.ShutdownCauseHostQMPSystemReset)) {
+			n++
+		}
+	}
+	return n
 }
