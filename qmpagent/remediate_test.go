@@ -2,6 +2,7 @@ package qmpagent_test
 
 import (
 	"context"
+	"encoding/json"
 	"sync/atomic"
 	"time"
 
@@ -93,6 +94,31 @@ func hostResets(mon *qmp.Conn) func() int64 {
 	return n.Load
 }
 
+// remediationFields are the fields the agent's remediation field manager
+// owns in vm, down to status.remediation's members.
+func remediationFields(vm *vmv1.VirtualMachine) []string {
+	GinkgoHelper()
+	var got vmv1.VirtualMachine
+	Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(vm), &got)).To(Succeed())
+	var out []string
+	for _, m := range got.ManagedFields {
+		if m.Manager != qmpagent.RemediationFieldManager {
+			continue
+		}
+		Expect(m.Subresource).To(Equal("status"))
+		var fields map[string]map[string]map[string]any
+		Expect(json.Unmarshal(m.FieldsV1.Raw, &fields)).To(Succeed())
+		for top, under := range fields {
+			for field, members := range under {
+				for member := range members {
+					out = append(out, top+"."+field+"."+member)
+				}
+			}
+		}
+	}
+	return out
+}
+
 // panickedGuest starts a QEMU whose guest panics once (pvpanic) and is
 // paused by QEMU for it, lets it panic, and waits until the agent has
 // published the panic. It returns the VM and the test's monitor.
@@ -157,6 +183,7 @@ var _ = Describe("remediation requests", func() {
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStateRunning))
 		Eventually(func() float64 { return remediations(vmv1.RemediationReset, vmv1.ExecutionSucceeded) }).Should(Equal(succeeded + 1))
 		done := *execution(vm)()
+		Expect(remediationFields(vm)).To(Equal([]string{"f:status.f:remediation.f:execution"}))
 
 		// The request stays until the controller records its outcome; a
 		// fresh agent finds it reported and does not act on it again.
