@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -20,6 +21,7 @@ import (
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 	"github.com/vmevents/vmevents/qmpagent/qmp/qemutest"
 	"github.com/vmevents/vmevents/test/framework/qemuvm"
+	"github.com/vmevents/vmevents/test/framework/testenv"
 )
 
 // The specs play the controller: they write status.remediation.request as
@@ -239,4 +241,49 @@ var _ = Describe("remediation requests", func() {
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStatePaused))
 		Expect(getVM(vm)()).To(HaveField("RunState", vmv1.RunStatePaused))
 	})
+
+	It("takes a request up only on the VM as it read it: of two agent processes that read one version, one acts", func() {
+		// No agent of the suite follows this node: the two processes here
+		// are all there is.
+		vm := testenv.VirtualMachine("default", "remediation-race", vmv1.VirtualMachineSpec{
+			NodeName: "node-remediation-race", QMP: &vmv1.QMPSource{SocketPath: "/run/nowhere.qmp"}})
+		Expect(env.Client.Create(context.Background(), vm)).To(Succeed())
+		request(vm, 1, vmv1.RemediationReset, time.Now())
+		var read vmv1.VirtualMachine
+		Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(vm), &read)).To(Succeed())
+
+		first, second := &countingRemediator{}, &countingRemediator{}
+		a, b := qmpagent.NewRemediationOnly(env.Client, first), qmpagent.NewRemediationOnly(env.Client, second)
+		Expect(a.Remediate(context.Background(), read.DeepCopy())).To(Equal(ctrl.Result{}))
+		// The second reads the same version (its cache is behind the first's
+		// mark): its own mark is refused, it reads again, it does nothing.
+		res, err := b.Remediate(context.Background(), read.DeepCopy())
+		Expect(err).NotTo(HaveOccurred())
+		Expect(res.RequeueAfter).To(BeNumerically(">", 0))
+		a.Wait()
+		b.Wait()
+		Expect(first.calls.Load()).To(Equal(int32(1)))
+		Expect(second.calls.Load()).To(BeZero())
+		Expect(execution(vm)()).To(And(HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("RequestID", int64(1))))
+
+		// Handed the old version again, neither acts; read again, the
+		// second finds the request reported.
+		Expect(a.Remediate(context.Background(), read.DeepCopy())).To(Equal(ctrl.Result{}))
+		Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(vm), &read)).To(Succeed())
+		Expect(b.Remediate(context.Background(), read.DeepCopy())).To(Equal(ctrl.Result{}))
+		Expect(first.calls.Load() + second.calls.Load()).To(Equal(int32(1)))
+		Expect(execution(vm)()).To(HaveField("Phase", vmv1.ExecutionSucceeded))
+	})
 })
+
+// countingRemediator stands in for a QMP source where two agent processes
+// are needed at once, which one QEMU monitor cannot serve: it counts the
+// actions it is asked for and does them.
+type countingRemediator struct{ calls atomic.Int32 }
+
+func (r *countingRemediator) Name() string                    { return vmv1.SourceQMP }
+func (r *countingRemediator) Start(ctx context.Context) error { <-ctx.Done(); return nil }
+func (r *countingRemediator) Remediate(context.Context, *vmv1.VirtualMachine, vmv1.RemediationAction) error {
+	r.calls.Add(1)
+	return nil
+}
