@@ -5,7 +5,8 @@
 // occurrences as events.k8s.io Events (series with exact counts:
 // events.go), and what the apiserver has not accepted yet to a node-local
 // spool (spool.go, events_spool.go). It renews the node's heartbeat Lease
-// (heartbeat.go).
+// (heartbeat.go), and carries out the controller's remediation requests,
+// at most once each, through the VM's source (remediate.go).
 //
 // The sources (qmpagent/source/qmpsource, libvirtsource, lxdsource) are
 // peers behind one contract, package source: the Agent is their

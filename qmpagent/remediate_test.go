@@ -42,9 +42,9 @@ func applyRemediation(vm *vmv1.VirtualMachine, manager string, rs vmv1.Remediati
 		client.FieldOwner(manager), client.ForceOwnership)).To(Succeed())
 }
 
-// request has the agent do action on vm, as the controller asks, with
+// askRemediation has the agent do action on vm, as the controller asks, with
 // request (and attempt) ID id, made at requestedAt.
-func request(vm *vmv1.VirtualMachine, id int64, action vmv1.RemediationAction, requestedAt time.Time) {
+func askRemediation(vm *vmv1.VirtualMachine, id int64, action vmv1.RemediationAction, requestedAt time.Time) {
 	GinkgoHelper()
 	applyRemediation(vm, "vmevents-controller", vmv1.RemediationStatus{TotalAttempts: id, Request: &vmv1.RemediationRequest{
 		ID: id, Action: action, Condition: vmv1.ConditionGuestPanicked,
@@ -52,8 +52,8 @@ func request(vm *vmv1.VirtualMachine, id int64, action vmv1.RemediationAction, r
 	}})
 }
 
-// execution returns vm's status.remediation.execution, nil while none.
-func execution(vm *vmv1.VirtualMachine) func() *vmv1.RemediationExecution {
+// remediationExecution returns vm's status.remediation.execution, nil while none.
+func remediationExecution(vm *vmv1.VirtualMachine) func() *vmv1.RemediationExecution {
 	return func() *vmv1.RemediationExecution {
 		if rs := getVM(vm)().Remediation; rs != nil {
 			return rs.Execution
@@ -62,8 +62,8 @@ func execution(vm *vmv1.VirtualMachine) func() *vmv1.RemediationExecution {
 	}
 }
 
-// remediations is the agent's count of reported requests of a kind.
-func remediations(action vmv1.RemediationAction, result vmv1.ExecutionPhase) float64 {
+// remediationCount is the agent's count of reported requests of a kind.
+func remediationCount(action vmv1.RemediationAction, result vmv1.ExecutionPhase) float64 {
 	return testutil.ToFloat64(metrics.Remediations.WithLabelValues(vmv1.SourceQMP, string(action), string(result)))
 }
 
@@ -76,11 +76,11 @@ func qemuState(mon *qmp.Conn) func() qmp.RunState {
 	}
 }
 
-// hostResets counts, from now on, the resets QEMU does at the host's
+// hostResetsOn counts, from now on, the resets QEMU does at the host's
 // request (system_reset), as the test's own monitor hears them. (SeaBIOS,
 // booting again after a reset, resets the machine once more itself: a
 // guest-initiated RESET, in status.eventCounts too.)
-func hostResets(mon *qmp.Conn) func() int64 {
+func hostResetsOn(mon *qmp.Conn) func() int64 {
 	var n atomic.Int64
 	go func() {
 		for {
@@ -121,10 +121,10 @@ func remediationFields(vm *vmv1.VirtualMachine) []string {
 	return out
 }
 
-// panickedGuest starts a QEMU whose guest panics once (pvpanic) and is
+// panickedQEMU starts a QEMU whose guest panics once (pvpanic) and is
 // paused by QEMU for it, lets it panic, and waits until the agent has
 // published the panic. It returns the VM and the test's monitor.
-func panickedGuest() (*vmv1.VirtualMachine, *qmp.Conn) {
+func panickedQEMU() (*vmv1.VirtualMachine, *qmp.Conn) {
 	GinkgoHelper()
 	in := qemutest.Start(suiteT, qemutest.Options{Boot: qemuvm.PanicOnce, Paused: true, PrettyMonitor: true,
 		Args: []string{"-device", "pvpanic", "-action", "panic=pause"}})
@@ -137,8 +137,8 @@ func panickedGuest() (*vmv1.VirtualMachine, *qmp.Conn) {
 	return vm, mon
 }
 
-// pausedGuest starts an idle QEMU and pauses it with the test's monitor.
-func pausedGuest() (*vmv1.VirtualMachine, *qmp.Conn) {
+// pausedQEMU starts an idle QEMU and pauses it with the test's monitor.
+func pausedQEMU() (*vmv1.VirtualMachine, *qmp.Conn) {
 	GinkgoHelper()
 	in := qemutest.Start(suiteT, qemutest.Options{Boot: qemutest.Idle, PrettyMonitor: true})
 	vm := createVM(in.QMPPath)
@@ -149,11 +149,11 @@ func pausedGuest() (*vmv1.VirtualMachine, *qmp.Conn) {
 	return vm, mon
 }
 
-// restartAgent stops the suite's agent, runs between (with no agent
+// restartAgentAround stops the suite's agent, runs between (with no agent
 // running), starts a fresh one and waits until it has followed vm again:
 // its session has re-synced, which only a reconcile of vm starts, and the
 // reconcile decided on vm's request before it returned.
-func restartAgent(vm *vmv1.VirtualMachine, between func()) {
+func restartAgentAround(vm *vmv1.VirtualMachine, between func()) {
 	GinkgoHelper()
 	before := getVM(vm)()
 	stopAgent()
@@ -165,12 +165,12 @@ func restartAgent(vm *vmv1.VirtualMachine, between func()) {
 
 var _ = Describe("remediation requests", func() {
 	It("resets a guest paused by its panic, exactly once, even when the agent restarts after it", func() {
-		vm, mon := panickedGuest()
-		resets := hostResets(mon)
-		succeeded := remediations(vmv1.RemediationReset, vmv1.ExecutionSucceeded)
+		vm, mon := panickedQEMU()
+		resets := hostResetsOn(mon)
+		succeeded := remediationCount(vmv1.RemediationReset, vmv1.ExecutionSucceeded)
 
-		request(vm, 1, vmv1.RemediationReset, time.Now())
-		Eventually(execution(vm)).Should(And(Not(BeNil()), HaveField("RequestID", int64(1)),
+		askRemediation(vm, 1, vmv1.RemediationReset, time.Now())
+		Eventually(remediationExecution(vm)).Should(And(Not(BeNil()), HaveField("RequestID", int64(1)),
 			HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("Source", vmv1.SourceQMP),
 			HaveField("FinishedAt", Not(BeNil())), HaveField("Message", Equal("Reset done through qmp"))))
 		// QEMU reset the guest once and runs it again (it does not panic
@@ -183,31 +183,31 @@ var _ = Describe("remediation requests", func() {
 		Eventually(eventsOf(vm)).Should(ContainElement(And(HaveField("Reason", "Reset"),
 			HaveField("Note", "VM reset (host-initiated, host-qmp-system-reset)"), WithTransform(seriesCount, Equal(int32(1))))))
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStateRunning))
-		Eventually(func() float64 { return remediations(vmv1.RemediationReset, vmv1.ExecutionSucceeded) }).Should(Equal(succeeded + 1))
-		done := *execution(vm)()
+		Eventually(func() float64 { return remediationCount(vmv1.RemediationReset, vmv1.ExecutionSucceeded) }).Should(Equal(succeeded + 1))
+		done := *remediationExecution(vm)()
 		Expect(remediationFields(vm)).To(Equal([]string{"f:status.f:remediation.f:execution"}))
 
 		// The request stays until the controller records its outcome; a
 		// fresh agent finds it reported and does not act on it again.
-		restartAgent(vm, func() {})
-		Expect(*execution(vm)()).To(Equal(done))
+		restartAgentAround(vm, func() {})
+		Expect(*remediationExecution(vm)()).To(Equal(done))
 		Expect(resets()).To(Equal(int64(1)))
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStateRunning))
 	})
 
 	It("reports Unknown, and never acts, on a request taken up by an agent that is gone", func() {
-		vm, mon := panickedGuest()
-		resets := hostResets(mon)
-		restartAgent(vm, func() {
+		vm, mon := panickedQEMU()
+		resets := hostResetsOn(mon)
+		restartAgentAround(vm, func() {
 			// What an agent leaves when it stops between its Executing mark
 			// and the action's outcome.
 			now := time.Now()
-			request(vm, 1, vmv1.RemediationReset, now)
+			askRemediation(vm, 1, vmv1.RemediationReset, now)
 			applyRemediation(vm, qmpagent.RemediationFieldManager, vmv1.RemediationStatus{Execution: &vmv1.RemediationExecution{
 				RequestID: 1, Phase: vmv1.ExecutionExecuting, StartedAt: metav1.NewMicroTime(now), Source: vmv1.SourceQMP,
 			}})
 		})
-		Eventually(execution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionUnknown),
+		Eventually(remediationExecution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionUnknown),
 			HaveField("FinishedAt", Not(BeNil())), HaveField("Message", ContainSubstring("not repeated"))))
 		Expect(getVM(vm)()).To(And(HaveField("EventCounts", Not(HaveKey("RESET"))), HaveField("RunStateReason", "guest-panicked")))
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStateGuestPanicked))
@@ -215,29 +215,29 @@ var _ = Describe("remediation requests", func() {
 	})
 
 	It("resumes a paused guest with cont", func() {
-		vm, mon := pausedGuest()
-		request(vm, 1, vmv1.RemediationResume, time.Now())
-		Eventually(execution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionSucceeded)))
+		vm, mon := pausedQEMU()
+		askRemediation(vm, 1, vmv1.RemediationResume, time.Now())
+		Eventually(remediationExecution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionSucceeded)))
 		Eventually(getVM(vm)).Should(HaveField("RunState", vmv1.RunStateRunning))
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStateRunning))
 	})
 
 	It("fails PowerCycle over QMP as not supported, and does nothing", func() {
-		vm, mon := pausedGuest()
-		request(vm, 1, vmv1.RemediationPowerCycle, time.Now())
-		Eventually(execution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionFailed),
+		vm, mon := pausedQEMU()
+		askRemediation(vm, 1, vmv1.RemediationPowerCycle, time.Now())
+		Eventually(remediationExecution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionFailed),
 			HaveField("FinishedAt", Not(BeNil())), HaveField("Message", ContainSubstring("not supported by this source"))))
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStatePaused))
 		Expect(getVM(vm)()).To(HaveField("EventCounts", Not(HaveKey("RESET"))))
 	})
 
 	It("expires a request older than the agent accepts, and does nothing", func() {
-		vm, mon := pausedGuest()
-		expired := remediations(vmv1.RemediationResume, vmv1.ExecutionExpired)
-		request(vm, 1, vmv1.RemediationResume, time.Now().Add(-2*time.Minute))
-		Eventually(execution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionExpired),
+		vm, mon := pausedQEMU()
+		expired := remediationCount(vmv1.RemediationResume, vmv1.ExecutionExpired)
+		askRemediation(vm, 1, vmv1.RemediationResume, time.Now().Add(-2*time.Minute))
+		Eventually(remediationExecution(vm)).Should(And(HaveField("RequestID", int64(1)), HaveField("Phase", vmv1.ExecutionExpired),
 			HaveField("Message", ContainSubstring("not carried out"))))
-		Eventually(func() float64 { return remediations(vmv1.RemediationResume, vmv1.ExecutionExpired) }).Should(Equal(expired + 1))
+		Eventually(func() float64 { return remediationCount(vmv1.RemediationResume, vmv1.ExecutionExpired) }).Should(Equal(expired + 1))
 		Expect(qemuState(mon)()).To(Equal(qmp.RunStatePaused))
 		Expect(getVM(vm)()).To(HaveField("RunState", vmv1.RunStatePaused))
 	})
@@ -248,7 +248,7 @@ var _ = Describe("remediation requests", func() {
 		vm := testenv.VirtualMachine("default", "remediation-race", vmv1.VirtualMachineSpec{
 			NodeName: "node-remediation-race", QMP: &vmv1.QMPSource{SocketPath: "/run/nowhere.qmp"}})
 		Expect(env.Client.Create(context.Background(), vm)).To(Succeed())
-		request(vm, 1, vmv1.RemediationReset, time.Now())
+		askRemediation(vm, 1, vmv1.RemediationReset, time.Now())
 		var read vmv1.VirtualMachine
 		Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(vm), &read)).To(Succeed())
 
@@ -264,7 +264,7 @@ var _ = Describe("remediation requests", func() {
 		b.Wait()
 		Expect(first.calls.Load()).To(Equal(int32(1)))
 		Expect(second.calls.Load()).To(BeZero())
-		Expect(execution(vm)()).To(And(HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("RequestID", int64(1))))
+		Expect(remediationExecution(vm)()).To(And(HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("RequestID", int64(1))))
 
 		// Handed the old version again, neither acts; read again, the
 		// second finds the request reported.
@@ -272,7 +272,7 @@ var _ = Describe("remediation requests", func() {
 		Expect(env.Client.Get(context.Background(), client.ObjectKeyFromObject(vm), &read)).To(Succeed())
 		Expect(b.Remediate(context.Background(), read.DeepCopy())).To(Equal(ctrl.Result{}))
 		Expect(first.calls.Load() + second.calls.Load()).To(Equal(int32(1)))
-		Expect(execution(vm)()).To(HaveField("Phase", vmv1.ExecutionSucceeded))
+		Expect(remediationExecution(vm)()).To(HaveField("Phase", vmv1.ExecutionSucceeded))
 	})
 })
 
