@@ -5,7 +5,8 @@
 // occurrences as events.k8s.io Events (series with exact counts:
 // events.go), and what the apiserver has not accepted yet to a node-local
 // spool (spool.go, events_spool.go). It renews the node's heartbeat Lease
-// (heartbeat.go).
+// (heartbeat.go), and carries out the controller's remediation requests,
+// at most once each, through the VM's source (remediate.go).
 //
 // The sources (qmpagent/source/qmpsource, libvirtsource, lxdsource) are
 // peers behind one contract, package source: the Agent is their
@@ -92,6 +93,9 @@ type Agent struct {
 	// invalidLogged holds the VMs whose status the apiserver refused as
 	// invalid, logged once each (statusInvalid).
 	invalidLogged sync.Map
+	// remediating remembers the remediation requests this process took
+	// up (remediate.go).
+	remediating remediations
 }
 
 // New wires an agent core into the manager: the VM reconciler, the status
@@ -182,6 +186,10 @@ func (a *Agent) Start(ctx context.Context) error {
 	case <-ctx.Done():
 	case err = <-failed:
 	}
+	// An action in flight needs its source's connection, and its outcome
+	// is worth writing: it is waited for (it is bounded) before the
+	// sources stop.
+	a.remediating.stop()
 	stopSources()
 	running.Wait()
 	stopWriters()
@@ -210,4 +218,16 @@ func (a *Agent) followers() []source.Follower {
 		}
 	}
 	return out
+}
+
+// remediator is the source named name that can act on VMs, or nil.
+func (a *Agent) remediator(name string) source.Remediator {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, s := range a.sources {
+		if r, ok := s.(source.Remediator); ok && s.Name() == name {
+			return r
+		}
+	}
+	return nil
 }

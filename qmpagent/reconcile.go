@@ -11,8 +11,9 @@ import (
 )
 
 // Reconcile tells the sources that follow single VMs (source.Follower)
-// about one VirtualMachine of the node, and forgets everything of one that
-// is gone or moved to another node.
+// about one VirtualMachine of the node and carries out its remediation
+// request (remediate.go), and forgets everything of one that is gone or
+// moved to another node.
 func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
 	var vm vmv1.VirtualMachine
 	err := a.client.Get(ctx, req.NamespacedName, &vm)
@@ -29,7 +30,7 @@ func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	for _, f := range a.followers() {
 		f.Follow(&vm)
 	}
-	return ctrl.Result{}, nil
+	return a.remediate(ctx, &vm)
 }
 
 // forget ends everything the agent keeps for a VM that is gone or moved to
@@ -47,5 +48,6 @@ func (a *Agent) forget(key types.NamespacedName) {
 	a.status.Forget(key)
 	if ok {
 		a.events.Forget(uid)
+		a.remediating.forget(uid)
 	}
 }

@@ -76,6 +76,11 @@ var (
 		Name: "vmevents_agent_spool_errors_total",
 		Help: "Values the node-local spool could not keep (disk full, spool full, I/O error), by kind (status, event); they stay in memory.",
 	}, []string{"kind"})
+	// Remediations counts the remediation requests the agent reported on.
+	Remediations = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vmevents_agent_remediations_total",
+		Help: "Remediation requests the agent reported on, by source, action and result (Succeeded, Failed, Unknown, Expired).",
+	}, []string{"source", "action", "result"})
 	// APIWriteSeconds measures the agent's writes to the Kubernetes API.
 	APIWriteSeconds = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "vmevents_agent_api_write_duration_seconds",
@@ -86,5 +91,6 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(EventsReceived, EventsPublished, EventsCoalesced, EventsShed, EventsRefused, FactsDropped, EventsSuppressed,
-		SessionsConnected, Sessions, Reconnects, Discovered, DiscoveredDeleted, SpoolErrors, APIWriteSeconds)
+		SessionsConnected, Sessions, Reconnects, Discovered, DiscoveredDeleted, SpoolErrors, APIWriteSeconds,
+		Remediations)
 }

@@ -3,6 +3,7 @@ package qmpsource
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -62,9 +63,14 @@ type running struct {
 	socketPath, uuid string
 	cancel           context.CancelFunc
 	done             chan struct{}
+	// conn is the session's verified connection while it is up.
+	conn atomic.Pointer[qmp.Conn]
 }
 
-var _ source.Follower = (*Source)(nil)
+var (
+	_ source.Follower   = (*Source)(nil)
+	_ source.Remediator = (*Source)(nil)
+)
 
 // New returns the QMP source, publishing through p.
 func New(p source.Publisher, cfg Config) *Source {
@@ -155,6 +161,7 @@ func (s *Source) Follow(vm *vmv1.VirtualMachine) {
 		MinBackoff: s.cfg.MinBackoff,
 		MaxBackoff: s.cfg.MaxBackoff,
 		Log:        ctrl.Log.WithName("session").WithValues("vm", key.String()),
+		Live:       &r.conn,
 	}
 	go func() {
 		defer close(r.done)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -58,6 +59,10 @@ type Session struct {
 	Log logr.Logger
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// Live, when set, holds the connection while it is up and verified
+	// (its socket trusted and claimed, its UUID checked): the one a
+	// remediation may act through (Source.Remediate).
+	Live *atomic.Pointer[qmp.Conn]
 }
 
 func (s *Session) now() time.Time {
@@ -131,6 +136,10 @@ func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect boo
 		return err
 	}
 	defer conn.Close()
+	if s.Live != nil {
+		s.Live.Store(conn)
+		defer s.Live.CompareAndSwap(conn, nil) // before Close: never hand out a closing conn
+	}
 	// NextEvent rather than Events: the channel would cost every session a
 	// goroutine and a buffer.
 	for {
