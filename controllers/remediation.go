@@ -124,7 +124,9 @@ type activeFault struct {
 	action    vmv1.RemediationAction
 	// id identifies the fault: "<Condition>/<time RFC3339Nano UTC>".
 	id string
-	// since is when the condition went True.
+	// since is when the fault started for the delay: the later of the
+	// fault's own time (microseconds) and the condition's flip (whole
+	// seconds, so up to a second before the flip really happened).
 	since time.Time
 	// reason is the condition's reason.
 	reason string
@@ -145,8 +147,12 @@ func activeFaults(p remediationPolicy, conds []metav1.Condition, st *vmv1.Virtua
 			continue
 		}
 		at := faultTime(t, st, c)
+		since := c.LastTransitionTime.Time
+		if at.After(since) {
+			since = at
+		}
 		out = append(out, activeFault{
-			condition: t, action: action, reason: c.Reason, since: c.LastTransitionTime.Time,
+			condition: t, action: action, reason: c.Reason, since: since,
 			id: t + "/" + at.UTC().Format(time.RFC3339Nano),
 		})
 	}
