@@ -266,7 +266,7 @@ func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, con
 	for _, c := range conds {
 		eventType := eventTypeFor(c, conds, reported)
 		if c.Type == vmv1.ConditionRemediationExhausted {
-			eventType = exhaustedEventType(c, vm.Status.Remediation)
+			eventType = exhaustedEventType(c)
 		}
 		at := c.LastTransitionTime.Time
 		if eventType == "" || now.Sub(at) > r.window {

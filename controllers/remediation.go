@@ -241,6 +241,11 @@ func setRemediationExhausted(vm *vmv1.VirtualMachine, c *metav1.Condition, now t
 		meta.RemoveStatusCondition(&vm.Status.Conditions, vmv1.ConditionRemediationExhausted)
 		return
 	}
+	if c.Status == metav1.ConditionFalse && wasFaulted(vm, vmv1.ConditionRemediationExhausted) {
+		// The end of an exhaustion, as every fault condition's: Recovered
+		// until it is True again.
+		c.Reason = vmv1.ReasonRecovered
+	}
 	setCondition(vm, *c, now)
 }
 

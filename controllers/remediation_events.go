@@ -98,22 +98,15 @@ func remediationEventName(vm *vmv1.VirtualMachine, id int64, what string) string
 }
 
 // exhaustedEventType says which Event RemediationExhausted in its
-// persisted state c deserves. True is a Warning. False is the state the
-// condition starts in (no Event), or the end of an exhaustion (Normal): the
-// API has one False reason for both, so they are told apart by the
-// attempts kept, which an exhaustion has and a start has not: one requested
-// before the flip.
-func exhaustedEventType(c metav1.Condition, rs *vmv1.RemediationStatus) string {
-	if c.Status == metav1.ConditionTrue {
+// persisted state c deserves: True is a Warning, the end of an exhaustion
+// (False, Recovered) Normal, and the state it starts in (False,
+// AttemptsLeft) none.
+func exhaustedEventType(c metav1.Condition) string {
+	switch {
+	case c.Status == metav1.ConditionTrue:
 		return corev1.EventTypeWarning
-	}
-	if rs == nil {
-		return ""
-	}
-	for _, a := range rs.Attempts {
-		if a.RequestedAt.Time.Before(c.LastTransitionTime.Time) {
-			return corev1.EventTypeNormal
-		}
+	case c.Reason == vmv1.ReasonRecovered:
+		return corev1.EventTypeNormal
 	}
 	return ""
 }

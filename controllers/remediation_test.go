@@ -428,20 +428,18 @@ func TestAttemptEvents(t *testing.T) {
 }
 
 func TestExhaustedEventType(t *testing.T) {
-	flip := 10 * time.Minute
 	cases := []struct {
 		name   string
 		status metav1.ConditionStatus
-		rs     *vmv1.RemediationStatus
+		reason string
 		want   string
 	}{
-		{"given up: Warning", metav1.ConditionTrue, record(att(1, panicFault, vmv1.RemediationFailed, 0)), corev1.EventTypeWarning},
-		{"where it starts: nothing", metav1.ConditionFalse, nil, ""},
-		{"where it starts, attempts made since: nothing", metav1.ConditionFalse, record(att(1, panicFault, vmv1.RemediationFailed, flip+time.Second)), ""},
-		{"attempts before the flip: the end of an exhaustion", metav1.ConditionFalse, record(att(1, panicFault, vmv1.RemediationFailed, 0)), corev1.EventTypeNormal},
+		{"given up: Warning", metav1.ConditionTrue, vmv1.ReasonMaxAttemptsReached, corev1.EventTypeWarning},
+		{"where it starts: nothing", metav1.ConditionFalse, vmv1.ReasonAttemptsLeft, ""},
+		{"the end of an exhaustion: Normal", metav1.ConditionFalse, vmv1.ReasonRecovered, corev1.EventTypeNormal},
 	}
 	for _, c := range cases {
-		got := exhaustedEventType(remCond(vmv1.ConditionRemediationExhausted, c.status, "", flip), c.rs)
+		got := exhaustedEventType(remCond(vmv1.ConditionRemediationExhausted, c.status, c.reason, time.Minute))
 		if got != c.want {
 			t.Errorf("%s: %q, want %q", c.name, got, c.want)
 		}

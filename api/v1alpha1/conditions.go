@@ -135,7 +135,8 @@ const (
 
 	// RemediationExhausted: True, the attempts in the window are spent.
 	ReasonMaxAttemptsReached = "MaxAttemptsReached"
-	// RemediationExhausted: False, attempts are left (or no fault needs one).
+	// RemediationExhausted: False, attempts are left (or no fault needs
+	// one) and it was never True; after it was True, False is Recovered.
 	ReasonAttemptsLeft = "AttemptsLeft"
 
 	// Remediation Events (reasons of the controller's Events about
