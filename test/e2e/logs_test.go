@@ -119,40 +119,55 @@ func add(m map[incidentKey]*tally, k incidentKey, n int, note string) {
 }
 
 // compare fails g unless events and lines have the same keys, with the
-// same counts, and every note of an Event is the note of a line.
+// same counts, and every note of an Event is the note of a line; it names
+// each key that differs.
 func compare(g Gomega, events, lines map[incidentKey]*tally) {
 	g.Expect(events).NotTo(BeEmpty(), "no Events")
-	counts := func(m map[incidentKey]*tally) map[string]int {
-		out := map[string]int{}
-		for k, t := range m {
-			out[fmt.Sprintf("%+v", k)] = t.count
+	var differ []string
+	for _, k := range keys(events, lines) {
+		e, l := events[k], lines[k]
+		switch {
+		case e == nil:
+			differ = append(differ, fmt.Sprintf("%s: %d in lines, no Event", k, l.count))
+		case l == nil:
+			differ = append(differ, fmt.Sprintf("%s: no line, %d in Events", k, e.count))
+		case e.count != l.count:
+			differ = append(differ, fmt.Sprintf("%s: %d in lines, %d in Events", k, l.count, e.count))
 		}
-		return out
 	}
-	g.Expect(counts(lines)).To(Equal(counts(events)), "occurrences by incident, in the log lines and in the Events")
+	g.Expect(differ).To(BeEmpty(), "occurrences by incident, in the log lines and in the Events")
 	for k, t := range events {
 		for _, n := range t.notes {
-			g.Expect(lines[k].notes).To(ContainElement(n), "%+v: the Event's note in no line", k)
+			g.Expect(lines[k].notes).To(ContainElement(n), "%s: the Event's note in no line", k)
 		}
 	}
+}
+
+// String is k as the failures and the report print it.
+func (k incidentKey) String() string {
+	return fmt.Sprintf("%s %s/%s %s %s", k.kind, k.namespace, k.name, k.reason, k.typ)
 }
 
 // report writes what was matched, for a reader of the suite's output.
 func report(component string, m map[incidentKey]*tally) {
 	ks := keys(m)
-	slices.SortFunc(ks, func(a, b incidentKey) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
 	fmt.Fprintf(GinkgoWriter, "%s: the incident lines match the Events for %d (object, reason, type):\n", component, len(ks))
 	for _, k := range ks {
-		fmt.Fprintf(GinkgoWriter, "  %s/%s %s %s: %d\n", k.namespace, k.name, k.reason, k.typ, m[k].count)
+		fmt.Fprintf(GinkgoWriter, "  %s: %d\n", k, m[k].count)
 	}
 }
 
-// keys are m's keys.
-func keys(m map[incidentKey]*tally) []incidentKey {
-	out := make([]incidentKey, 0, len(m))
-	for k := range m {
-		out = append(out, k)
+// keys are the keys of ms, sorted.
+func keys(ms ...map[incidentKey]*tally) []incidentKey {
+	var out []incidentKey
+	for _, m := range ms {
+		for k := range m {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
 	}
+	slices.SortFunc(out, func(a, b incidentKey) int { return strings.Compare(a.String(), b.String()) })
 	return out
 }
 
