@@ -1,8 +1,10 @@
 package e2e
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
-	"strconv"
+	"slices"
 	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -16,65 +18,223 @@ import (
 
 // The incident log (docs/logging.md), read from the real binaries' log
 // files after every spec has run (top-level containers run in random order,
-// so only AfterSuite is sure to come after the guest panic): web-1's panic
-// is there as the agent's occurrence line and the controller's condition
-// line, with the documented keys, and the lines match the Events: the
-// repeats of web-1's GuestPanicked occurrence lines add up to its
-// GuestPanicked Events' counts, and there is one GuestPanicked condition
-// line per transition Event. Skipped when the panic spec did not run (a
-// focused run).
+// so only AfterSuite is sure to come after the scenario), and matched with
+// the Events of every VM and reason:
+//   - the agent's occurrence lines: for each (VM, reason, type) the agent
+//     made Events for, the repeats of its lines add up to its Events'
+//     counts, and each Event's note is the data of one of them;
+//   - the controller's condition lines: one per transition Event, for each
+//     (VM, condition, status), with the Event's note as its message.
+//
+// Both sides are written asynchronously (a line goes out as the occurrence
+// is handed to the Event writer; an Event's count grows as the writer
+// catches up), so they are compared until they agree.
 var _ = AfterSuite(func() {
-	if sys == nil || eventCount("web-1", "GuestPanicked", "vmevents.dev/agent") == 0 {
+	if sys == nil {
 		return
 	}
-	By("the agent's occurrence lines for web-1's guest panic")
-	Eventually(func(g Gomega) {
-		lines := incidentLines(g, "agent", qmpagent.OccurrenceMessage)
-		var repeats int
-		for _, l := range lines {
-			if l["vm"] != "web-1" || l["reason"] != "GuestPanicked" {
-				continue
-			}
-			g.Expect(l).To(HaveKeyWithValue("namespace", "default"))
-			g.Expect(l).To(HaveKeyWithValue("kind", "VirtualMachine"))
-			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
-			g.Expect(l).To(HaveKeyWithValue("source", vmv1.SourceQMP))
-			g.Expect(l).To(HaveKeyWithValue("type", "Warning"))
-			g.Expect(l).To(HaveKeyWithValue("action", "GUEST_PANICKED"))
-			g.Expect(l).To(HaveKeyWithValue("data", ContainSubstring("Guest panicked; QEMU action: pause")))
-			g.Expect(l).To(HaveKeyWithValue("qemuTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)))
-			g.Expect(l).To(HaveKey("coalesced"))
-			repeats += int(l["repeat"].(float64))
-		}
-		g.Expect(repeats).To(Equal(eventCount("web-1", "GuestPanicked", "vmevents.dev/agent")))
-	}).Should(Succeed())
+	// When the scenario ran (not a focused run), every VM of it is
+	// in the comparison, on both sides.
+	panics, err := occurrencesOf("web-1", "GuestPanicked")()
+	Expect(err).NotTo(HaveOccurred())
+	scenarioRan := panics > 0
 
-	By("the controller's condition lines for web-1's GuestPanicked flips")
+	By("the agent's occurrence lines, against the agent's Events")
+	var matched map[incidentKey]*tally
 	Eventually(func(g Gomega) {
-		lines := incidentLines(g, "controller", controllers.ConditionMessage)
-		flips, entered := 0, false
-		for _, l := range lines {
-			if l["vm"] != "web-1" || l["condition"] != vmv1.ConditionGuestPanicked {
-				continue
+		events := agentEvents(g)
+		matched = events
+		lines := map[incidentKey]*tally{}
+		for _, l := range incidentLines(g, "agent", qmpagent.OccurrenceMessage) {
+			g.Expect(l).To(HaveKey("coalesced"))
+			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
+			g.Expect(l).To(HaveKeyWithValue("qemuTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)))
+			g.Expect(l).To(HaveKeyWithValue("source", BeElementOf(vmv1.SourceQMP, vmv1.SourceLibvirt, vmv1.SourceLXD)))
+			g.Expect(l).To(HaveKeyWithValue("action", Not(BeEmpty())))
+			name := str(l["vm"])
+			if l["kind"] == "Node" {
+				name = str(l["node"])
 			}
-			flips++
-			g.Expect(l).To(HaveKeyWithValue("namespace", "default"))
+			k := incidentKey{str(l["kind"]), str(l["namespace"]), name, str(l["reason"]), str(l["type"])}
+			add(lines, k, int(l["repeat"].(float64)), str(l["data"]))
+		}
+		compare(g, events, lines)
+		if scenarioRan {
+			for _, sc := range scenarios {
+				g.Expect(slices.ContainsFunc(keys(events), func(k incidentKey) bool { return k.name == sc.Name && k.typ == "Warning" })).
+					To(BeTrue(), "no Warning Event from the agent about %s", sc.Name)
+			}
+		}
+	}).Should(Succeed())
+	report("agent", matched)
+
+	By("the controller's condition lines, against its transition Events")
+	Eventually(func(g Gomega) {
+		events := transitionEvents(g)
+		matched = events
+		lines := map[incidentKey]*tally{}
+		for _, l := range incidentLines(g, "controller", controllers.ConditionMessage) {
 			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
 			g.Expect(l).To(HaveKeyWithValue("lastTransitionTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)))
-			g.Expect(l).To(HaveKeyWithValue("message", HavePrefix("GuestPanicked is "+l["status"].(string))))
-			if l["status"] == "True" {
-				entered = true
-				g.Expect(l).To(HaveKeyWithValue("type", "Warning"))
-				// The reason is QEMU's action on the panic (Pause, ...).
-				g.Expect(l).To(HaveKeyWithValue("reason", Not(BeEmpty())))
-				g.Expect(l).To(HaveKeyWithValue("message", ContainSubstring("the guest panicked")))
+			g.Expect(l).To(HaveKeyWithValue("status", BeElementOf("True", "False", "Unknown")))
+			g.Expect(l).To(HaveKeyWithValue("reason", Not(BeEmpty())))
+			g.Expect(l).To(HaveKeyWithValue("message", HavePrefix(str(l["condition"])+" is "+str(l["status"])+" ("+str(l["reason"])+")")))
+			k := incidentKey{"VirtualMachine", str(l["namespace"]), str(l["vm"]), str(l["condition"]) + "=" + str(l["status"]), str(l["type"])}
+			add(lines, k, 1, str(l["message"]))
+		}
+		compare(g, events, lines)
+		if scenarioRan {
+			for _, sc := range scenarios {
+				g.Expect(events).To(HaveKey(incidentKey{"VirtualMachine", "default", sc.Name, sc.Condition + "=True", "Warning"}),
+					"no %s=True transition Event about %s", sc.Condition, sc.Name)
 			}
 		}
-		g.Expect(entered).To(BeTrue(), "no GuestPanicked True line")
-		g.Expect(flips).To(Equal(eventCount("web-1", "GuestPanickedTrue", controllers.ReportingController) +
-			eventCount("web-1", "GuestPanickedFalse", controllers.ReportingController)))
 	}).Should(Succeed())
+	report("controller", matched)
 })
+
+// incidentKey is what an Event and an incident line are matched on: the
+// object (kind, namespace, name), the reason (for the controller, the
+// condition and its new status) and the type.
+type incidentKey struct{ kind, namespace, name, reason, typ string }
+
+// tally is, for one incidentKey, how many occurrences (or flips) there are
+// and the notes they say.
+type tally struct {
+	count int
+	notes []string
+}
+
+// add counts n occurrences saying note under k.
+func add(m map[incidentKey]*tally, k incidentKey, n int, note string) {
+	t := m[k]
+	if t == nil {
+		t = &tally{}
+		m[k] = t
+	}
+	t.count += n
+	if !slices.Contains(t.notes, note) {
+		t.notes = append(t.notes, note)
+	}
+}
+
+// compare fails g unless events and lines have the same keys, with the
+// same counts, and every note of an Event is the note of a line; it names
+// each key that differs.
+func compare(g Gomega, events, lines map[incidentKey]*tally) {
+	g.Expect(events).NotTo(BeEmpty(), "no Events")
+	var differ []string
+	for _, k := range keys(events, lines) {
+		e, l := events[k], lines[k]
+		switch {
+		case e == nil:
+			differ = append(differ, fmt.Sprintf("%s: %d in lines, no Event", k, l.count))
+		case l == nil:
+			differ = append(differ, fmt.Sprintf("%s: no line, %d in Events", k, e.count))
+		case e.count != l.count:
+			differ = append(differ, fmt.Sprintf("%s: %d in lines, %d in Events", k, l.count, e.count))
+		}
+	}
+	g.Expect(differ).To(BeEmpty(), "occurrences by incident, in the log lines and in the Events")
+	for k, t := range events {
+		for _, n := range t.notes {
+			g.Expect(lines[k].notes).To(ContainElement(n), "%s: the Event's note in no line", k)
+		}
+	}
+}
+
+// String is k as the failures and the report print it.
+func (k incidentKey) String() string {
+	return fmt.Sprintf("%s %s/%s %s %s", k.kind, k.namespace, k.name, k.reason, k.typ)
+}
+
+// report writes what was matched, for a reader of the suite's output.
+func report(component string, m map[incidentKey]*tally) {
+	ks := keys(m)
+	fmt.Fprintf(GinkgoWriter, "%s: the incident lines match the Events for %d (object, reason, type):\n", component, len(ks))
+	for _, k := range ks {
+		fmt.Fprintf(GinkgoWriter, "  %s: %d\n", k, m[k].count)
+	}
+}
+
+// keys are the keys of ms, sorted.
+func keys(ms ...map[incidentKey]*tally) []incidentKey {
+	var out []incidentKey
+	for _, m := range ms {
+		for k := range m {
+			if !slices.Contains(out, k) {
+				out = append(out, k)
+			}
+		}
+	}
+	slices.SortFunc(out, func(a, b incidentKey) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// eventList is what the tests read of `kubectl get events.events.k8s.io -o
+// json`.
+type eventList struct {
+	Items []struct {
+		Metadata struct {
+			Labels map[string]string `json:"labels"`
+		} `json:"metadata"`
+		Regarding struct {
+			Kind      string `json:"kind"`
+			Namespace string `json:"namespace"`
+			Name      string `json:"name"`
+		} `json:"regarding"`
+		Reason              string `json:"reason"`
+		Type                string `json:"type"`
+		Note                string `json:"note"`
+		ReportingController string `json:"reportingController"`
+		DeprecatedCount     int    `json:"deprecatedCount"`
+		Series              *struct {
+			Count int `json:"count"`
+		} `json:"series"`
+	} `json:"items"`
+}
+
+// events lists every Event of the cluster that controller reported, keyed
+// by key, each counting the occurrences it stands for: its series' count,
+// or its deprecated count (the controller's core/v1 Events), or one.
+func events(g Gomega, controller string, key func(reason string, labels map[string]string) string) map[incidentKey]*tally {
+	out, err := sys.Kubectl("get", "events.events.k8s.io", "-A", "-o", "json")
+	g.Expect(err).NotTo(HaveOccurred(), out)
+	var list eventList
+	g.Expect(json.Unmarshal([]byte(out), &list)).To(Succeed())
+	m := map[incidentKey]*tally{}
+	for _, e := range list.Items {
+		if e.ReportingController != controller {
+			continue
+		}
+		n := max(1, e.DeprecatedCount)
+		if e.Series != nil {
+			n = e.Series.Count
+		}
+		k := incidentKey{e.Regarding.Kind, e.Regarding.Namespace, e.Regarding.Name, key(e.Reason, e.Metadata.Labels), e.Type}
+		add(m, k, n, e.Note)
+	}
+	return m
+}
+
+// agentEvents are the agent's Events, by reason.
+func agentEvents(g Gomega) map[incidentKey]*tally {
+	return events(g, qmpagent.ReportingController, func(reason string, _ map[string]string) string { return reason })
+}
+
+// transitionEvents are the controller's transition Events, by condition and
+// status (their labels).
+func transitionEvents(g Gomega) map[incidentKey]*tally {
+	return events(g, controllers.ReportingController, func(_ string, labels map[string]string) string {
+		return labels[controllers.LabelConditionType] + "=" + labels[controllers.LabelConditionStatus]
+	})
+}
+
+// str is a line's string value, "" when absent or not a string.
+func str(v any) string {
+	s, _ := v.(string)
+	return s
+}
 
 // incidentLines parses a component's log file for its incident lines.
 func incidentLines(g Gomega, component, msg string) []map[string]any {
@@ -85,19 +245,4 @@ func incidentLines(g Gomega, component, msg string) []map[string]any {
 	lines, err := logtest.Lines(data, qmpagent.IncidentLogger, msg, true)
 	g.Expect(err).NotTo(HaveOccurred())
 	return lines
-}
-
-// eventCount is the sum of the counts of the Events about vm with reason
-// that controller reported.
-func eventCount(vm, reason, controller string) int {
-	GinkgoHelper()
-	out := kubectl("get", "events", "--field-selector", "involvedObject.name="+vm+",reason="+reason+",reportingComponent="+controller,
-		"-o", `jsonpath={range .items[*]}{.count}{"\n"}{end}`)
-	total := 0
-	for _, f := range strings.Fields(out) {
-		n, err := strconv.Atoi(f)
-		Expect(err).NotTo(HaveOccurred())
-		total += max(n, 1)
-	}
-	return total
 }

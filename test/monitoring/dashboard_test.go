@@ -1,7 +1,6 @@
 package monitoring_test
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -24,57 +23,26 @@ import (
 	"github.com/vmevents/vmevents/test/monitoring"
 )
 
-var dashboard = filepath.Join(component, "dashboards", "vmevents-fleet.json")
+var dashboard = filepath.Join(component, monitoring.DashboardFile)
 
-// panelQuery is one query of a dashboard panel.
-type panelQuery struct {
-	Panel string
-	Expr  string
-}
-
-// dashboardQueries reads every panel's queries, in rows too.
-func dashboardQueries(t *testing.T) []panelQuery {
+// dashboardQueries reads every panel's queries, and fails t for a panel
+// without one or a dashboard without a Prometheus datasource variable.
+func dashboardQueries(t *testing.T) []monitoring.PanelQuery {
 	t.Helper()
-	data, err := os.ReadFile(dashboard)
+	d, err := monitoring.ReadDashboard(dashboard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type panel struct {
-		Title   string `json:"title"`
-		Type    string `json:"type"`
-		Targets []struct {
-			Expr string `json:"expr"`
-		} `json:"targets"`
-		Panels []json.RawMessage `json:"panels"`
-	}
-	var d struct {
-		UID        string  `json:"uid"`
-		Panels     []panel `json:"panels"`
-		Templating struct {
-			List []struct{ Name, Type, Query string } `json:"list"`
-		} `json:"templating"`
-	}
-	if err := json.Unmarshal(data, &d); err != nil {
-		t.Fatalf("%s: %v", dashboard, err)
-	}
-	if !slices.ContainsFunc(d.Templating.List, func(v struct{ Name, Type, Query string }) bool {
-		return v.Name == "datasource" && v.Type == "datasource" && v.Query == "prometheus"
-	}) {
+	if !slices.Contains(d.Variables, monitoring.Variable{Name: "datasource", Type: "datasource", Query: "prometheus"}) {
 		t.Errorf("no Prometheus datasource variable named datasource")
 	}
-	var out []panelQuery
-	for _, p := range d.Panels {
-		if p.Type != "row" && len(p.Targets) == 0 {
-			t.Errorf("panel %q has no query", p.Title)
-		}
-		for _, q := range p.Targets {
-			out = append(out, panelQuery{p.Title, q.Expr})
-		}
+	for _, p := range d.Unqueried {
+		t.Errorf("panel %q has no query", p)
 	}
-	if len(out) == 0 {
+	if len(d.Queries) == 0 {
 		t.Fatal("no queries in the dashboard")
 	}
-	return out
+	return d.Queries
 }
 
 // grafanaVars are Grafana's variables the dashboard uses, with the values
@@ -140,42 +108,6 @@ func exported(names map[string]bool, name string) bool {
 	return false
 }
 
-// promqlWords are the functions, aggregations and keywords the dashboard's
-// queries may use; any other word outside label matchers is a metric name.
-var promqlWords = map[string]bool{
-	"sum": true, "max": true, "min": true, "avg": true, "count": true, "topk": true, "bottomk": true,
-	"rate": true, "irate": true, "increase": true, "delta": true, "histogram_quantile": true, "time": true,
-	"clamp_min": true, "clamp_max": true, "abs": true, "vector": true, "label_replace": true,
-	"by": true, "without": true, "on": true, "ignoring": true, "group_left": true, "group_right": true,
-	"and": true, "or": true, "unless": true, "bool": true, "offset": true,
-}
-
-var (
-	promqlStrings   = regexp.MustCompile(`"(?:[^"\\]|\\.)*"`)
-	promqlMatchers  = regexp.MustCompile(`\{[^}]*\}`)
-	promqlRanges    = regexp.MustCompile(`\[[^\]]*\]`)
-	promqlGrouping  = regexp.MustCompile(`\b(by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)`)
-	promqlWordRegex = regexp.MustCompile(`[a-zA-Z_:][a-zA-Z0-9_:]*`)
-)
-
-// metricNames are the metric names in expr: its words once strings, label
-// matchers, ranges and grouping label lists are taken out, less PromQL's
-// own words. A function this list does not know shows up as an unknown
-// metric: the test errs on the side of failing.
-func metricNames(expr string) []string {
-	expr = promqlStrings.ReplaceAllString(expr, `""`)
-	expr = promqlMatchers.ReplaceAllString(expr, " ")
-	expr = promqlRanges.ReplaceAllString(expr, " ")
-	expr = promqlGrouping.ReplaceAllString(expr, " ")
-	var out []string
-	for _, w := range promqlWordRegex.FindAllString(expr, -1) {
-		if !promqlWords[w] {
-			out = append(out, w)
-		}
-	}
-	return out
-}
-
 func TestMetricNames(t *testing.T) {
 	cases := []struct {
 		expr string
@@ -185,28 +117,34 @@ func TestMetricNames(t *testing.T) {
 		{`histogram_quantile(0.99, sum by (le) (rate(h_bucket[5m])))`, []string{"h_bucket"}},
 		{`x{a="1"} == 1 or on (n) y - z`, []string{"x", "y", "z"}},
 		{`max(workqueue_depth)`, []string{"workqueue_depth"}},
+		{`m_total > 1e3 and n > 0.5`, []string{"m_total", "n"}},
 	}
 	for _, tc := range cases {
-		if got := metricNames(tc.expr); !slices.Equal(got, tc.want) {
-			t.Errorf("metricNames(%s) = %v, want %v", tc.expr, got, tc.want)
+		if got := monitoring.MetricNames(tc.expr); !slices.Equal(got, tc.want) {
+			t.Errorf("MetricNames(%s) = %v, want %v", tc.expr, got, tc.want)
 		}
 	}
 }
 
-// TestDashboardNamesExportedMetrics: every metric a panel queries is one
-// the agent or the controller exports, so no panel stays empty for a
-// misspelt or renamed metric.
-func TestDashboardNamesExportedMetrics(t *testing.T) {
+// TestNamedMetricsAreRegistered: every metric an alert or a panel queries
+// is one the agent or the controller registers, so no alert or panel waits
+// on a misspelt or renamed metric. This is the quick check against the
+// registry; the cluster suite (test/e2e/cluster) checks the same names
+// against what Prometheus scraped from the running binaries.
+func TestNamedMetricsAreRegistered(t *testing.T) {
 	names := exportedMetrics(t)
 	for _, q := range dashboardQueries(t) {
-		used := metricNames(q.Expr)
-		if len(used) == 0 {
+		if len(monitoring.MetricNames(q.Expr)) == 0 {
 			t.Errorf("panel %q: no metric in %s", q.Panel, q.Expr)
 		}
-		for _, m := range used {
-			if !exported(names, m) {
-				t.Errorf("panel %q: %s is not a metric the binaries export (query %s)", q.Panel, m, q.Expr)
-			}
+	}
+	d, err := monitoring.ReadDashboard(dashboard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for m, where := range monitoring.NamedMetrics(readRules(t), d) {
+		if !exported(names, m) {
+			t.Errorf("%s is not a metric the binaries register; used by %v", m, where)
 		}
 	}
 }

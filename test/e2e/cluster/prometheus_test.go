@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -190,6 +192,47 @@ var _ = Describe("Prometheus scraping the prometheus component, with its rules",
 		By("panicking again is impossible for this guest; deleting the VirtualMachine removes its series")
 		kubectl("delete", "vm", vmName)
 		Eventually(firing(api, vmName)).Should(BeEmpty())
+	})
+
+	// After the panic: by then the binaries have served what a run with a
+	// VM, a fault and its recovery makes; the rest (error counters and the
+	// like) they serve at zero from the start. Prometheus keeps every name
+	// it scraped, so a series gone with the VM still counts.
+	It("was served, by the agent or a controller replica, every metric the rules and the dashboard name", func() {
+		spec, err := monitoring.ReadPrometheusRule(filepath.Join(comp, "prometheusrule.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		dash, err := monitoring.ReadDashboard(filepath.Join(comp, monitoring.DashboardFile))
+		Expect(err).NotTo(HaveOccurred())
+		named := monitoring.NamedMetrics(spec, dash)
+		Expect(named).To(HaveKey("vmevents_virtualmachine_condition"), "the names read from the rules")
+
+		// served is the metric names Prometheus scraped from the agent and
+		// the controller replicas.
+		served := func() (map[string]bool, error) {
+			out := map[string]bool{}
+			for _, job := range []string{"vmevents-agent-metrics", "vmevents-controller-metrics"} {
+				var names []string
+				if err := api("/api/v1/label/__name__/values?match[]="+url.QueryEscape(`{job="`+job+`"}`), &names); err != nil {
+					return nil, err
+				}
+				for _, n := range names {
+					out[n] = true
+				}
+			}
+			return out, nil
+		}
+		Eventually(func(g Gomega) {
+			got, err := served()
+			g.Expect(err).NotTo(HaveOccurred())
+			var missing []string
+			for m, where := range named {
+				if !got[m] {
+					missing = append(missing, fmt.Sprintf("%s (used by %s)", m, strings.Join(where, ", ")))
+				}
+			}
+			slices.Sort(missing)
+			g.Expect(missing).To(BeEmpty(), "named by the rules or the dashboard, never scraped from the binaries")
+		}).Should(Succeed())
 	})
 })
 
