@@ -20,6 +20,10 @@ const IncidentLogger = "incident"
 // ConditionMessage is the message of every condition line.
 const ConditionMessage = "condition"
 
+// RemediationMessage is the message of every remediation line: one per
+// remediation Event (docs/remediation.md).
+const RemediationMessage = "remediation"
+
 // incidentLog is where the event recorder writes the lines; the manager's
 // logger, so the binary's -zap-* flags (JSON in production) apply.
 var incidentLog = ctrl.Log.WithName(IncidentLogger)
@@ -40,5 +44,24 @@ func logCondition(log logr.Logger, vm *vmv1.VirtualMachine, c metav1.Condition, 
 		"reason", c.Reason,
 		"message", transitionNote(&c),
 		"lastTransitionTime", c.LastTransitionTime.UTC().Format(time.RFC3339),
+	)
+}
+
+// logRemediation writes one line for the remediation Event e about attempt
+// a on vm, where the Event is created and only then, as logCondition does.
+func logRemediation(log logr.Logger, vm *vmv1.VirtualMachine, a vmv1.RemediationAttempt, e vmEventFields) {
+	log.Info(RemediationMessage,
+		"vm", vm.Name,
+		"namespace", vm.Namespace,
+		"node", vm.Spec.NodeName,
+		"type", e.eventType,
+		"reason", e.reason,
+		"attempt", a.ID,
+		"action", string(a.Action),
+		"condition", a.Condition,
+		"fault", a.Fault,
+		"result", string(a.Result),
+		"message", e.note,
+		"time", e.at.UTC().Format(time.RFC3339Nano),
 	)
 }

@@ -54,3 +54,30 @@ func TestConditionLines(t *testing.T) {
 func TestConditionKeysAreDocumented(t *testing.T) {
 	logtest.Documented(t, testenv.RepoRoot(), append(conditionKeys, IncidentLogger, ConditionMessage)...)
 }
+
+// remediationKeys are the keys docs/logging.md documents for a remediation
+// line, besides zap's own.
+var remediationKeys = []string{"vm", "namespace", "node", "type", "reason", "attempt", "action", "condition", "fault", "result", "message", "time"}
+
+func TestRemediationLines(t *testing.T) {
+	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Namespace: "prod", Name: "web-1"}, Spec: vmv1.VirtualMachineSpec{NodeName: "node-a"}}
+	at := metav1.NewMicroTime(time.Date(2026, 3, 4, 5, 6, 7, 891011000, time.UTC))
+	a := vmv1.RemediationAttempt{ID: 2, Action: vmv1.RemediationReset, Condition: vmv1.ConditionGuestPanicked,
+		Fault: "GuestPanicked/2026-03-04T05:06:07.891011Z", RequestedAt: at, Result: vmv1.RemediationFailed, FinishedAt: &at, Message: "no verified connection"}
+	for _, e := range attemptEvents(vm, a) {
+		t.Run(e.reason, func(t *testing.T) {
+			log, buf := logtest.Capture()
+			logRemediation(log.WithName(IncidentLogger), vm, a, e)
+			logtest.One(t, buf, IncidentLogger, RemediationMessage, remediationKeys, map[string]any{
+				"vm": "web-1", "namespace": "prod", "node": "node-a", "type": e.eventType, "reason": e.reason,
+				"attempt": float64(2), "action": "Reset", "condition": "GuestPanicked", "fault": a.Fault, "result": "Failed",
+				"message": e.note, "time": "2026-03-04T05:06:07.891011Z",
+			})
+		})
+	}
+}
+
+// TestRemediationKeysAreDocumented: every key a line has is in docs/logging.md.
+func TestRemediationKeysAreDocumented(t *testing.T) {
+	logtest.Documented(t, testenv.RepoRoot(), append(remediationKeys, RemediationMessage)...)
+}

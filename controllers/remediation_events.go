@@ -40,8 +40,12 @@ func (r *eventRecorder) ensureRemediation(ctx context.Context, vm *vmv1.VirtualM
 			if now.Sub(e.at) > r.window {
 				continue
 			}
-			if _, err := r.create(ctx, vmEvent(vm, e, r.instance), e.at, now); err != nil {
+			result, err := r.create(ctx, vmEvent(vm, e, r.instance), e.at, now)
+			if err != nil {
 				return fmt.Errorf("recording the %s Event of remediation attempt %d: %w", e.reason, a.ID, err)
+			}
+			if result == "created" {
+				logRemediation(incidentLog, vm, a, e)
 			}
 		}
 	}

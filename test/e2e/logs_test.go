@@ -24,7 +24,9 @@ import (
 //     made Events for, the repeats of its lines add up to its Events'
 //     counts, and each Event's note is the data of one of them;
 //   - the controller's condition lines: one per transition Event, for each
-//     (VM, condition, status), with the Event's note as its message.
+//     (VM, condition, status), with the Event's note as its message;
+//   - the controller's remediation lines: one per remediation Event, for
+//     each (VM, reason, type), with the Event's note as its message.
 //
 // Both sides are written asynchronously (a line goes out as the occurrence
 // is handed to the Event writer; an Event's count grows as the writer
@@ -91,6 +93,24 @@ var _ = AfterSuite(func() {
 		}
 	}).Should(Succeed())
 	report("controller", matched)
+
+	By("the controller's remediation lines, against its remediation Events")
+	Eventually(func(g Gomega) {
+		events := remediationEvents(g)
+		matched = events
+		lines := map[incidentKey]*tally{}
+		for _, l := range incidentLines(g, "controller", controllers.RemediationMessage) {
+			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
+			g.Expect(l).To(HaveKeyWithValue("attempt", BeNumerically(">", 0)))
+			g.Expect(l).To(HaveKeyWithValue("fault", Not(BeEmpty())))
+			k := incidentKey{"VirtualMachine", str(l["namespace"]), str(l["vm"]), str(l["reason"]), str(l["type"])}
+			add(lines, k, 1, str(l["message"]))
+		}
+		if len(events) > 0 || len(lines) > 0 { // none in a focused run without remediation
+			compare(g, events, lines)
+		}
+	}).Should(Succeed())
+	report("controller remediation", matched)
 })
 
 // incidentKey is what an Event and an incident line are matched on: the
@@ -211,7 +231,11 @@ func events(g Gomega, controller string, key func(reason string, labels map[stri
 		if e.Series != nil {
 			n = e.Series.Count
 		}
-		k := incidentKey{e.Regarding.Kind, e.Regarding.Namespace, e.Regarding.Name, key(e.Reason, e.Metadata.Labels), e.Type}
+		reason := key(e.Reason, e.Metadata.Labels)
+		if reason == "" {
+			continue // another kind of the controller's Events
+		}
+		k := incidentKey{e.Regarding.Kind, e.Regarding.Namespace, e.Regarding.Name, reason, e.Type}
 		add(m, k, n, e.Note)
 	}
 	return m
@@ -226,7 +250,20 @@ func agentEvents(g Gomega) map[incidentKey]*tally {
 // status (their labels).
 func transitionEvents(g Gomega) map[incidentKey]*tally {
 	return events(g, controllers.ReportingController, func(_ string, labels map[string]string) string {
+		if labels[controllers.LabelConditionType] == "" {
+			return ""
+		}
 		return labels[controllers.LabelConditionType] + "=" + labels[controllers.LabelConditionStatus]
+	})
+}
+
+// remediationEvents are the controller's remediation Events, by reason.
+func remediationEvents(g Gomega) map[incidentKey]*tally {
+	return events(g, controllers.ReportingController, func(reason string, labels map[string]string) string {
+		if labels[controllers.LabelRemediationAttempt] == "" {
+			return ""
+		}
+		return reason
 	})
 }
 
