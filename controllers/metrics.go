@@ -74,6 +74,8 @@ var alertedConditions = map[string]bool{
 	vmv1.ConditionIOError:          true,
 	vmv1.ConditionHardwareError:    true,
 	vmv1.ConditionStorageDegraded:  true,
+	// Present only on VMs with spec.remediation.
+	vmv1.ConditionRemediationExhausted: true,
 }
 
 // conditionCounter keeps conditionsGauge equal to the number of VMs in each
