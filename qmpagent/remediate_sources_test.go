@@ -46,6 +46,15 @@ func agentRemediations(src string, action vmv1.RemediationAction, result vmv1.Ex
 	}
 }
 
+// domainID is the id libvirtd gives the running QEMU of domain: a new
+// QEMU process gets a new one.
+func domainID(uri, domain string) string {
+	GinkgoHelper()
+	out, err := privatelibvirt.Virsh(uri, "domid", domain)
+	Expect(err).NotTo(HaveOccurred())
+	return strings.TrimSpace(out)
+}
+
 // eventReasons lists the reasons of the Events regarding vm.
 func eventReasons(vm *vmv1.VirtualMachine) func() []string {
 	return func() []string {
@@ -86,11 +95,13 @@ var _ = Describe("remediation through libvirt and LXD", func() {
 		DeferCleanup(func() { _ = virsh(uri, "destroy", domain) })
 		Eventually(getVM(vm)).Should(HaveField("Monitor.State", vmv1.MonitorConnected))
 		Eventually(condition(vm, vmv1.ConditionMonitorConnected)).Should(HaveField("Status", metav1.ConditionTrue))
+		qemu := domainID(uri, domain)
 		Expect(virsh(uri, "resume", domain)).To(Succeed())
 
 		Eventually(condition(vm, vmv1.ConditionGuestPanicked)).Should(HaveField("Status", metav1.ConditionTrue))
 		Eventually(remediationExecution(vm)).Should(And(Not(BeNil()), HaveField("RequestID", int64(1)),
-			HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("Source", vmv1.SourceLibvirt)))
+			HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("Source", vmv1.SourceLibvirt),
+			HaveField("Message", "Reset done through libvirt")))
 		Eventually(condition(vm, vmv1.ConditionGuestPanicked)).Should(And(HaveField("Status", metav1.ConditionFalse),
 			HaveField("Reason", vmv1.ReasonRecovered)))
 		Eventually(getVM(vm)).Should(And(HaveField("RunState", vmv1.RunStateRunning),
@@ -99,7 +110,9 @@ var _ = Describe("remediation through libvirt and LXD", func() {
 				HaveField("Condition", vmv1.ConditionGuestPanicked), HaveField("Result", vmv1.RemediationSucceeded))))))
 		Eventually(eventReasons(vm)).Should(ContainElements("GuestPanicked", "GuestPanickedTrue", vmv1.ReasonRemediationRequested,
 			vmv1.ReasonRemediationSucceeded, "Reset", "GuestPanickedFalse"))
-		// The guest panics only on its first boot: libvirtd runs it again.
+		// A reset, not a new QEMU; the guest panics only on its first boot,
+		// so it runs again.
+		Expect(domainID(uri, domain)).To(Equal(qemu))
 		out, err := privatelibvirt.Virsh(uri, "domstate", domain)
 		Expect(err).NotTo(HaveOccurred())
 		Expect(strings.TrimSpace(out)).To(Equal("running"))
@@ -146,7 +159,8 @@ var _ = Describe("remediation through libvirt and LXD", func() {
 		// the spec plays the controller.
 		askRemediation(vm, 1, vmv1.RemediationReset, time.Now())
 		Eventually(remediationExecution(vm)).Should(And(Not(BeNil()), HaveField("RequestID", int64(1)),
-			HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("Source", vmv1.SourceLXD), HaveField("FinishedAt", Not(BeNil()))))
+			HaveField("Phase", vmv1.ExecutionSucceeded), HaveField("Source", vmv1.SourceLXD), HaveField("FinishedAt", Not(BeNil())),
+			HaveField("Message", "Reset done through lxd")))
 		Eventually(getVM(vm)).Should(And(HaveField("EventCounts", HaveKeyWithValue("instance-restarted", int64(1))),
 			HaveField("RunState", vmv1.RunStateRunning)))
 		Eventually(eventReasons(vm)).Should(ContainElement("InstanceRestarted"))
