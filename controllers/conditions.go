@@ -93,6 +93,16 @@ func previous(vm *vmv1.VirtualMachine, t string) *metav1.Condition {
 	return meta.FindStatusCondition(vm.Status.Conditions, t)
 }
 
+// recoveredFrom says whether condition t already recovered from the fault
+// of time at: it is False/Recovered since then. A guest that ran again
+// after a reset stays recovered when it is paused or shut down later: that
+// is told by Paused and Ready, it is not the old fault coming back.
+func recoveredFrom(vm *vmv1.VirtualMachine, t string, at time.Time) bool {
+	c := previous(vm, t)
+	return c != nil && c.Status == metav1.ConditionFalse && c.Reason == vmv1.ReasonRecovered &&
+		!c.LastTransitionTime.Time.Before(at.Truncate(time.Second))
+}
+
 // wasFaulted says whether a fault condition was True, or had already
 // recovered, before this reconcile: then going (or staying) False is a
 // recovery, which must be told apart from "never happened" so the Event

@@ -47,7 +47,7 @@ func setGuestPanickedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) 
 	default:
 		at := p.Time.Time
 		how, restarted := restartedSincePanic(f, p)
-		if restarted && f.running() {
+		if restarted && (f.running() || recoveredFrom(vm, vmv1.ConditionGuestPanicked, at)) {
 			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
 			c.Message = fmt.Sprintf("the guest panicked at %s; %s and runs again", stamp(at), how)
 			break

@@ -331,6 +331,11 @@ func TestGuestPanicked(t *testing.T) {
 			at(0, with(panicked("pause", 0, ""), stopped("guest-panicked", 0))),
 			at(time.Minute, with(panicked("pause", 0, ""), reset(time.Minute), resumed(time.Minute)))},
 			want{panics: "False/Recovered", paused: "False/Resumed", ready: "True/Running"}, []string{panics, "the guest was reset at 2026-03-01T12:01:00Z"}},
+		{"recovered, then shut down: still recovered", []step{
+			at(0, with(panicked("pause", 0, ""), stopped("guest-panicked", 0))),
+			at(time.Minute, with(panicked("pause", 0, ""), reset(time.Minute), resumed(time.Minute))),
+			at(2*time.Minute, with(panicked("pause", 0, ""), reset(time.Minute), stopped("shutdown", 2*time.Minute)))},
+			want{panics: "False/Recovered", paused: "True/Shutdown"}, nil},
 		{"action poweroff", []step{at(0, with(panicked("poweroff", 0, ""), stopped("shutdown", 0), monitor(vmv1.MonitorDisconnected, "EOF")))},
 			want{panics: "True/Poweroff", ready: "False/MonitorNotConnected"}, []string{panics, "powered the VM off"}},
 		{"action poweroff, restarted: recovered", []step{
@@ -369,6 +374,11 @@ func TestWatchdogExpired(t *testing.T) {
 		{"reset: fired", []step{at(fire, with(watchdog("reset", fire)))}, want{wdog: "True/Reset", ready: "False/WatchdogExpired"}},
 		{"reset: the RESET follows", []step{at(fire, with(watchdog("reset", fire))), at(fire+time.Second, with(watchdog("reset", fire), reset(fire+time.Millisecond)))},
 			want{wdog: "False/Recovered", ready: "True/Running"}},
+		{"pause: reset and ran, then paused by a user: still recovered", []step{
+			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
+			at(time.Minute, with(watchdog("pause", fire), reset(time.Minute), resumed(time.Minute))),
+			at(2*time.Minute, with(watchdog("pause", fire), reset(time.Minute), stopped("paused", 2*time.Minute)))},
+			want{wdog: "False/Recovered", paused: "True/PausedByUser"}},
 		{"shutdown: fired, -no-shutdown", []step{at(fire, with(watchdog("shutdown", fire), stopped("shutdown", fire)))},
 			want{wdog: "True/Shutdown", paused: "True/Shutdown", ready: "False/WatchdogExpired"}},
 		{"shutdown: resumed without a reset is not enough", []step{at(fire, with(watchdog("shutdown", fire), stopped("shutdown", fire))), at(time.Minute, with(watchdog("shutdown", fire), resumed(time.Minute)))},

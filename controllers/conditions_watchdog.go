@@ -69,7 +69,7 @@ func setWatchdogExpiredCondition(vm *vmv1.VirtualMachine, f facts, now time.Time
 		}
 		how, restarted := f.restartedAfter(at)
 		switch {
-		case restarted && f.running():
+		case restarted && (f.running() || recoveredFrom(vm, vmv1.ConditionWatchdogExpired, at)):
 			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
 			c.Message = fmt.Sprintf("the watchdog expired at %s (action %s); %s and runs again", stamp(at), w.Action, how)
 		case action.clear == clearOnResume && f.resumedAfter(at):
