@@ -18,7 +18,7 @@ func TestSilences(t *testing.T) {
 	watchdog := model.Occurrence{Action: "WATCHDOG", Reason: "Watchdog", Warning: true}
 	lxdFailed := model.Occurrence{Action: "operation-failed", Reason: "OperationFailed", Warning: true}
 	lxdUpdated := model.Occurrence{Action: "instance-updated", Reason: "InstanceUpdated"}
-	auditFailed := model.Occurrence{Action: "VIRT_RESOURCE", Reason: "VirtResource", Warning: true}
+	startFailed := model.Occurrence{Action: "libvirt-start", Reason: "LibvirtStart", Warning: true}
 	for _, tc := range []struct {
 		name     string
 		defaults []string
@@ -38,7 +38,8 @@ func TestSilences(t *testing.T) {
 		{name: "a VM's silence silences a fault", defaults: DefaultSilenceEvents,
 			policy: &vmv1.EventPolicy{Silence: []string{"Watchdog"}}, occ: watchdog, want: true},
 		{name: "a VM's silence names an LXD action", policy: &vmv1.EventPolicy{Silence: []string{"instance-updated"}}, occ: lxdUpdated, want: true},
-		{name: "a VM's silence names a libvirt audit kind", policy: &vmv1.EventPolicy{Silence: []string{"VIRT_RESOURCE"}}, occ: auditFailed, want: true},
+		{name: "a VM's silence names a libvirt audit action", policy: &vmv1.EventPolicy{Silence: []string{"libvirt-start"}}, occ: startFailed, want: true},
+		{name: "the default never silences a libvirt fault", defaults: []string{"LibvirtStart"}, occ: startFailed, want: false},
 		{name: "a VM's keep wins over the default", defaults: DefaultSilenceEvents,
 			policy: &vmv1.EventPolicy{Keep: []string{"RTC_CHANGE"}}, occ: rtc, want: false},
 		{name: "a VM's keep of one name leaves the default's others", defaults: DefaultSilenceEvents,
