@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -45,6 +46,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	discoverGrace := fs.Duration("discover-gone-grace", qmpsource.DefaultGoneGrace, "how long the QMP socket of a discovered VirtualMachine may be gone before the VirtualMachine is deleted; 0 keeps them")
 	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")
+	silence := fs.String("silence-events", strings.Join(qmpagent.DefaultSilenceEvents, ","), "comma-separated occurrences that become no Kubernetes Event unless a VM's spec.eventPolicy.keep names them (QMP event names, LXD actions, libvirt audit kinds, or Event reasons); never a Warning; still counted in status.eventCounts and delivery.silenced; empty silences nothing")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
 	libvirtOpts := bindLibvirtFlags(fs)
 	lxdOpts := bindLXDFlags(fs)
@@ -110,6 +112,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 		Namespace:      *namespace,
 		StatusInterval: *statusInterval,
 		SpoolDir:       *spoolDir,
+		SilenceEvents:  splitList(*silence),
 	})
 	if err != nil {
 		return err
@@ -158,6 +161,18 @@ func goneGrace(flag time.Duration) time.Duration {
 		return -1
 	}
 	return flag
+}
+
+// splitList is a comma-separated flag's values, blanks trimmed; never nil,
+// so that an empty flag means none rather than the default.
+func splitList(s string) []string {
+	out := []string{}
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func envOr(name, def string) string {

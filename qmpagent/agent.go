@@ -47,6 +47,10 @@ type Config struct {
 	// SpoolDir, when set, is a node-local folder where what the apiserver
 	// has not accepted yet (status facts, Events) is kept across restarts.
 	SpoolDir string
+	// SilenceEvents are the occurrences that become no Event unless a VM's
+	// spec.eventPolicy keeps them (Silences); nil is DefaultSilenceEvents,
+	// an empty list silences nothing.
+	SilenceEvents []string
 }
 
 // The agent's defaults, also those of its command line.
@@ -90,6 +94,11 @@ type Agent struct {
 	// uids remembers each followed VM's UID, to forget its Event series
 	// once it is deleted (a deleted VM can no longer be read).
 	uids map[types.NamespacedName]types.UID
+	// silenced counts, per VM, the occurrences its event policy silenced,
+	// apart from its facts as dropped is.
+	silenced map[types.NamespacedName]int64
+	// policies remembers each followed VM's spec.eventPolicy (eventpolicy.go).
+	policies map[types.NamespacedName]*vmv1.EventPolicy
 	// invalidLogged holds the VMs whose status the apiserver refused as
 	// invalid, logged once each (statusInvalid).
 	invalidLogged sync.Map
@@ -110,6 +119,9 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	}
 	if cfg.RoutineStatusDelay <= 0 {
 		cfg.RoutineStatusDelay = DefaultRoutineStatusDelay
+	}
+	if cfg.SilenceEvents == nil {
+		cfg.SilenceEvents = DefaultSilenceEvents
 	}
 	a := &Agent{
 		cfg:    cfg,

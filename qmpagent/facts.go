@@ -40,8 +40,10 @@ func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts
 	f, ok := a.facts[key]
 	if !ok {
 		f = base
-		// The status read holds every drop written so far.
+		// The status read holds every drop (and silenced occurrence)
+		// written so far.
 		delete(a.dropped, key)
+		delete(a.silenced, key)
 	}
 	before := f.Clone()
 	update(&f)
@@ -66,10 +68,12 @@ func (a *Agent) countDroppedLocked(key types.NamespacedName, n int64) {
 }
 
 // snapshotLocked is what a VM's status says of facts f: a copy, with the
-// drops the core counted added to those of the source.
+// drops and silenced occurrences the core counted added to those of the
+// source.
 func (a *Agent) snapshotLocked(key types.NamespacedName, f model.Facts) model.Facts {
 	f = f.Clone()
 	f.Delivery.Dropped += a.dropped[key]
+	f.Delivery.Silenced += a.silenced[key]
 	return f
 }
 
@@ -116,10 +120,11 @@ func (a *Agent) writeStatus(ctx context.Context, key types.NamespacedName, f mod
 // countRefused counts, in a VM's status, an Event about it the apiserver
 // refused as invalid: the Event is gone, its count says it existed.
 func (a *Agent) countRefused(regarding corev1.ObjectReference) {
-	if regarding.Kind != "VirtualMachine" || regarding.APIVersion != vmv1.GroupVersion.String() {
+	key, ok := vmKey(regarding)
+	if !ok {
 		return
 	}
-	a.UpdateFacts(types.NamespacedName{Namespace: regarding.Namespace, Name: regarding.Name}, func(f *model.Facts) {
+	a.UpdateFacts(key, func(f *model.Facts) {
 		f.Delivery.Refused++
 	})
 }

@@ -24,10 +24,13 @@ func namespace(name string) *corev1.Namespace {
 var vmCount int
 
 // createVM creates a VM on the agent's node watching socket.
-func createVM(socket string) *vmv1.VirtualMachine {
+func createVM(socket string) *vmv1.VirtualMachine { return createVMWithPolicy(socket, nil) }
+
+// createVMWithPolicy is createVM with an event policy.
+func createVMWithPolicy(socket string, policy *vmv1.EventPolicy) *vmv1.VirtualMachine {
 	vmCount++
 	vm := testenv.VirtualMachine("default", fmt.Sprintf("vm-%d", vmCount), vmv1.VirtualMachineSpec{
-		NodeName: node, QMP: &vmv1.QMPSource{SocketPath: socket},
+		NodeName: node, QMP: &vmv1.QMPSource{SocketPath: socket}, EventPolicy: policy,
 	})
 	Expect(env.Client.Create(context.Background(), vm)).To(Succeed())
 	return vm

@@ -27,10 +27,12 @@ var incidentLog = ctrl.Log.WithName(IncidentLogger)
 // source on node. Occurrences are logged as they are published, before the
 // Event series fold them: one line per occurrence, or per run of shed ones
 // (repeat says how many it stands for), so that the repeats of an object's
-// lines with one reason add up to its Events' counts. The note was cleaned
+// lines with one reason add up to its Events' counts (those silenced by
+// the event policy aside: they are logged too, marked silenced, so that
+// the history is whole). The note was cleaned
 // and bounded by the source (model.Clean); it is bounded again here because
 // a log line must not grow with what a guest writes.
-func logOccurrence(log logr.Logger, node string, regarding corev1.ObjectReference, occ model.Occurrence, source string, coalesced bool) {
+func logOccurrence(log logr.Logger, node string, regarding corev1.ObjectReference, occ model.Occurrence, source string, coalesced, silenced bool) {
 	vm := ""
 	if regarding.Kind != "Node" {
 		vm = regarding.Name
@@ -47,6 +49,7 @@ func logOccurrence(log logr.Logger, node string, regarding corev1.ObjectReferenc
 		"qemuTime", occ.Time.UTC().Format(time.RFC3339Nano),
 		"repeat", max(1, occ.Repeat),
 		"coalesced", coalesced,
+		"silenced", silenced,
 		"data", model.Clean(occ.Note, model.MaxNoteBytes),
 	)
 }

@@ -14,7 +14,7 @@ import (
 
 // occurrenceKeys are the keys docs/logging.md documents for an occurrence
 // line, besides zap's own (level, ts, logger, msg).
-var occurrenceKeys = []string{"vm", "namespace", "kind", "node", "source", "reason", "type", "action", "qemuTime", "repeat", "coalesced", "data"}
+var occurrenceKeys = []string{"vm", "namespace", "kind", "node", "source", "reason", "type", "action", "qemuTime", "repeat", "coalesced", "silenced", "data"}
 
 func TestOccurrenceLines(t *testing.T) {
 	at := time.Date(2026, 3, 4, 5, 6, 7, 891011000, time.FixedZone("CET", 3600))
@@ -25,6 +25,7 @@ func TestOccurrenceLines(t *testing.T) {
 		regarding corev1.ObjectReference
 		occ       model.Occurrence
 		coalesced bool
+		silenced  bool
 		want      map[string]any
 	}{{
 		name:      "a guest panic",
@@ -32,13 +33,19 @@ func TestOccurrenceLines(t *testing.T) {
 		occ:       model.Occurrence{Time: at, Action: "GUEST_PANICKED", Reason: "GuestPanicked", Warning: true, Note: "guest panicked (action pause)"},
 		want: map[string]any{"vm": "web-1", "namespace": "prod", "kind": "VirtualMachine", "node": "node-a", "source": "qmp",
 			"reason": "GuestPanicked", "type": "Warning", "action": "GUEST_PANICKED", "qemuTime": "2026-03-04T04:06:07.891011Z",
-			"repeat": float64(1), "coalesced": false, "data": "guest panicked (action pause)"},
+			"repeat": float64(1), "coalesced": false, "silenced": false, "data": "guest panicked (action pause)"},
 	}, {
 		name:      "a run of shed occurrences folded into a series",
 		regarding: vm,
 		occ:       model.Occurrence{Time: at, Action: "RTC_CHANGE", Reason: "RtcChange", Repeat: 40, Note: "clock set"},
 		coalesced: true,
 		want:      map[string]any{"type": "Normal", "repeat": float64(40), "coalesced": true},
+	}, {
+		name:      "a run silenced by the event policy: logged all the same",
+		regarding: vm,
+		occ:       model.Occurrence{Time: at, Action: "RTC_CHANGE", Reason: "RTCChange", Repeat: 3, Note: "clock set"},
+		silenced:  true,
+		want:      map[string]any{"reason": "RTCChange", "repeat": float64(3), "coalesced": false, "silenced": true},
 	}, {
 		name:      "about the node: no VM",
 		regarding: node,
@@ -53,7 +60,7 @@ func TestOccurrenceLines(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			log, buf := logtest.Capture()
-			logOccurrence(log.WithName(IncidentLogger), "node-a", tc.regarding, tc.occ, "qmp", tc.coalesced)
+			logOccurrence(log.WithName(IncidentLogger), "node-a", tc.regarding, tc.occ, "qmp", tc.coalesced, tc.silenced)
 			line := logtest.One(t, buf, IncidentLogger, OccurrenceMessage, occurrenceKeys, tc.want)
 			if d := line["data"].(string); len(d) > model.MaxNoteBytes || strings.ContainsAny(d, "\x1b\u202e") {
 				t.Errorf("data not bounded and clean: %q", d)

@@ -22,13 +22,23 @@ var _ source.Publisher = (*Agent)(nil)
 
 // Publish implements source.Publisher.
 // Every occurrence is also logged (logOccurrence), as the incident history
-// that outlives its Event.
+// that outlives its Event, even one the event policy silences (Silences):
+// that one becomes no Event and is counted as silenced instead.
 func (a *Agent) Publish(regarding corev1.ObjectReference, occ model.Occurrence, source string) bool {
 	if occ.Time.IsZero() {
 		occ.Time = time.Now()
 	}
+	if Silences(a.cfg.SilenceEvents, a.policyOf(regarding), occ) {
+		logOccurrence(incidentLog, a.cfg.NodeName, regarding, occ, source, false, true)
+		n := max(1, occ.Repeat)
+		metrics.EventsSilenced.WithLabelValues(source).Add(float64(n))
+		if key, ok := vmKey(regarding); ok {
+			a.countSilenced(key, n)
+		}
+		return false
+	}
 	coalesced := a.events.Publish(regarding, occ)
-	logOccurrence(incidentLog, a.cfg.NodeName, regarding, occ, source, coalesced)
+	logOccurrence(incidentLog, a.cfg.NodeName, regarding, occ, source, coalesced, false)
 	if coalesced {
 		metrics.EventsCoalesced.Inc()
 	} else {

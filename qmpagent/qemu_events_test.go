@@ -19,6 +19,8 @@ type scenario struct {
 	act    func(in *qemutest.Instance)
 	status gtypes.GomegaMatcher
 	events []gtypes.GomegaMatcher
+	// policy is the VM's spec.eventPolicy (none: the agent's default).
+	policy *vmv1.EventPolicy
 }
 
 // event matches a published Event by reason, type and note.
@@ -49,7 +51,7 @@ func idle(vnc bool) func() qemutest.Options {
 var _ = DescribeTable("every event a real QEMU produces here reaches status and Events",
 	func(sc scenario) {
 		in := qemutest.Start(suiteT, sc.qemu())
-		vm := createVM(in.QMPPath)
+		vm := createVMWithPolicy(in.QMPPath, sc.policy)
 		Eventually(getVM(vm)).Should(HaveField("Monitor.State", vmv1.MonitorConnected))
 		sc.act(in)
 		Eventually(getVM(vm)).Should(sc.status)
@@ -65,9 +67,10 @@ var _ = DescribeTable("every event a real QEMU produces here reaches status and 
 			event("Stop", "Normal", Equal("VM paused")),
 		},
 	}),
-	Entry("a guest setting its clock", scenario{
+	Entry("a guest setting its clock, kept though silenced by default", scenario{
 		qemu:   guest(qemutest.RTC),
 		act:    command("cont"),
+		policy: &vmv1.EventPolicy{Keep: []string{"RTC_CHANGE"}},
 		status: HaveField("RTCOffsetSeconds", Not(BeNil())),
 		events: []gtypes.GomegaMatcher{event("RTCChange", "Normal", HavePrefix("Guest set its real-time clock to host UTC"))},
 	}),

@@ -27,6 +27,7 @@ func (a *Agent) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, e
 	a.factsMu.Lock()
 	a.uids[req.NamespacedName] = vm.UID
 	a.factsMu.Unlock()
+	a.rememberPolicy(req.NamespacedName, vm.Spec.EventPolicy)
 	for _, f := range a.followers() {
 		f.Follow(&vm)
 	}
@@ -44,6 +45,7 @@ func (a *Agent) forget(key types.NamespacedName) {
 	delete(a.facts, key)
 	uid, ok := a.uids[key]
 	delete(a.uids, key)
+	delete(a.policies, key)
 	a.factsMu.Unlock()
 	a.status.Forget(key)
 	if ok {

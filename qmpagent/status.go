@@ -109,7 +109,7 @@ func StatusFromFacts(f model.Facts) vmv1.VirtualMachineStatus {
 		s.Monitor.State = vmv1.MonitorConnecting
 	}
 	if d := f.Delivery; d != (model.Delivery{}) {
-		s.Delivery = &vmv1.DeliveryStatus{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused, Dropped: d.Dropped}
+		s.Delivery = &vmv1.DeliveryStatus{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused, Dropped: d.Dropped, Silenced: d.Silenced}
 	}
 	if p := f.LastPanic; p != nil {
 		s.LastPanic = &vmv1.PanicInfo{Time: metav1.NewMicroTime(p.Time), Action: p.Action, Info: p.Info, CrashLoaded: p.CrashLoaded}
@@ -176,7 +176,7 @@ func FactsFromStatus(s vmv1.VirtualMachineStatus) model.Facts {
 		f.Resources = model.Resources{VCPUs: r.VCPUs, MemoryBytes: r.MemoryBytes, Disks: r.Disks, NICs: r.NICs}
 	}
 	if d := s.Delivery; d != nil {
-		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused, Dropped: d.Dropped}
+		f.Delivery = model.Delivery{Coalesced: d.Coalesced, Shed: d.Shed, Resyncs: d.Resyncs, Refused: d.Refused, Dropped: d.Dropped, Silenced: d.Silenced}
 	}
 	if p := s.LastPanic; p != nil {
 		f.LastPanic = &model.Panic{Time: p.Time.Time, Action: p.Action, Info: p.Info, CrashLoaded: p.CrashLoaded}

@@ -94,3 +94,12 @@ func init() {
 		SessionsConnected, Sessions, Reconnects, Discovered, DiscoveredDeleted, SpoolErrors, APIWriteSeconds,
 		Remediations)
 }
+
+// EventsSilenced counts occurrences the event policy kept from becoming
+// Kubernetes Events (spec.eventPolicy and the agent's --silence-events).
+var EventsSilenced = prometheus.NewCounterVec(prometheus.CounterOpts{
+	Name: "vmevents_agent_events_silenced_total",
+	Help: "Occurrences the event policy (spec.eventPolicy, --silence-events) kept from becoming Kubernetes Events, by source; each is still counted in the VM's eventCounts and delivery.silenced.",
+}, []string{"source"})
+
+func init() { crmetrics.Registry.MustRegister(EventsSilenced) }

@@ -75,6 +75,9 @@ type Delivery struct {
 	// status within its schema, and the status writes the apiserver
 	// refused as invalid all the same.
 	Dropped int64
+	// Silenced counts the occurrences the event policy kept from
+	// becoming Events (counted in EventCounts all the same).
+	Silenced int64
 }
 
 // Panic is a guest panic.

@@ -77,6 +77,10 @@ type options struct {
 	command   string
 }
 
+// benchSilence is the agent's event policy in the bench: it silences
+// nothing, so that every event of the mix is an Event write.
+const benchSilence = "--silence-events="
+
 func main() {
 	var o options
 	flag.StringVar(&o.Assets, "assets", os.Getenv("KUBEBUILDER_ASSETS"), "folder with etcd, kube-apiserver and kubectl (hack/control-plane.sh)")
@@ -163,7 +167,10 @@ func run(o options) error {
 	b.ctrlM = fmt.Sprintf("http://127.0.0.1:%d/metrics", ctrlPort)
 	o.Node = "bench-node"
 	// Plain HTTP on loopback: the bench scrapes as a process on the node.
-	o.AgentArgs = append([]string{"--socket-root", o.sockets, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", agentPort), "--metrics-secure=false"}, strings.Fields(o.agentArgs)...)
+	// Nothing silenced (-agent-args may say otherwise): the bench measures
+	// every event of its mix as an Event, RTC_CHANGE included.
+	o.AgentArgs = append([]string{"--socket-root", o.sockets, "--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", agentPort), "--metrics-secure=false",
+		benchSilence}, strings.Fields(o.agentArgs)...)
 	o.ControllerArgs = []string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", ctrlPort), "--metrics-secure=false"}
 
 	logf("starting etcd and kube-apiserver, installing config/default (%s)", o.Dir)

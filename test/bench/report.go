@@ -92,8 +92,8 @@ func (r *report) versions(ctx context.Context, b *bench) {
 		}
 		r.vers = append(r.vers, "source: commit `"+strings.TrimSpace(string(out))+"`"+dirty)
 	}
-	agent := fmt.Sprintf("the DaemonSet's flags (defaults: `--status-interval %s`, `--kube-api-qps %d`, `--kube-api-burst %d`, `--qmp-event-queue %d`)",
-		qmpagent.DefaultStatusInterval, qmpagent.DefaultKubeAPIQPS, qmpagent.DefaultKubeAPIBurst, qmp.DefaultQueueSize)
+	agent := fmt.Sprintf("the DaemonSet's flags (defaults: `--status-interval %s`, `--kube-api-qps %d`, `--kube-api-burst %d`, `--qmp-event-queue %d`) and `%s` (every event an Event)",
+		qmpagent.DefaultStatusInterval, qmpagent.DefaultKubeAPIQPS, qmpagent.DefaultKubeAPIBurst, qmp.DefaultQueueSize, benchSilence)
 	if b.o.agentArgs != "" {
 		agent += " plus `" + b.o.agentArgs + "`"
 	}
