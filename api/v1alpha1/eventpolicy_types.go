@@ -13,8 +13,8 @@ package v1alpha1
 type EventPolicy struct {
 	// Silence names occurrences that do not become Events: a QMP event
 	// name (RTC_CHANGE), an LXD lifecycle or operation action
-	// (instance-updated), a libvirt audit record kind or action, or the
-	// Event reason the agent gives any of them (RtcChange).
+	// (instance-updated), a libvirt action (libvirt-start), or the Event
+	// reason the agent gives any of them (RTCChange); case does not matter.
 	// +optional
 	// +listType=set
 	// +kubebuilder:validation:MaxItems=64
