@@ -96,18 +96,7 @@ func TestRemediate(t *testing.T) {
 	if err := m.Remediate(ctx, &holder, vmv1.RemediationReset); !errors.Is(err, source.ErrNotConnected) {
 		t.Errorf("before the monitor connects: %v, want ErrNotConnected", err)
 	}
-	run, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = m.Start(run) }()
-	stopped := false
-	stopMonitor := func() {
-		if !stopped {
-			stopped = true
-			stop()
-			<-done
-		}
-	}
-	t.Cleanup(stopMonitor)
+	stopMonitor := publishtest.Run(t, m)
 	eventually(t, "the holder follows the domain", func() bool {
 		return p.Facts(&holder).Monitor.State == vmv1.MonitorConnected && p.Facts(&holder).RunState == vmv1.RunStateRunning
 	})

@@ -91,18 +91,7 @@ func TestRemediate(t *testing.T) {
 	if err := s.Remediate(ctx, &holder, vmv1.RemediationReset); !errors.Is(err, source.ErrNotConnected) {
 		t.Errorf("before the source follows LXD: %v, want ErrNotConnected", err)
 	}
-	run, stop := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() { defer close(done); _ = s.Start(run) }()
-	stopped := false
-	stopSource := func() {
-		if !stopped {
-			stopped = true
-			stop()
-			<-done
-		}
-	}
-	t.Cleanup(stopSource)
+	stopSource := publishtest.Run(t, s)
 	eventually(t, "the holder follows the instance", func() bool {
 		f := p.Facts(&holder)
 		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStateRunning
