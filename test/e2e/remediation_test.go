@@ -24,6 +24,10 @@ import (
 // watchdog expires or whose disk fails, the real binaries, and QEMU itself
 // counting the resets it was asked for.
 var _ = Describe("remediation: a VM whose spec asks for it is reset or resumed by the agent", func() {
+	// The controller decides: another spec's apiserver outage may have
+	// ended it, as its Deployment would not let it stay.
+	BeforeEach(func() { Expect(sys.EnsureController()).To(Succeed()) })
+
 	It("resets a panicked guest after its delay; GuestPanicked goes False (Recovered) and the Events tell the story in order", func() {
 		g := bootGuest("heal-panic", qemuvm.PanicOnce, []string{"-device", "pvpanic", "-action", "panic=pause"},
 			"guestPanicked: Reset\n    delaySeconds: 2\n    backoffSeconds: 1")

@@ -166,6 +166,25 @@ func (s *Stack) StartAgent() error {
 // SpoolDir is where the agent keeps what the apiserver has not accepted yet.
 func (s *Stack) SpoolDir() string { return filepath.Join(s.Dir, "spool") }
 
+// EnsureController starts a controller replica unless one runs, as its
+// Deployment would after the last one exited (a controller exits when it
+// loses its leader Lease, for example while the apiserver is down).
+func (s *Stack) EnsureController() error {
+	running := s.controllers[:0]
+	for _, p := range s.controllers {
+		select {
+		case <-p.Done():
+		default:
+			running = append(running, p)
+		}
+	}
+	s.controllers = running
+	if len(running) > 0 {
+		return nil
+	}
+	return s.StartController()
+}
+
 // StopController stops the oldest controller replica gracefully: the
 // leader, when replicas were started one after the other.
 func (s *Stack) StopController() {
