@@ -9,7 +9,9 @@ package metrics
 // The values are those the code passes; keep them in step: model's
 // Occurrence.EventType (types), qmpsource's sink (shed reason), events.go
 // (refused reasons), model.Facts.Bound and facts.go (dropped fields),
-// spool_setup.go's spoolErrors and publisher.go's observe (kinds).
+// spool_setup.go's spoolErrors and publisher.go's observe (kinds), the
+// sources' names (silenced, remediations) and the API's remediation
+// actions and execution phases.
 func init() {
 	for _, t := range []string{"Normal", "Warning"} {
 		EventsPublished.WithLabelValues(t)
@@ -23,6 +25,14 @@ func init() {
 	}
 	for _, k := range []string{"status", "event"} {
 		SpoolErrors.WithLabelValues(k)
+	}
+	for _, src := range []string{"qmp", "libvirt", "lxd"} {
+		EventsSilenced.WithLabelValues(src)
+		for _, a := range []string{"Reset", "Resume", "PowerCycle"} {
+			for _, r := range []string{"Succeeded", "Failed", "Unknown", "Expired"} {
+				Remediations.WithLabelValues(src, a, r)
+			}
+		}
 	}
 	for _, k := range []string{"status", "event", "lease"} {
 		for _, r := range []string{"ok", "error"} {
