@@ -65,8 +65,14 @@ func attemptEvents(vm *vmv1.VirtualMachine, a vmv1.RemediationAttempt) []vmEvent
 		fmt.Sprintf("attempt %d: requested %s because %s is True (fault %s)", a.ID, a.Action, a.Condition, a.Fault))}
 	switch a.Result {
 	case vmv1.RemediationSucceeded:
+		// The agent's message says what was done and through what
+		// ("Reset done through qmp"); without one, the action.
+		done := a.Message
+		if done == "" {
+			done = fmt.Sprintf("%s done", a.Action)
+		}
 		out = append(out, attemptEvent(vm, a, vmv1.ReasonRemediationSucceeded, corev1.EventTypeNormal, finished,
-			withDetail(fmt.Sprintf("attempt %d: %s done", a.ID, a.Action), a.Message)))
+			fmt.Sprintf("attempt %d: %s", a.ID, done)))
 	case vmv1.RemediationFailed, vmv1.RemediationUnknown, vmv1.RemediationExpired:
 		out = append(out, attemptEvent(vm, a, vmv1.ReasonRemediationFailed, corev1.EventTypeWarning, finished,
 			withDetail(fmt.Sprintf("attempt %d: %s %s", a.ID, a.Action, a.Result), a.Message)))
