@@ -132,7 +132,7 @@ cluster: image packages control-plane cluster-binaries $(KUSTOMIZE) ## A real si
 	go run ./hack/cluster -control-plane "$$(hack/control-plane.sh)" -binaries "$$(hack/cluster-binaries.sh)" -image $(LOCALBIN)/vmevents-image.tar
 
 .PHONY: demo
-demo: build control-plane $(KUSTOMIZE) ## The whole system with three real QEMU VMs; shows what kubectl shows. Ctrl-C stops it.
+demo: build control-plane $(KUSTOMIZE) ## The whole system with four real QEMU VMs; shows what kubectl shows. Ctrl-C stops it.
 	@hack/ensure-packages.sh qemu
 	go run ./hack/demo -assets "$$(hack/control-plane.sh)" -kustomize $(KUSTOMIZE) -binary $(LOCALBIN)/vmevents
 

@@ -2,7 +2,7 @@
 // see it. A local control plane (real etcd and kube-apiserver, token
 // authentication, RBAC), vmevents installed from config/default through the
 // real kubectl, the controller and the agent as local processes under their
-// service-account identities, and three real QEMU VMs that do things: a
+// service-account identities, and four real QEMU VMs that do things: a
 // guest panic and a VNC session on web-1, a pause/resume and a watchdog
 // expiry on db-1, a disk read error on batch-1, and a guest panic on app-1
 // that its spec.remediation cures by itself (a reset by the agent). Then it shows what kubectl
