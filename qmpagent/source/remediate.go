@@ -30,4 +30,7 @@ var (
 	ErrNotSupported = errors.New("not supported by this source")
 	// ErrNotConnected: the source has no verified connection for the VM.
 	ErrNotConnected = errors.New("no verified connection to the VM's hypervisor")
+	// ErrBusy: the hypervisor is moving the VM (a migration, a snapshot
+	// being saved or restored); whoever started that owns the VM now.
+	ErrBusy = errors.New("the VM is being migrated, saved or restored")
 )

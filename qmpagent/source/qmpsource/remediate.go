@@ -33,6 +33,9 @@ func (s *Source) Remediate(ctx context.Context, vm *vmv1.VirtualMachine, action 
 	if err != nil {
 		return err
 	}
+	if err := notBusy(ctx, conn); err != nil {
+		return err
+	}
 	if action == vmv1.RemediationResume {
 		return conn.Execute(ctx, "cont", nil, nil)
 	}
@@ -57,6 +60,27 @@ func (s *Source) live(vm *vmv1.VirtualMachine) (*qmp.Conn, error) {
 		return nil, fmt.Errorf("%w: the QMP monitor at %s is not connected", source.ErrNotConnected, r.socketPath)
 	}
 	return conn, nil
+}
+
+// busyStates are QEMU's run states in which another party moves the VM: a
+// migration in or out, a snapshot saved or restored.
+var busyStates = map[qmp.RunState]bool{
+	qmp.RunStateInMigrate: true, qmp.RunStatePostMigrate: true, qmp.RunStateFinishMigrate: true,
+	qmp.RunStateSaveVM: true, qmp.RunStateRestoreVM: true,
+}
+
+// notBusy asks QEMU itself, right before acting, whether another party is
+// moving the VM: the controller decided from status, which may be a moment
+// behind.
+func notBusy(ctx context.Context, conn *qmp.Conn) error {
+	st, err := conn.QueryStatus(ctx)
+	if err != nil {
+		return fmt.Errorf("query-status before acting: %w", err)
+	}
+	if busyStates[st.Status] {
+		return fmt.Errorf("%w: QEMU run state %q; not acted on", source.ErrBusy, st.Status)
+	}
+	return nil
 }
 
 // resetPoll is how often runAfterReset asks QEMU whether it has reset yet.

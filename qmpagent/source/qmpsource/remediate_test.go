@@ -167,3 +167,25 @@ func hostResets(rec *publishtest.Recorder) int {
 	}
 	return n
 }
+
+// A VM QEMU is migrating (here: waiting for an incoming migration) belongs
+// to the migration: whatever status said, QEMU's own run state is asked
+// right before acting, and nothing is done.
+func TestRemediateLeavesAMigratingVMAlone(t *testing.T) {
+	in := qemutest.Start(t, qemutest.Options{Boot: qemutest.Idle, PrettyMonitor: true, Args: []string{"-incoming", "defer"}})
+	vm := qmpVM("vm", in.QMPPath)
+	src, rec := following(t, vm)
+	eventually(t, "connected", func() bool { return rec.FactsOf("default", "vm").Monitor.State == vmv1.MonitorConnected })
+	for _, action := range []vmv1.RemediationAction{vmv1.RemediationReset, vmv1.RemediationResume} {
+		if err := src.Remediate(context.Background(), vm, action); !errors.Is(err, source.ErrBusy) {
+			t.Errorf("%s: %v, want ErrBusy", action, err)
+		}
+	}
+	st, err := testMonitor(t, in).QueryStatus(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := hostResets(rec); n != 0 || st.Status != qmp.RunStateInMigrate {
+		t.Errorf("QEMU was acted on: %d resets, status %s", n, st.Status)
+	}
+}
