@@ -39,6 +39,7 @@ func (b *bench) scenario4(ctx context.Context) error {
 	b.tr.newPhase()
 	a := b.snap(ctx)
 	b.lg.send("rate %g", b.p.Rate)
+	stopProbes := b.probing(ctx)
 	sleepCtx(ctx, b.p.OutageBefore)
 	logf("stopping kube-apiserver for %s", b.p.Outage)
 	stopAt := time.Now()
@@ -47,6 +48,7 @@ func (b *bench) scenario4(ctx context.Context) error {
 	sleepCtx(ctx, b.p.Outage)
 	startAt := time.Now()
 	if err := b.st.Cluster.StartAPIServer(ctx); err != nil {
+		stopProbes()
 		b.lg.send("rate 0")
 		return fmt.Errorf("restarting kube-apiserver: %w", err)
 	}
@@ -54,10 +56,15 @@ func (b *bench) scenario4(ctx context.Context) error {
 	b.w.restart(ctx)
 	logf("kube-apiserver back after %s", ready.Sub(stopAt).Round(time.Millisecond))
 	sleepCtx(ctx, b.p.OutageAfter)
+	stopProbes()
 	b.lg.send("rate 0")
 	evMiss, stMiss := b.drain(ctx)
+	b.waitProbes(ctx)
 	c := b.snap(ctx)
 	res := b.tr.result()
+	b.clearProbes(ctx)
+	condAfter := probeLatency(res.probes, func(p *probe) bool { return p.ts.After(ready) }, faultTime)
+	condBefore := probeLatency(res.probes, func(p *probe) bool { return p.ts.After(stopAt) && !p.ts.After(ready) }, func(*probe) time.Time { return ready })
 	survivors := b.revive("4", true)
 	var evCatch, stCatch time.Time
 	var during, before int
@@ -106,6 +113,8 @@ func (b *bench) scenario4(ctx context.Context) error {
 		[]string{"events never seen (drain ended): Event / status", fmt.Sprintf("%d / %d", evMiss, stMiss)},
 		[]string{"failed agent writes during the outage (kind, result)", mapLine(failures)},
 		[]string{"latency of events sent after the restart, to Event / to status (p50 / p99 / max)", lat.ev.String() + "; " + lat.st.String()},
+		condAfter.rows("faults sent after the restart: QEMU timestamp")[0],
+		condBefore.rows("faults sent while the apiserver was down: apiserver ready")[0],
 		[]string{"processes after the outage", survivors},
 	)
 	body += "\n" + lossTable(res)
