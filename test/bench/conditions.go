@@ -14,10 +14,10 @@ import (
 // probeKinds are the load generator's pausing faults (its `fault` command),
 // the QMP event each sends and the condition it drives, in the order the
 // bench rotates through them.
-var probeKinds = []struct{ kind, event, cond string }{
-	{"panic", "GUEST_PANICKED", vmv1.ConditionGuestPanicked},
-	{"watchdog", "WATCHDOG", vmv1.ConditionWatchdogExpired},
-	{"ioerror", "BLOCK_IO_ERROR", vmv1.ConditionIOError},
+var probeKinds = []struct{ kind, event, action, cond string }{
+	{"panic", "GUEST_PANICKED", "pause", vmv1.ConditionGuestPanicked},
+	{"watchdog", "WATCHDOG", "pause", vmv1.ConditionWatchdogExpired},
+	{"ioerror", "BLOCK_IO_ERROR", "stop", vmv1.ConditionIOError},
 }
 
 // condOf is the condition a probe's fault event drives.
@@ -236,7 +236,7 @@ func (s probeStats) rows(label string) [][]string {
 	out := [][]string{{fmt.Sprintf("%s to its condition True (watch on VirtualMachines), pausing faults, p50 / p99 / max", label),
 		fmt.Sprintf("%s (%d timed, %d never True, %d already True)", s.all, len(s.all), s.unseen, s.spoilt)}}
 	for _, k := range probeKinds {
-		out = append(out, []string{fmt.Sprintf("... %s (action pause) to `%s`", k.event, k.cond), s.byCond[k.cond].String()})
+		out = append(out, []string{fmt.Sprintf("... %s (action %s) to `%s`", k.event, k.action, k.cond), s.byCond[k.cond].String()})
 	}
 	return out
 }
