@@ -203,6 +203,8 @@ func (b *bench) scenario2(ctx context.Context) error {
 	body += "\nThe same mix at lower rates, to tell the machine's limit from the agent's:\n\n"
 	body += table([]string{"measure", "value"}, b.sustained(ctx)...)
 	b.rep.section("2", fmt.Sprintf("%d VMs, %g events/s in total", b.p.VMs, b.p.Rate), body)
+	b.chart("2", fmt.Sprintf("Scenario 2: latency at %g events/s over %d VMs", b.p.Rate, b.p.VMs),
+		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", cond.all})
 	p99 := lat.ev.quantile(0.99)
 	window := c.at.Sub(a.at).Seconds()
 	agentW := sumMap(aw, nil)
@@ -321,6 +323,8 @@ func (b *bench) scenario3(ctx context.Context) error {
 		[]string{"agent writes by kind and result", mapLine(aw)},
 	)
 	b.rep.section("3", fmt.Sprintf("one VM storming %g events/s for %s", b.p.StormRate, b.p.Storm), body)
+	b.chart("3", fmt.Sprintf("Scenario 3: latency of the other VMs during a %g events/s storm", b.p.StormRate),
+		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", cond.all})
 	if stormWritesPerS > 2 {
 		b.rep.finding("3", fmt.Sprintf("the storming VM got %.2f API writes/s (%d status, %d Event in %s), above the goal of 2: a status write every %s (`--status-interval`) plus an Event series write every %s (`EventInterval`)",
 			stormWritesPerS, vmW, evW, ms(stormDur), qmpagent.DefaultStatusInterval, qmpagent.EventInterval))

@@ -124,6 +124,8 @@ func (b *bench) scenario4(ctx context.Context) error {
 	)
 	body += "\n" + lossTable(res)
 	b.rep.section("4", fmt.Sprintf("kube-apiserver down for %s during the scenario-2 load", b.p.Outage), body)
+	b.chart("4", "Scenario 4: latency of what was sent after the apiserver was back",
+		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", condAfter.all})
 	if faultLost > 0 || sumI(res.evMissing, nil) > 0 || sumI(res.stMissing, nil) > 0 {
 		b.rep.finding("4", fmt.Sprintf("across the apiserver outage %d fault events and %d events in all are missing from the Event series counts, %d from status eventCounts (of %d written)",
 			faultLost, sumI(res.evMissing, nil), sumI(res.stMissing, nil), len(res.events)))
