@@ -19,8 +19,7 @@ type pausingFault struct {
 var pausingFaults = map[string]pausingFault{
 	"panic":    {"GUEST_PANICKED", json.RawMessage(`{"action":"pause"}`), "guest-panicked"},
 	"watchdog": {"WATCHDOG", json.RawMessage(`{"action":"pause"}`), "watchdog"},
-	"ioerror": {qmpBlockIOError, json.RawMessage(`{"device":"drive-virtio-disk0","node-name":"#block163","operation":"write","action":"stop","reason":"Input/output error"}`),
-		"io-error"},
+	"ioerror":  {qmpBlockIOError, blockIOErrorAction("stop"), "io-error"},
 }
 
 // fault makes the socket's VM hit a pausing fault, as QEMU does: the fault
