@@ -36,9 +36,10 @@ func latencyChart(dir, file, title string, ss ...series) (string, error) {
 	p.X.Scale = plot.LogScale{}
 	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
 	p.Y.Min, p.Y.Max = 0, 1
-	p.Legend.Top, p.Legend.Left = false, false
-	p.Legend.XOffs = -vg.Points(8)
-	p.Legend.YOffs = vg.Points(8)
+	// Top left: the curves reach 1 to the right and start low on the left.
+	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs = vg.Points(8)
+	p.Legend.YOffs = -vg.Points(8)
 	p.Add(plotter.NewGrid())
 	drawn := 0
 	for i, s := range ss {

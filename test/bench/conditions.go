@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -256,4 +257,30 @@ func (s probeStats) goal() string {
 		out += fmt.Sprintf(", %d never True", s.unseen)
 	}
 	return out
+}
+
+// timeToLeader follows the controller's metrics in the background from
+// since until it leads (or p.Drain passed); the returned func tells the
+// time it took so far.
+func (b *bench) timeToLeader(ctx context.Context, since time.Time) func() string {
+	var mu sync.Mutex
+	var took time.Duration
+	go waitFor(ctx, b.p.Drain, func() bool {
+		m, err := scrapeHTTP(b.ctrlM)
+		if err != nil || m.sum("leader_election_master_status", nil) < 1 {
+			return false
+		}
+		mu.Lock()
+		took = time.Since(since)
+		mu.Unlock()
+		return true
+	})
+	return func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		if took == 0 {
+			return "not leading yet"
+		}
+		return ms(took)
+	}
 }

@@ -58,6 +58,7 @@ func (b *bench) scenario4(ctx context.Context) error {
 	// outage and exited starts again now, not after the drain (the
 	// conditions of the faults sent meanwhile wait for it).
 	revived := b.revive("4", false)
+	leader := b.timeToLeader(ctx, ready)
 	logf("kube-apiserver back after %s", ready.Sub(stopAt).Round(time.Millisecond))
 	sleepCtx(ctx, b.p.OutageAfter)
 	stopProbes()
@@ -120,6 +121,7 @@ func (b *bench) scenario4(ctx context.Context) error {
 		condAfter.rows("faults sent after the restart: QEMU timestamp")[0],
 		condBefore.rows("faults sent while the apiserver was down: apiserver ready")[0],
 		[]string{"processes when the apiserver was ready (the bench restarts what exited, as the kubelet would)", revived},
+		[]string{"apiserver ready to the controller leading (`leader_election_master_status`)", leader()},
 		[]string{"processes after the outage", survivors},
 	)
 	body += "\n" + lossTable(res)
@@ -132,6 +134,10 @@ func (b *bench) scenario4(ctx context.Context) error {
 	}
 	if !evCatch.IsZero() {
 		b.rep.finding("4", fmt.Sprintf("after the apiserver was back it took %s until every earlier event was readable as an Event (%s for status)", since(evCatch), since(stCatch)))
+	}
+	if d := condAfter.all.quantile(0.99); d > 2*time.Second {
+		b.rep.finding("4", fmt.Sprintf("faults sent after the apiserver was back became conditions after p99 %s (those sent during the outage %s after it was ready): "+
+			"the controller leads again only %s after the apiserver is ready; until then no condition changes", ms(d), ms(condBefore.all.quantile(0.99)), leader()))
 	}
 	b.rep.goal("4", "zero lost fault events across an apiserver outage", fmt.Sprint(faultLost), faultLost == 0)
 	return nil
