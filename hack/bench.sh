@@ -3,10 +3,12 @@
 # real etcd and kube-apiserver, with test/loadgen playing 1,000 QEMUs; six
 # scenarios (idle, steady load, a storm, an apiserver outage, an agent
 # SIGKILL, 10,000 VirtualMachines and a controller restart). Prints the
-# markdown and writes docs/benchmarks.md. About 12 minutes on 2 cores.
+# markdown and writes docs/benchmarks.md and its latency charts in
+# docs/bench/. About 12 minutes on 2 cores.
 #
 #   hack/bench.sh                 what `make bench` runs
-#   hack/bench.sh -quick          100 VMs and 10 s runs, to try things (writes no file)
+#   hack/bench.sh -quick          100 VMs and 10 s runs, to try things (writes no file;
+#                                 -charts DIR draws the charts there)
 #   hack/bench.sh -scenarios 1,3  only some scenarios (1 always runs)
 #   hack/bench.sh -h              every knob
 set -euo pipefail

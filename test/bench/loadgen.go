@@ -70,7 +70,7 @@ func (l *loadgen) read(r io.Reader) {
 		now := time.Now()
 		kind, rest, _ := strings.Cut(line, " ")
 		switch kind {
-		case "E":
+		case "E", "F":
 			f := strings.Fields(rest)
 			if len(f) != 4 {
 				continue
@@ -78,7 +78,11 @@ func (l *loadgen) read(r io.Reader) {
 			vm, _ := strconv.Atoi(f[0])
 			sec, _ := strconv.ParseInt(f[2], 10, 64)
 			usec, _ := strconv.ParseInt(f[3], 10, 64)
-			l.tr.sent(vm, f[1], time.Unix(sec, usec*1000), now)
+			ts := time.Unix(sec, usec*1000)
+			l.tr.sent(vm, f[1], ts, now)
+			if kind == "F" {
+				l.tr.faulted(vm, f[1], ts, now)
+			}
 		case "C", "D":
 			f := strings.Fields(rest)
 			if len(f) != 2 {

@@ -75,6 +75,9 @@ type options struct {
 	sockets   string
 	agentArgs string
 	command   string
+	// charts is the folder the latency charts are drawn in ("": none);
+	// chartsLink the same folder as the markdown links it.
+	charts, chartsLink string
 }
 
 // benchSilence is the agent's event policy in the bench: it silences
@@ -94,7 +97,17 @@ func main() {
 	flag.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5,6", "scenarios to run (1 always runs: it sets up the others)")
 	flag.StringVar(&o.agentArgs, "agent-args", "", "extra agent flags, space-separated (default: the DaemonSet's)")
 	flag.StringVar(&o.command, "command", "make bench", "the command to name in the report")
+	flag.StringVar(&o.charts, "charts", "", "folder for the latency charts (PNG; default: bench/ beside -out, none without -out)")
 	flag.Parse()
+	if o.charts == "" && o.out != "" {
+		o.charts = filepath.Join(filepath.Dir(o.out), "bench")
+	}
+	o.chartsLink = o.charts
+	if o.out != "" && o.charts != "" {
+		if rel, err := filepath.Rel(filepath.Dir(o.out), o.charts); err == nil {
+			o.chartsLink = rel
+		}
+	}
 	if err := run(o); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)

@@ -30,11 +30,12 @@ type report struct {
 	goals    []goal
 	errors   map[string]string
 	findings []string
+	links    map[string][]string // charts by scenario
 	total    time.Duration
 }
 
 func newReport(o options, p params) *report {
-	r := &report{o: o, p: p, sections: map[string]string{}, titles: map[string]string{}, errors: map[string]string{}}
+	r := &report{o: o, p: p, sections: map[string]string{}, titles: map[string]string{}, errors: map[string]string{}, links: map[string][]string{}}
 	r.machine = machine()
 	return r
 }
@@ -43,6 +44,11 @@ func (r *report) section(n, title, body string) { r.sections[n], r.titles[n] = b
 
 func (r *report) goal(n, text, measured string, met bool) {
 	r.goals = append(r.goals, goal{n, text, measured, met})
+}
+
+// link shows a chart (path relative to the markdown) below a scenario's tables.
+func (r *report) link(n, title, path string) {
+	r.links[n] = append(r.links[n], fmt.Sprintf("[%s](%s):\n\n![%s](%s)\n", title, path, title, path))
 }
 
 func (r *report) finding(n, text string) {
@@ -152,6 +158,9 @@ func (r *report) markdown() string {
 		if body != "" {
 			w("%s\n", body)
 		}
+		for _, l := range r.links[n] {
+			w("%s\n", l)
+		}
 		if e := r.errors[n]; e != "" {
 			w("The scenario did not finish: `%s`\n\n", strings.ReplaceAll(e, "`", "'"))
 		}
@@ -164,9 +173,16 @@ func (r *report) markdown() string {
 	w("timestamp (the agent sets both from QEMU's timestamps). Repeats fold into one Event's series, written at most once a second, so the count ")
 	w("and last-observed time are what a reader can see.\n")
 	w("- **In status**: the bench watches VirtualMachines; an event is in status when `status.eventCounts` for its name reaches its rank.\n")
+	w("- **Condition True**: every %s during the loads of scenarios 2 to 4 the bench has the load generator pause one VM by a fault (GUEST_PANICKED and WATCHDOG with action pause, ", probeInterval)
+	w("BLOCK_IO_ERROR with action stop; then STOP, and `query-status` answering `guest-panicked`, `watchdog` or `io-error`), on a VM whose condition (GuestPanicked, ")
+	w("WatchdogExpired, IOError) its watch shows not True: only flips are timed. The fault is timed from its QEMU timestamp to the moment the watch on VirtualMachines ")
+	w("sees the condition True with a `lastTransitionTime` not before the fault's second; a condition seen True with an earlier transition (a fault of the normal mix ")
+	w("came first) is counted as already True and not timed. After each scenario the bench resets and resumes the paused VMs (RESET, RESUME). ")
+	w("IOError turns True on the error itself (reason RecentErrors) before the pause makes it PausedOnError: the first is what `kubectl wait` sees.\n")
 	w("- **Lost / duplicated**: per VM and event name, what the Event series counts and `status.eventCounts` gained during the scenario against what was written to the agent.\n")
 	w("- **API requests**: kube-apiserver's `apiserver_request_total` (read from its `/metrics` as the admin), watches left out, and the agent's own `vmevents_agent_api_write_duration_seconds_count`.\n")
 	w("- **CPU and memory**: `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS, VmHWM) of the agent and controller processes.\n\n")
+	w("The charts are the cumulative latency distributions of a scenario's events (share seen by a given time, log scale), drawn by the bench beside this page (`docs/bench/`).\n\n")
 	w("Run it: `make bench` (this page, about 12 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
 	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
 	return b.String()

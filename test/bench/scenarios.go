@@ -153,12 +153,16 @@ func written(a, c snapshot, keep func(string) bool) int64 {
 func (b *bench) scenario2(ctx context.Context) error {
 	b.tr.newPhase()
 	a := b.snap(ctx)
+	stopProbes := b.probing(ctx)
 	b.runLoad(ctx, b.p.Run)
+	stopProbes()
 	end, _ := readProc(b.agentS.pidNow())
 	evMiss, stMiss := b.drain(ctx)
+	b.waitProbes(ctx)
 	c := b.snap(ctx)
 	res := b.tr.result()
 	lat := latencyOf(res.events, nil)
+	cond := probeLatency(res.probes, nil, faultTime)
 	sent := float64(len(res.events))
 	reqs := apiRequests(a, c)
 	aw := agentWrites(a, c)
@@ -173,12 +177,18 @@ func (b *bench) scenario2(ctx context.Context) error {
 	body := fmt.Sprintf("The load generator emits %g events/s in total for %s, each to a VM chosen at random (mix: 50 %% RTC_CHANGE, 20 %% RESET, "+
 		"20 %% BLOCK_IO_ERROR, 10 %% WATCHDOG; the last two are faults, published as Warning). Latency runs from the event's QEMU timestamp to the moment "+
 		"the bench's watch sees an Event (or a series count) covering it, and to the moment it sees the VM's `status.eventCounts` include it. "+
+		"Besides the mix, every %s the bench makes one VM's guest hit a fault that pauses it (rotating: GUEST_PANICKED and WATCHDOG with action pause, "+
+		"BLOCK_IO_ERROR with action stop; each followed by STOP, and query-status answering QEMU's run state), on a VM whose condition is not True, "+
+		"and times the fault's QEMU timestamp to the moment its watch sees the condition True with a `lastTransitionTime` not before the fault's second. "+
 		"API requests are the kube-apiserver's own `apiserver_request_total` from the start of the load until the last event showed (controller and bench included, watches excluded).\n\n",
-		b.p.Rate, b.p.Run)
-	body += table([]string{"measure", "value"},
-		[]string{"events written to the agent", fmt.Sprintf("%.0f (%s)", sent, mapLineI(res.sent))},
-		[]string{"QEMU timestamp to Event readable, p50 / p99 / max", lat.ev.String()},
-		[]string{"... fault events only", lat.evFault.String()},
+		b.p.Rate, b.p.Run, probeInterval)
+	rows := [][]string{
+		{"events written to the agent", fmt.Sprintf("%.0f (%s)", sent, mapLineI(res.sent))},
+		{"QEMU timestamp to Event readable, p50 / p99 / max", lat.ev.String()},
+		{"... fault events only", lat.evFault.String()},
+	}
+	rows = append(rows, cond.rows("QEMU timestamp of a fault")...)
+	body += table([]string{"measure", "value"}, append(rows,
 		[]string{"QEMU timestamp to VM status showing it, p50 / p99 / max", lat.st.String()},
 		[]string{"events never seen as an Event / in status (drain ended)", fmt.Sprintf("%d / %d", evMiss, stMiss)},
 		[]string{"API requests per event, all (watches excluded)", per(allReq)},
@@ -188,10 +198,13 @@ func (b *bench) scenario2(ctx context.Context) error {
 		[]string{"apiserver requests by verb and resource", mapLine(reqs)},
 		[]string{"agent CPU during the load (share of one core)", fmt.Sprintf("%.1f %%", cpuPercent(a.proc, end))},
 		[]string{"agent RSS at the end", mib(c.proc.RSSKiB)},
-	)
+	)...)
+	b.clearProbes(ctx)
 	body += "\nThe same mix at lower rates, to tell the machine's limit from the agent's:\n\n"
 	body += table([]string{"measure", "value"}, b.sustained(ctx)...)
 	b.rep.section("2", fmt.Sprintf("%d VMs, %g events/s in total", b.p.VMs, b.p.Rate), body)
+	b.chart("2", fmt.Sprintf("Scenario 2: latency at %g events/s over %d VMs", b.p.Rate, b.p.VMs),
+		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", cond.all})
 	p99 := lat.ev.quantile(0.99)
 	window := c.at.Sub(a.at).Seconds()
 	agentW := sumMap(aw, nil)
@@ -210,6 +223,7 @@ func (b *bench) scenario2(ctx context.Context) error {
 			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, clientLimit(), writeReq/window, b.p.Rate, b.p.VMs))
 	}
 	b.rep.goal("2", "p99 QEMU timestamp to Event readable <= 250 ms", ms(p99), p99 <= 250*time.Millisecond && lat.evUnseen == 0)
+	b.rep.goal("2", fmt.Sprintf("p99 QEMU timestamp of a fault to its condition True <= 1 s (%g events/s, %d VMs)", b.p.Rate, b.p.VMs), cond.goal(), cond.goalMet(time.Second))
 	return nil
 }
 
@@ -243,14 +257,17 @@ func (b *bench) scenario3(ctx context.Context) error {
 	start := time.Now()
 	b.lg.send("storm %d %g %g", stormVM, b.p.StormRate, b.p.Storm.Seconds())
 	b.lg.send("rate %g", b.p.Rate)
+	stopProbes := b.probing(ctx)
 	mid := b.snapProcAfter(ctx, b.p.Storm/2)
 	var stormWritten int64
 	select {
 	case r := <-b.lg.stormDone:
 		stormWritten = r[1]
 	case <-time.After(b.p.Storm + 2*time.Minute):
+		stopProbes()
 		return fmt.Errorf("the storm did not end")
 	}
+	stopProbes()
 	stormDur := time.Since(start)
 	end, _ := readProc(b.agentS.pidNow())
 	b.lg.send("rate 0")
@@ -268,9 +285,12 @@ func (b *bench) scenario3(ctx context.Context) error {
 	})
 	exactAfter := time.Since(start)
 	vmW2, evW2 := b.tr.stormWrites(true)
+	b.waitProbes(ctx)
 	c := b.snap(ctx)
 	res := b.tr.result()
+	b.clearProbes(ctx)
 	lat := latencyOf(res.events, nil)
+	cond := probeLatency(res.probes, nil, faultTime)
 	recv := c.agent.sum("vmevents_agent_events_received_total", func(l map[string]string) bool { return l["event"] == name }) -
 		a.agent.sum("vmevents_agent_events_received_total", func(l map[string]string) bool { return l["event"] == name })
 	shed := groupDelta(a.agent, c.agent, "vmevents_agent_events_shed_total", func(l map[string]string) string { return l["reason"] })
@@ -297,11 +317,14 @@ func (b *bench) scenario3(ctx context.Context) error {
 		[]string{"occurrences coalesced into existing series (all VMs)", f0(coalesced)},
 		[]string{"other VMs: events written", fmt.Sprintf("%d (%s)", len(res.events), mapLineI(res.sent))},
 		[]string{"other VMs: fault events, QEMU timestamp to Event readable, p50 / p99 / max", lat.evFault.String()},
+		cond.rows("other VMs: QEMU timestamp of a fault")[0],
 		[]string{"other VMs: all events to Event readable / to status", lat.ev.String() + "; " + lat.st.String()},
 		[]string{"other VMs: fault events lost (Event series counts short of what was sent)", fmt.Sprint(faultLost)},
 		[]string{"agent writes by kind and result", mapLine(aw)},
 	)
 	b.rep.section("3", fmt.Sprintf("one VM storming %g events/s for %s", b.p.StormRate, b.p.Storm), body)
+	b.chart("3", fmt.Sprintf("Scenario 3: latency of the other VMs during a %g events/s storm", b.p.StormRate),
+		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", cond.all})
 	if stormWritesPerS > 2 {
 		b.rep.finding("3", fmt.Sprintf("the storming VM got %.2f API writes/s (%d status, %d Event in %s), above the goal of 2: a status write every %s (`--status-interval`) plus an Event series write every %s (`EventInterval`)",
 			stormWritesPerS, vmW, evW, ms(stormDur), qmpagent.DefaultStatusInterval, qmpagent.EventInterval))
@@ -315,6 +338,7 @@ func (b *bench) scenario3(ctx context.Context) error {
 	b.rep.goal("3", "<= 2 API writes/s for the storming VM", f2(stormWritesPerS)+"/s", stormWritesPerS <= 2)
 	b.rep.goal("3", "storming VM's counters exact", fmt.Sprintf("sent %d, Event %d, status %d", stormWritten, evGain, stGain), evGain == stormWritten && stGain == stormWritten)
 	b.rep.goal("3", "zero lost fault events (other VMs)", fmt.Sprint(faultLost), faultLost == 0)
+	b.rep.goal("3", "p99 QEMU timestamp of a fault to its condition True <= 2 s during the storm (other VMs)", cond.goal(), cond.goalMet(2*time.Second))
 	return nil
 }
 

@@ -39,6 +39,7 @@ func (b *bench) scenario4(ctx context.Context) error {
 	b.tr.newPhase()
 	a := b.snap(ctx)
 	b.lg.send("rate %g", b.p.Rate)
+	stopProbes := b.probing(ctx)
 	sleepCtx(ctx, b.p.OutageBefore)
 	logf("stopping kube-apiserver for %s", b.p.Outage)
 	stopAt := time.Now()
@@ -47,17 +48,28 @@ func (b *bench) scenario4(ctx context.Context) error {
 	sleepCtx(ctx, b.p.Outage)
 	startAt := time.Now()
 	if err := b.st.Cluster.StartAPIServer(ctx); err != nil {
+		stopProbes()
 		b.lg.send("rate 0")
 		return fmt.Errorf("restarting kube-apiserver: %w", err)
 	}
 	ready := time.Now()
 	b.w.restart(ctx)
+	// As the kubelet would: a controller that lost its lease during the
+	// outage and exited starts again now, not after the drain (the
+	// conditions of the faults sent meanwhile wait for it).
+	revived := b.revive("4", false)
+	leader := b.timeToLeader(ctx, ready)
 	logf("kube-apiserver back after %s", ready.Sub(stopAt).Round(time.Millisecond))
 	sleepCtx(ctx, b.p.OutageAfter)
+	stopProbes()
 	b.lg.send("rate 0")
 	evMiss, stMiss := b.drain(ctx)
+	b.waitProbes(ctx)
 	c := b.snap(ctx)
 	res := b.tr.result()
+	b.clearProbes(ctx)
+	condAfter := probeLatency(res.probes, func(p *probe) bool { return p.ts.After(ready) }, faultTime)
+	condBefore := probeLatency(res.probes, func(p *probe) bool { return p.ts.After(stopAt) && !p.ts.After(ready) }, func(*probe) time.Time { return ready })
 	survivors := b.revive("4", true)
 	var evCatch, stCatch time.Time
 	var during, before int
@@ -106,16 +118,26 @@ func (b *bench) scenario4(ctx context.Context) error {
 		[]string{"events never seen (drain ended): Event / status", fmt.Sprintf("%d / %d", evMiss, stMiss)},
 		[]string{"failed agent writes during the outage (kind, result)", mapLine(failures)},
 		[]string{"latency of events sent after the restart, to Event / to status (p50 / p99 / max)", lat.ev.String() + "; " + lat.st.String()},
+		condAfter.rows("faults sent after the restart: QEMU timestamp")[0],
+		condBefore.rows("faults sent while the apiserver was down: apiserver ready")[0],
+		[]string{"processes when the apiserver was ready (the bench restarts what exited, as the kubelet would)", revived},
+		[]string{"apiserver ready to the controller leading (`leader_election_master_status`)", leader()},
 		[]string{"processes after the outage", survivors},
 	)
 	body += "\n" + lossTable(res)
 	b.rep.section("4", fmt.Sprintf("kube-apiserver down for %s during the scenario-2 load", b.p.Outage), body)
+	b.chart("4", "Scenario 4: latency of what was sent after the apiserver was back",
+		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", condAfter.all})
 	if faultLost > 0 || sumI(res.evMissing, nil) > 0 || sumI(res.stMissing, nil) > 0 {
 		b.rep.finding("4", fmt.Sprintf("across the apiserver outage %d fault events and %d events in all are missing from the Event series counts, %d from status eventCounts (of %d written)",
 			faultLost, sumI(res.evMissing, nil), sumI(res.stMissing, nil), len(res.events)))
 	}
 	if !evCatch.IsZero() {
 		b.rep.finding("4", fmt.Sprintf("after the apiserver was back it took %s until every earlier event was readable as an Event (%s for status)", since(evCatch), since(stCatch)))
+	}
+	if d := condAfter.all.quantile(0.99); d > 2*time.Second {
+		b.rep.finding("4", fmt.Sprintf("faults sent after the apiserver was back became conditions after p99 %s (those sent during the outage %s after it was ready): "+
+			"the controller leads again only %s after the apiserver is ready; until then no condition changes", ms(d), ms(condBefore.all.quantile(0.99)), leader()))
 	}
 	b.rep.goal("4", "zero lost fault events across an apiserver outage", fmt.Sprint(faultLost), faultLost == 0)
 	return nil

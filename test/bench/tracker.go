@@ -25,7 +25,8 @@ import (
 var faults = map[string]bool{"BLOCK_IO_ERROR": true, "WATCHDOG": true, "GUEST_PANICKED": true}
 
 // mixNames are the QMP events the load generator can send.
-var mixNames = []string{"RTC_CHANGE", "RESET", "BLOCK_IO_ERROR", "WATCHDOG", "GUEST_PANICKED", "VNC_CONNECTED", "POWERDOWN"}
+// (STOP and RESUME: with the pausing faults and their clearing).
+var mixNames = []string{"RTC_CHANGE", "RESET", "BLOCK_IO_ERROR", "WATCHDOG", "GUEST_PANICKED", "VNC_CONNECTED", "POWERDOWN", "STOP", "RESUME"}
 
 // tkey is one kind of event of one VM.
 type tkey struct {
@@ -73,6 +74,13 @@ type tracker struct {
 	counting                     bool
 	stormVMWrites, stormEvWrites int64
 	rv                           map[string]string
+
+	// pausing faults timed to their conditions (conditions.go)
+	conds       map[int]map[string]condState
+	probes      []*probe // of the current phase
+	pendProbe   map[tkey]*probe
+	probed      map[int]bool // VMs faulted and not yet cleared
+	probeCursor int
 }
 
 func newTracker() *tracker {
@@ -81,6 +89,7 @@ func newTracker() *tracker {
 		evCounts:     map[tkey]map[string]int64{}, evTotal: map[tkey]int64{}, evMaxL: map[tkey]time.Time{},
 		stCounts: map[tkey]int64{}, vmConnected: map[int]bool{}, vmResyncs: map[int]int64{},
 		conditioned: map[string]bool{}, rv: map[string]string{}, stormVM: -1,
+		conds: map[int]map[string]condState{}, pendProbe: map[tkey]*probe{}, probed: map[int]bool{},
 	}
 	for _, n := range mixNames {
 		t.reasonToName[model.ReasonFor(n)] = n
@@ -182,6 +191,7 @@ func (t *tracker) onVM(vm *vmv1.VirtualMachine, now time.Time) {
 		t.stormVMWrites++
 	}
 	t.rv["vm/"+vm.Name] = vm.ResourceVersion
+	t.onConditions(i, vm.Status.Conditions, now)
 	t.vmConnected[i] = vm.Status.Monitor != nil && vm.Status.Monitor.State == vmv1.MonitorConnected
 	if vm.Status.Delivery != nil {
 		t.vmResyncs[i] = vm.Status.Delivery.Resyncs
@@ -224,6 +234,7 @@ func (t *tracker) newPhase(exclude ...int) {
 		t.stBase[k] = v
 	}
 	t.sentN, t.pendEv, t.pendSt, t.phase = map[tkey]int64{}, map[tkey][]*sentEv{}, map[tkey][]*sentEv{}, nil
+	t.probes, t.pendProbe = nil, map[tkey]*probe{}
 	t.exclude = map[int]bool{}
 	for _, vm := range exclude {
 		t.exclude[vm] = true
@@ -248,6 +259,7 @@ func (t *tracker) pending() (ev, st int, last time.Time) {
 // phaseResult is what a phase's events became.
 type phaseResult struct {
 	events []*sentEv
+	probes []*probe
 	// per event name, summed over VMs: sent, Event series counts gained,
 	// status eventCounts gained, and the shortfalls and excesses of each
 	// (computed per VM, then summed).
@@ -258,7 +270,7 @@ type phaseResult struct {
 func (t *tracker) result() phaseResult {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	r := phaseResult{events: append([]*sentEv(nil), t.phase...),
+	r := phaseResult{events: append([]*sentEv(nil), t.phase...), probes: append([]*probe(nil), t.probes...),
 		sent: map[string]int64{}, evGain: map[string]int64{}, stGain: map[string]int64{},
 		evMissing: map[string]int64{}, evExtra: map[string]int64{}, stMissing: map[string]int64{}, stExtra: map[string]int64{}}
 	keys := map[tkey]bool{}

@@ -15,6 +15,10 @@
 //
 //	rate R                      total events/s of the normal mix over all non-storming sockets
 //	storm VM RATE SECONDS       socket VM emits BLOCK_IO_ERROR at RATE/s for SECONDS
+//	fault VM KIND               socket VM's guest hits a fault that pauses it (KIND: panic,
+//	                            watchdog, ioerror): the fault event, then STOP; query-status
+//	                            answers guest-panicked, watchdog or io-error until cleared
+//	clear VM                    socket VM is reset and resumed (RESET, RESUME; running again)
 //	stats                       print an "S {json}" line
 //	quit                        close every socket and exit
 //
@@ -23,7 +27,9 @@
 //	READY N                     all sockets listen
 //	C VM UNIXNANO               a client finished the capabilities negotiation
 //	D VM UNIXNANO               a client went away
-//	E VM EVENT SECONDS MICROS   a normal-mix event was written to the client
+//	E VM EVENT SECONDS MICROS   a normal-mix event (or a fault's STOP, a clear's RESET and
+//	                            RESUME) was written to the client
+//	F VM EVENT SECONDS MICROS   a fault command's fault event was written to the client
 //	STORMDONE VM WRITTEN        a storm ended; WRITTEN events reached the socket
 //	S {json}                    statistics (see wire.Stats)
 //
@@ -128,6 +134,22 @@ func (g *Generator) command(line string) bool {
 			break
 		}
 		go g.Storm(vm, r, time.Duration(secs*float64(time.Second)))
+	case "fault", "clear":
+		var vm int
+		var err error
+		if len(f) != map[string]int{"fault": 3, "clear": 2}[f[0]] {
+			bad(fmt.Errorf("want: fault VM KIND, clear VM"))
+			break
+		}
+		if vm, err = strconv.Atoi(f[1]); err != nil || vm < 0 || vm >= len(g.sessions) {
+			bad(fmt.Errorf("bad VM %q", f[1]))
+			break
+		}
+		if f[0] == "clear" {
+			g.sessions[vm].clear()
+		} else if err := g.sessions[vm].fault(f[2]); err != nil {
+			bad(err)
+		}
 	case "stats":
 		b, _ := json.Marshal(g.Stats())
 		g.out.line("S " + string(b))

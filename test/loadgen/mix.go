@@ -40,8 +40,11 @@ var events = map[string]func(rng *rand.Rand, vm int) json.RawMessage{
 
 // blockIOError is a write error on the VM's disk, reported to the guest
 // (werror=report): what a failing disk produces for every request.
-func blockIOError(int) json.RawMessage {
-	return json.RawMessage(`{"device":"drive-virtio-disk0","node-name":"#block163","operation":"write","action":"report","reason":"Input/output error"}`)
+func blockIOError(int) json.RawMessage { return blockIOErrorAction("report") }
+
+// blockIOErrorAction is that write error with QEMU's action (report, stop).
+func blockIOErrorAction(action string) json.RawMessage {
+	return json.RawMessage(`{"device":"drive-virtio-disk0","node-name":"#block163","operation":"write","action":"` + action + `","reason":"Input/output error"}`)
 }
 
 func knownEvents() []string {

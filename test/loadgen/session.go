@@ -34,6 +34,7 @@ type session struct {
 	stormWritten int64
 	unwritten    int64
 	closed       bool
+	runState     string // QEMU's run state for query-status; "" is running
 }
 
 func (s *session) close() {
@@ -116,7 +117,13 @@ func (s *session) answer(c qmptest.Command) string {
 	case "qmp_capabilities":
 		return qmptest.Return(c.ID, nil)
 	case "query-status":
-		return qmptest.Return(c.ID, json.RawMessage(`{"status":"running","singlestep":false,"running":true}`))
+		s.mu.Lock()
+		st := s.runState
+		s.mu.Unlock()
+		if st == "" {
+			return qmptest.Return(c.ID, json.RawMessage(`{"status":"running","singlestep":false,"running":true}`))
+		}
+		return qmptest.Return(c.ID, json.RawMessage(fmt.Sprintf(`{"status":%q,"singlestep":false,"running":false}`, st)))
 	case "query-name":
 		return qmptest.Return(c.ID, map[string]string{"name": vmName(s.id)})
 	case "query-uuid":
@@ -145,8 +152,18 @@ func (s *session) queue(b string) {
 	s.mu.Unlock()
 }
 
-// emit queues one event stamped now, if a client is in command mode.
+// emit queues one event stamped now, if a client is in command mode, and
+// reports it as an E line once written when record says so.
 func (s *session) emit(name string, data json.RawMessage, record bool) {
+	kind := ""
+	if record {
+		kind = "E"
+	}
+	s.emitKind(name, data, kind)
+}
+
+// emitKind is emit reporting the event as a line of kind (E, F; "": none).
+func (s *session) emitKind(name string, data json.RawMessage, kind string) {
 	now := time.Now()
 	sec, usec := now.Unix(), int64(now.Nanosecond()/1000)
 	line := qmptest.Event(name, data, sec, usec)
@@ -158,8 +175,8 @@ func (s *session) emit(name string, data json.RawMessage, record bool) {
 	}
 	s.buf = append(s.buf, line...)
 	s.counts[name]++
-	if record {
-		s.recs = append(s.recs, fmt.Sprintf("E %d %s %d %d", s.id, name, sec, usec))
+	if kind != "" {
+		s.recs = append(s.recs, fmt.Sprintf("%s %d %s %d %d", kind, s.id, name, sec, usec))
 	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
