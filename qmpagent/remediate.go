@@ -187,7 +187,8 @@ func (a *Agent) execute(vm *vmv1.VirtualMachine, req vmv1.RemediationRequest, ex
 }
 
 // report writes the outcome of a request this process took up, until it
-// lands, the VM is gone, or the VM no longer shows the request as taken
+// lands, the VM is gone, the apiserver refuses it as invalid or forbidden,
+// the report's time is up, or the VM no longer shows the request as taken
 // up by this process (then another process reported Unknown first).
 func (a *Agent) report(vm *vmv1.VirtualMachine, req vmv1.RemediationRequest, exec vmv1.RemediationExecution) {
 	ctx, cancel := context.WithTimeout(context.Background(), reportTimeout)
@@ -215,6 +216,11 @@ func (a *Agent) report(vm *vmv1.VirtualMachine, req vmv1.RemediationRequest, exe
 				log.Info("remediated", "outcome", exec.Phase, "message", exec.Message)
 				return
 			}
+		}
+		if apierrors.IsInvalid(err) || apierrors.IsForbidden(err) {
+			// Refused for what it is, not for when: retrying cannot help.
+			log.Error(err, "the apiserver refused the remediation's outcome; not retried", "outcome", exec.Phase)
+			return
 		}
 		// A conflict is the cache behind the apiserver: read again.
 		if !apierrors.IsConflict(err) {
