@@ -27,6 +27,10 @@ type procSample struct {
 	CPUTicks int64 // utime + stime
 	RSSKiB   int64
 	HWMKiB   int64 // peak RSS
+	// AnonKiB and FileKiB split the RSS: the process's own memory, and
+	// the pages of files it maps (the binary's code and data, shared and
+	// reclaimable).
+	AnonKiB, FileKiB int64
 }
 
 func readProc(pid int) (procSample, error) {
@@ -60,6 +64,10 @@ func readProc(pid int) (procSample, error) {
 			s.RSSKiB = n
 		case "VmHWM":
 			s.HWMKiB = n
+		case "RssAnon":
+			s.AnonKiB = n
+		case "RssFile":
+			s.FileKiB = n
 		}
 	}
 	return s, nil

@@ -112,8 +112,16 @@ func (b *bench) scenario1(ctx context.Context) error {
 		[]string{fmt.Sprintf("agent start to all %d VirtualMachines showing `monitor.state: Connected` (bench's watch)", n), ms(tAPI)},
 		[]string{"agent RSS (VmRSS) after the idle window", mib(rss)},
 		[]string{"agent peak RSS (VmHWM) since start, connection storm included", mib(c.proc.HWMKiB)},
+		[]string{"agent RSS split: its own memory (RssAnon) / mapped files, the binary mostly (RssFile)", mib(c.proc.AnonKiB) + " / " + mib(c.proc.FileKiB)},
 		[]string{fmt.Sprintf("agent CPU over the %s idle window (share of one core)", b.p.Idle), fmt.Sprintf("%.2f %%", cpu)},
 		[]string{"agent goroutines (`go_goroutines`)", f0(c.agent.sum("go_goroutines", nil))},
+		// Where the RSS goes: the Go heap in use (live data and what the
+		// collector has not returned yet), goroutine stacks, and what the
+		// runtime holds from the OS beyond those.
+		[]string{"agent heap in use / heap live (`go_memstats_heap_inuse_bytes` / `_heap_alloc_bytes`)",
+			mib(int64(c.agent.sum("go_memstats_heap_inuse_bytes", nil)/1024)) + " / " + mib(int64(c.agent.sum("go_memstats_heap_alloc_bytes", nil)/1024))},
+		[]string{"agent goroutine stacks (`go_memstats_stack_inuse_bytes`)", mib(int64(c.agent.sum("go_memstats_stack_inuse_bytes", nil) / 1024))},
+		[]string{"agent memory from the OS (`go_memstats_sys_bytes`)", mib(int64(c.agent.sum("go_memstats_sys_bytes", nil) / 1024))},
 		[]string{"agent API writes during the idle window", f0(writes)},
 		[]string{"all API requests during the idle window (watches excluded)", mapLine(reqs)},
 	)
