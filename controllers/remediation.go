@@ -53,6 +53,19 @@ var remediationFaults = []string{
 	vmv1.ConditionIOError,
 }
 
+// specAction is the action spec names for fault condition cond.
+func specAction(spec *vmv1.RemediationSpec, cond string) vmv1.RemediationAction {
+	switch cond {
+	case vmv1.ConditionGuestPanicked:
+		return spec.GuestPanicked
+	case vmv1.ConditionWatchdogExpired:
+		return spec.WatchdogExpired
+	case vmv1.ConditionIOError:
+		return spec.IOError
+	}
+	return ""
+}
+
 // remediationPolicy is spec.remediation with its defaults filled in.
 type remediationPolicy struct {
 	// actions are the actions by fault condition; None is left out.
@@ -74,12 +87,8 @@ func policyOf(spec *vmv1.RemediationSpec) (remediationPolicy, bool) {
 	if spec == nil {
 		return p, false
 	}
-	for cond, a := range map[string]vmv1.RemediationAction{
-		vmv1.ConditionGuestPanicked:   spec.GuestPanicked,
-		vmv1.ConditionWatchdogExpired: spec.WatchdogExpired,
-		vmv1.ConditionIOError:         spec.IOError,
-	} {
-		if a != "" && a != vmv1.RemediationNone {
+	for _, cond := range remediationFaults {
+		if a := specAction(spec, cond); a != "" && a != vmv1.RemediationNone {
 			p.actions[cond] = a
 		}
 	}

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vmevents/vmevents/test/framework/poll"
 )
 
 // recordingWriter blocks its first write until released and records every
@@ -44,17 +46,6 @@ func (w *recordingWriter) values() []int {
 	return append([]int(nil), w.written...)
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestCoalescerWritesOnlyTheNewestValueOfAStorm(t *testing.T) {
 	w := &recordingWriter{started: make(chan struct{}), release: make(chan struct{})}
 	c := NewCoalescer("test", 0, w.write)
@@ -69,7 +60,7 @@ func TestCoalescerWritesOnlyTheNewestValueOfAStorm(t *testing.T) {
 		c.Put("vm", i)
 	}
 	close(w.release)
-	waitFor(t, "the newest value written", func() bool {
+	poll.Until(t, "the newest value written", func() bool {
 		v := w.values()
 		return len(v) > 0 && v[len(v)-1] == 10000
 	})
@@ -88,7 +79,7 @@ func TestCoalescerRetriesFailedWritesWithTheNewestValue(t *testing.T) {
 
 	c.Put("vm", 1)
 	c.Put("vm", 2)
-	waitFor(t, "a successful write", func() bool { return len(w.values()) > 0 })
+	poll.Until(t, "a successful write", func() bool { return len(w.values()) > 0 })
 	if got := w.values(); got[len(got)-1] != 2 {
 		t.Errorf("writes %v, want the newest value 2 last", got)
 	}
@@ -105,7 +96,7 @@ func TestCoalescerFlushesPendingValuesAtShutdown(t *testing.T) {
 	go func() { defer close(done); c.Run(ctx, 1) }()
 
 	c.Put("vm", 1)
-	waitFor(t, "the first write", func() bool { return len(w.values()) == 1 })
+	poll.Until(t, "the first write", func() bool { return len(w.values()) == 1 })
 	c.Put("vm", 2) // held back by the hour-long interval
 	cancel()
 	<-done
@@ -127,10 +118,10 @@ func TestCoalescerPutLaterRidesAlongWithTheNextPut(t *testing.T) {
 	c.PutLater("vm", 1, time.Hour)
 	c.PutLater("vm", 2, time.Hour)
 	c.Put("vm", 3)
-	waitFor(t, "the urgent write", func() bool { return len(w.values()) > 0 })
+	poll.Until(t, "the urgent write", func() bool { return len(w.values()) > 0 })
 	// A routine value alone is written once its delay is over.
 	c.PutLater("other", 7, time.Millisecond)
-	waitFor(t, "the delayed write", func() bool { return len(w.values()) > 1 })
+	poll.Until(t, "the delayed write", func() bool { return len(w.values()) > 1 })
 	if got := w.values(); len(got) != 2 || got[0] != 3 || got[1] != 7 {
 		t.Errorf("writes %v, want [3 7]", got)
 	}
@@ -183,7 +174,7 @@ func TestCoalescerDoesNotRetryAKeyForgottenDuringItsWrite(t *testing.T) {
 	<-w.started // in flight
 	c.Forget("vm")
 	close(w.release) // and it fails
-	waitFor(t, "the write to return", func() bool {
+	poll.Until(t, "the write to return", func() bool {
 		c.mu.Lock()
 		defer c.mu.Unlock()
 		return !c.inflight["vm"]

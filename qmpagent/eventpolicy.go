@@ -22,7 +22,7 @@ var DefaultSilenceEvents = []string{"RTC_CHANGE", "BALLOON_CHANGE", "JOB_STATUS_
 // Silences reports whether occ becomes no Event, under the agent's default
 // silence list and a VM's policy (nil for an occurrence about the node, or
 // a VM without one). A name matches the occurrence's Action (the QMP event
-// name, LXD action, libvirt audit kind or action) or its Reason, case
+// name, LXD action, libvirt action) or its Reason, case
 // aside (RTC_CHANGE, RTCChange and RtcChange are one). The policy's types
 // filter first; then its silence list wins over its keep list, which wins
 // over the default; and the default never silences a fault (a Warning).

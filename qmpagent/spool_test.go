@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -82,7 +84,7 @@ func TestCoalescerSpoolsWhatItCouldNotWriteAndTakesItUpAfterARestart(t *testing.
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx, 1) }()
 	c.Put("vm", 7)
-	waitFor(t, "the value spooled", func() bool { kept, _ := spoolFor().Load(); return kept["vm"] == 7 })
+	poll.Until(t, "the value spooled", func() bool { kept, _ := spoolFor().Load(); return kept["vm"] == 7 })
 	cancel()
 	<-done
 
@@ -99,7 +101,7 @@ func TestCoalescerSpoolsWhatItCouldNotWriteAndTakesItUpAfterARestart(t *testing.
 	go func() { defer close(done2); c2.Run(ctx2, 1) }()
 	defer func() { cancel2(); <-done2 }()
 	c2.Put("vm", kept["vm"])
-	waitFor(t, "the kept value written and released", func() bool {
+	poll.Until(t, "the kept value written and released", func() bool {
 		w2.mu.Lock()
 		n := len(w2.written)
 		w2.mu.Unlock()

@@ -42,79 +42,81 @@ var _ = AfterSuite(func() {
 	scenarioRan := panics > 0
 
 	By("the agent's occurrence lines, against the agent's Events")
-	var matched map[incidentKey]*tally
-	Eventually(func(g Gomega) {
-		events := agentEvents(g)
-		matched = events
-		lines := map[incidentKey]*tally{}
-		for _, l := range incidentLines(g, "agent", qmpagent.OccurrenceMessage) {
-			if l["silenced"] == true {
-				continue // logged, counted in status, but by policy no Event
-			}
-			g.Expect(l).To(HaveKey("coalesced"))
-			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
-			g.Expect(l).To(HaveKeyWithValue("qemuTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)))
-			g.Expect(l).To(HaveKeyWithValue("source", BeElementOf(vmv1.SourceQMP, vmv1.SourceLibvirt, vmv1.SourceLXD)))
-			g.Expect(l).To(HaveKeyWithValue("action", Not(BeEmpty())))
-			name := str(l["vm"])
-			if l["kind"] == "Node" {
-				name = str(l["node"])
-			}
-			k := incidentKey{str(l["kind"]), str(l["namespace"]), name, str(l["reason"]), str(l["type"])}
-			add(lines, k, int(l["repeat"].(float64)), str(l["data"]))
+	matchLines("agent", qmpagent.OccurrenceMessage, agentEvents, func(g Gomega, l map[string]any) (incidentKey, int, string, bool) {
+		if l["silenced"] == true {
+			return incidentKey{}, 0, "", false // logged, counted in status, but by policy no Event
 		}
-		compare(g, events, lines)
-		if scenarioRan {
-			for _, sc := range scenarios {
-				g.Expect(slices.ContainsFunc(keys(events), func(k incidentKey) bool { return k.name == sc.Name && k.typ == "Warning" })).
-					To(BeTrue(), "no Warning Event from the agent about %s", sc.Name)
-			}
+		g.Expect(l).To(HaveKey("coalesced"))
+		g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
+		g.Expect(l).To(HaveKeyWithValue("qemuTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$`)))
+		g.Expect(l).To(HaveKeyWithValue("source", BeElementOf(vmv1.SourceQMP, vmv1.SourceLibvirt, vmv1.SourceLXD)))
+		g.Expect(l).To(HaveKeyWithValue("action", Not(BeEmpty())))
+		name := str(l["vm"])
+		if l["kind"] == "Node" {
+			name = str(l["node"])
 		}
-	}).Should(Succeed())
-	report("agent", matched)
+		return incidentKey{str(l["kind"]), str(l["namespace"]), name, str(l["reason"]), str(l["type"])}, int(l["repeat"].(float64)), str(l["data"]), true
+	}, func(g Gomega, events map[incidentKey]*tally) {
+		for _, sc := range scenarios {
+			g.Expect(slices.ContainsFunc(keys(events), func(k incidentKey) bool { return k.name == sc.Name && k.typ == "Warning" })).
+				To(BeTrue(), "no Warning Event from the agent about %s", sc.Name)
+		}
+	}, scenarioRan)
 
 	By("the controller's condition lines, against its transition Events")
-	Eventually(func(g Gomega) {
-		events := transitionEvents(g)
-		matched = events
-		lines := map[incidentKey]*tally{}
-		for _, l := range incidentLines(g, "controller", controllers.ConditionMessage) {
-			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
-			g.Expect(l).To(HaveKeyWithValue("lastTransitionTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)))
-			g.Expect(l).To(HaveKeyWithValue("status", BeElementOf("True", "False", "Unknown")))
-			g.Expect(l).To(HaveKeyWithValue("reason", Not(BeEmpty())))
-			g.Expect(l).To(HaveKeyWithValue("message", HavePrefix(str(l["condition"])+" is "+str(l["status"])+" ("+str(l["reason"])+")")))
-			k := incidentKey{"VirtualMachine", str(l["namespace"]), str(l["vm"]), str(l["condition"]) + "=" + str(l["status"]), str(l["type"])}
-			add(lines, k, 1, str(l["message"]))
+	matchLines("controller", controllers.ConditionMessage, transitionEvents, func(g Gomega, l map[string]any) (incidentKey, int, string, bool) {
+		g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
+		g.Expect(l).To(HaveKeyWithValue("lastTransitionTime", MatchRegexp(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$`)))
+		g.Expect(l).To(HaveKeyWithValue("status", BeElementOf("True", "False", "Unknown")))
+		g.Expect(l).To(HaveKeyWithValue("reason", Not(BeEmpty())))
+		g.Expect(l).To(HaveKeyWithValue("message", HavePrefix(str(l["condition"])+" is "+str(l["status"])+" ("+str(l["reason"])+")")))
+		return incidentKey{"VirtualMachine", str(l["namespace"]), str(l["vm"]), str(l["condition"]) + "=" + str(l["status"]), str(l["type"])}, 1, str(l["message"]), true
+	}, func(g Gomega, events map[incidentKey]*tally) {
+		for _, sc := range scenarios {
+			g.Expect(events).To(HaveKey(incidentKey{"VirtualMachine", "default", sc.Name, sc.Condition + "=True", "Warning"}),
+				"no %s=True transition Event about %s", sc.Condition, sc.Name)
 		}
-		compare(g, events, lines)
-		if scenarioRan {
-			for _, sc := range scenarios {
-				g.Expect(events).To(HaveKey(incidentKey{"VirtualMachine", "default", sc.Name, sc.Condition + "=True", "Warning"}),
-					"no %s=True transition Event about %s", sc.Condition, sc.Name)
-			}
-		}
-	}).Should(Succeed())
-	report("controller", matched)
+	}, scenarioRan)
 
 	By("the controller's remediation lines, against its remediation Events")
+	// None in a focused run that leaves remediation out: an empty match.
+	matchLines("controller", controllers.RemediationMessage, remediationEvents, func(g Gomega, l map[string]any) (incidentKey, int, string, bool) {
+		g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
+		g.Expect(l).To(HaveKeyWithValue("attempt", BeNumerically(">", 0)))
+		g.Expect(l).To(HaveKeyWithValue("fault", Not(BeEmpty())))
+		return incidentKey{"VirtualMachine", str(l["namespace"]), str(l["vm"]), str(l["reason"]), str(l["type"])}, 1, str(l["message"]), true
+	}, nil, false)
+})
+
+// matchLines compares, until they agree, a component's incident lines with
+// message msg against the Events listed by events: line checks one line
+// and says what it counts (its key, how many occurrences, its note), or
+// that it counts for no Event; scenario, when the scenario ran, checks
+// that the Events cover it. An empty match is one when no scenario ran.
+func matchLines(component, msg string, events func(Gomega) map[incidentKey]*tally,
+	line func(Gomega, map[string]any) (incidentKey, int, string, bool),
+	scenario func(Gomega, map[incidentKey]*tally), scenarioRan bool) {
+	GinkgoHelper()
+	var matched map[incidentKey]*tally
 	Eventually(func(g Gomega) {
-		events := remediationEvents(g)
-		matched = events
+		evs := events(g)
+		matched = evs
 		lines := map[incidentKey]*tally{}
-		for _, l := range incidentLines(g, "controller", controllers.RemediationMessage) {
-			g.Expect(l).To(HaveKeyWithValue("node", sys.Node))
-			g.Expect(l).To(HaveKeyWithValue("attempt", BeNumerically(">", 0)))
-			g.Expect(l).To(HaveKeyWithValue("fault", Not(BeEmpty())))
-			k := incidentKey{"VirtualMachine", str(l["namespace"]), str(l["vm"]), str(l["reason"]), str(l["type"])}
-			add(lines, k, 1, str(l["message"]))
+		for _, l := range incidentLines(g, component, msg) {
+			if k, n, note, ok := line(g, l); ok {
+				add(lines, k, n, note)
+			}
 		}
-		if len(events) > 0 || len(lines) > 0 { // none in a focused run without remediation
-			compare(g, events, lines)
+		if len(evs) == 0 && len(lines) == 0 && !scenarioRan {
+			return
+		}
+		compare(g, evs, lines)
+		if scenarioRan && scenario != nil {
+			scenario(g, evs)
 		}
 	}).Should(Succeed())
-	report("controller remediation", matched)
-})
+	report(component+" "+msg, matched)
+}
 
 // incidentKey is what an Event and an incident line are matched on: the
 // object (kind, namespace, name), the reason (for the controller, the

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -20,18 +22,6 @@ import (
 	"github.com/vmevents/vmevents/test/framework/publishtest"
 	"github.com/vmevents/vmevents/test/framework/testenv"
 )
-
-// eventually polls cond until it holds, failing the test after a minute.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gave up waiting: %s", what)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
 
 func domainVM(ns, name, uuid, domain string) vmv1.VirtualMachine {
 	return vmv1.VirtualMachine{
@@ -97,7 +87,7 @@ func TestRemediate(t *testing.T) {
 		t.Errorf("before the monitor connects: %v, want ErrNotConnected", err)
 	}
 	stopMonitor := publishtest.Run(t, m)
-	eventually(t, "the holder follows the domain", func() bool {
+	poll.Until(t, "the holder follows the domain", func() bool {
 		return p.Facts(&holder).Monitor.State == vmv1.MonitorConnected && p.Facts(&holder).RunState == vmv1.RunStateRunning
 	})
 	for name, vm := range vms {
@@ -105,7 +95,7 @@ func TestRemediate(t *testing.T) {
 			p.AddVM(vm)
 		}
 	}
-	eventually(t, "the other VMs are looked at", func() bool {
+	poll.Until(t, "the other VMs are looked at", func() bool {
 		for _, name := range []string{"not granted", "second claim", "wrong uuid"} {
 			if vm := vms[name]; p.Facts(&vm).Monitor.State != vmv1.MonitorRefused {
 				return false
@@ -132,7 +122,7 @@ func TestRemediate(t *testing.T) {
 		if err := m.Remediate(ctx, &holder, vmv1.RemediationReset); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "QEMU tells of the reset", func() bool { return resets() == before+1 })
+		poll.Until(t, "QEMU tells of the reset", func() bool { return resets() == before+1 })
 		if s, now := state(), domid(); s != "running" || now != id {
 			t.Errorf("after the reset: %q, id %s (was %s), want the same QEMU running", s, now, id)
 		}
@@ -140,24 +130,24 @@ func TestRemediate(t *testing.T) {
 
 	t.Run("Reset of a paused domain lets it run", func(t *testing.T) {
 		virsh("suspend", domain)
-		eventually(t, "the domain is paused", func() bool { return p.Facts(&holder).RunState == vmv1.RunStatePaused })
+		poll.Until(t, "the domain is paused", func() bool { return p.Facts(&holder).RunState == vmv1.RunStatePaused })
 		before := resets()
 		if err := m.Remediate(ctx, &holder, vmv1.RemediationReset); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "QEMU tells of the reset", func() bool { return resets() == before+1 })
-		eventually(t, "the domain runs", func() bool {
+		poll.Until(t, "QEMU tells of the reset", func() bool { return resets() == before+1 })
+		poll.Until(t, "the domain runs", func() bool {
 			return state() == "running" && p.Facts(&holder).RunState == vmv1.RunStateRunning
 		})
 	})
 
 	t.Run("Resume lets a paused domain run", func(t *testing.T) {
 		virsh("suspend", domain)
-		eventually(t, "the domain is paused", func() bool { return p.Facts(&holder).RunState == vmv1.RunStatePaused })
+		poll.Until(t, "the domain is paused", func() bool { return p.Facts(&holder).RunState == vmv1.RunStatePaused })
 		if err := m.Remediate(ctx, &holder, vmv1.RemediationResume); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, "the domain runs", func() bool {
+		poll.Until(t, "the domain runs", func() bool {
 			return state() == "running" && p.Facts(&holder).RunState == vmv1.RunStateRunning
 		})
 	})

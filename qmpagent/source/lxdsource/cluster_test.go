@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"github.com/go-logr/logr"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -89,7 +91,7 @@ func TestClusterMemberTakesOnlyItsOwnEvents(t *testing.T) {
 			  {"name":"d9","project":"default","status":"Frozen","location":"m2"},
 			  {"name":"e7","project":"default","status":"Running","location":"m2"}]`)
 	})
-	eventually(t, "c1c's state, read from its member", func() bool {
+	poll.Until(t, "c1c's state, read from its member", func() bool {
 		f := p.FactsOf("default", "a")
 		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStateRunning
 	})
@@ -98,7 +100,7 @@ func TestClusterMemberTakesOnlyItsOwnEvents(t *testing.T) {
 	// have all been handled.
 	ws.send(onMember(m1Paused, "m2"), onMember(m1Config, "m2"), onMember(m1Failed, "m2"), onMember(m1Warning, "m2"),
 		m1Paused, m1Config, m1Failed, m1Warning)
-	eventually(t, "m1's events", func() bool { return len(reasonsOn(p, "n1")) == 2 })
+	poll.Until(t, "m1's events", func() bool { return len(reasonsOn(p, "n1")) == 2 })
 
 	if got := strings.Join(reasonsOn(p, "a"), ","); got != "InstancePaused/Normal,OperationFailed/Warning" {
 		t.Errorf("on a: %s", got)
@@ -125,12 +127,12 @@ func TestClusterMemberTakesOnlyItsOwnEvents(t *testing.T) {
 func TestClusterEnabledWhileFollowing(t *testing.T) {
 	p := publishtest.NewRecorder(lxdVM("a", "c1c", ""))
 	l, ws := followFake(t, p, Config{}, nil)
-	eventually(t, "connected", func() bool { return p.FactsOf("default", "a").Monitor.State == vmv1.MonitorConnected })
+	poll.Until(t, "connected", func() bool { return p.FactsOf("default", "a").Monitor.State == vmv1.MonitorConnected })
 	before := counterValue(otherMember)
 	// `lxc cluster enable m1`: LXD is member m1 from now on.
 	l.serve(`{"environment":{"server_name":"m1","server_clustered":true}}`, `[]`)
 	ws.send(clusterEnabled, m1Started)
-	eventually(t, "the member's event after clustering", func() bool { return p.FactsOf("default", "a").EventCounts["instance-started"] == 1 })
+	poll.Until(t, "the member's event after clustering", func() bool { return p.FactsOf("default", "a").EventCounts["instance-started"] == 1 })
 	if got := strings.Join(reasonsOn(p, "n1"), ","); got != "ClusterEnabled/Normal" {
 		t.Errorf("on the node: %s", got)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"github.com/go-logr/logr"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -92,14 +94,14 @@ func TestRemediate(t *testing.T) {
 		t.Errorf("before the source follows LXD: %v, want ErrNotConnected", err)
 	}
 	stopSource := publishtest.Run(t, s)
-	eventually(t, "the holder follows the instance", func() bool {
+	poll.Until(t, "the holder follows the instance", func() bool {
 		f := p.Facts(&holder)
 		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStateRunning
 	})
 	for _, vm := range vms {
 		p.AddVM(vm)
 	}
-	eventually(t, "the other VMs are looked at", func() bool {
+	poll.Until(t, "the other VMs are looked at", func() bool {
 		for _, name := range []string{"not granted", "second claim", "wrong uuid"} {
 			if vm := vms[name]; p.Facts(&vm).Monitor.State != vmv1.MonitorRefused {
 				return false
@@ -120,7 +122,7 @@ func TestRemediate(t *testing.T) {
 	pause := func() {
 		t.Helper()
 		lxc("pause", "c1", "--project", "ns1")
-		eventually(t, "the instance is frozen", func() bool { return p.Facts(&holder).RunState == vmv1.RunStatePaused })
+		poll.Until(t, "the instance is frozen", func() bool { return p.Facts(&holder).RunState == vmv1.RunStatePaused })
 	}
 
 	t.Run("Reset restarts the container", func(t *testing.T) {
@@ -132,7 +134,7 @@ func TestRemediate(t *testing.T) {
 		if st, now := state(); st != "Running" || now == pid {
 			t.Errorf("after the reset: %s, pid %d (was %d), want a new init running", st, now, pid)
 		}
-		eventually(t, "LXD tells of the restart", func() bool { return count("InstanceRestarted") == restarts+1 })
+		poll.Until(t, "LXD tells of the restart", func() bool { return count("InstanceRestarted") == restarts+1 })
 	})
 
 	t.Run("Reset of a frozen container lets it run", func(t *testing.T) {
@@ -155,7 +157,7 @@ func TestRemediate(t *testing.T) {
 		if st, now := state(); st != "Running" || now != pid {
 			t.Errorf("after the resume: %s, pid %d (was %d), want the same init running", st, now, pid)
 		}
-		eventually(t, "the source tells it runs", func() bool { return p.Facts(&holder).RunState == vmv1.RunStateRunning })
+		poll.Until(t, "the source tells it runs", func() bool { return p.Facts(&holder).RunState == vmv1.RunStateRunning })
 	})
 
 	t.Run("PowerCycle stops and starts the container", func(t *testing.T) {
@@ -167,7 +169,7 @@ func TestRemediate(t *testing.T) {
 		if st, now := state(); st != "Running" || now == pid {
 			t.Errorf("after the power cycle: %s, pid %d (was %d), want a new init running", st, now, pid)
 		}
-		eventually(t, "LXD tells of the stop and the start", func() bool {
+		poll.Until(t, "LXD tells of the stop and the start", func() bool {
 			return count("InstanceStopped") == stops+1 && count("InstanceStarted") == starts+1
 		})
 	})

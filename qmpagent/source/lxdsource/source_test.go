@@ -18,6 +18,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -212,17 +214,6 @@ func frame(fin bool, op byte, payload []byte) []byte {
 	return append(b, payload...)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func TestStreamReconnectAndWire(t *testing.T) {
 	dir, err := os.MkdirTemp("", "lxdsrc")
 	if err != nil {
@@ -240,7 +231,7 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	defer func() { cancel(); <-done }()
 
 	conn := <-l.conns
-	eventually(t, "connected with the synced state", func() bool {
+	poll.Until(t, "connected with the synced state", func() bool {
 		f := p.FactsOf("default", "a")
 		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStatePaused && f.RunStateReason == "Frozen"
 	})
@@ -260,7 +251,7 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	if got := <-l.pongs; string(got) != "hb" {
 		t.Errorf("pong %q", got)
 	}
-	eventually(t, "both events", func() bool { return p.FactsOf("default", "a").EventCounts["instance-paused"] == 1 })
+	poll.Until(t, "both events", func() bool { return p.FactsOf("default", "a").EventCounts["instance-paused"] == 1 })
 	if f := p.FactsOf("default", "a"); f.EventCounts["instance-started"] != 1 || f.RunState != vmv1.RunStatePaused {
 		t.Errorf("facts %+v", f)
 	}
@@ -271,31 +262,31 @@ func TestStreamReconnectAndWire(t *testing.T) {
 	// LXD goes away: Disconnected with the error, then back.
 	l.stop()
 	_ = conn.Close()
-	eventually(t, "disconnected", func() bool {
+	poll.Until(t, "disconnected", func() bool {
 		f := p.FactsOf("default", "a")
 		return f.Monitor.State == vmv1.MonitorDisconnected && f.Monitor.LastError != ""
 	})
 	l = startFakeLXD(t, socket)
 	defer l.stop()
 	conn = <-l.conns
-	eventually(t, "reconnected", func() bool {
+	poll.Until(t, "reconnected", func() bool {
 		f := p.FactsOf("default", "a")
 		return f.Monitor.State == vmv1.MonitorConnected && f.Monitor.Reconnects == 1 && f.Monitor.LastError == ""
 	})
 	// A VM created while connected is told so at the next refresh.
 	p.AddVM(lxdVM("late", "c9", ""))
-	eventually(t, "the new VM told", func() bool {
+	poll.Until(t, "the new VM told", func() bool {
 		f := p.FactsOf("default", "late")
 		return f.Monitor.State == vmv1.MonitorConnected && f.RunState == vmv1.RunStateUnknown
 	})
 	if _, err := conn.Write(frame(true, opText, lifecycleFrame("instance-started", "/1.0/instances/c1", false, nil))); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "an event after the reconnect", func() bool { return p.FactsOf("default", "a").EventCounts["instance-started"] == 2 })
+	poll.Until(t, "an event after the reconnect", func() bool { return p.FactsOf("default", "a").EventCounts["instance-started"] == 2 })
 	// A close frame ends the stream cleanly; the source reconnects.
 	_, _ = conn.Write(frame(true, opClose, []byte{0x03, 0xe8}))
 	conn = <-l.conns
-	eventually(t, "second reconnect", func() bool { return p.FactsOf("default", "a").Monitor.Reconnects == 2 })
+	poll.Until(t, "second reconnect", func() bool { return p.FactsOf("default", "a").Monitor.Reconnects == 2 })
 	_ = conn
 }
 

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -54,10 +56,10 @@ func TestSourceFollowsVMsToldBeforeAndAfterStart(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- src.Start(ctx) }()
 	state := func(name string) vmv1.MonitorState { return rec.FactsOf("default", name).Monitor.State }
-	eventually(t, "the VM told before Start connected", func() bool { return state("early") == vmv1.MonitorConnected })
+	poll.Until(t, "the VM told before Start connected", func() bool { return state("early") == vmv1.MonitorConnected })
 
 	src.Follow(late)
-	eventually(t, "the VM told after Start connected", func() bool { return state("late") == vmv1.MonitorConnected })
+	poll.Until(t, "the VM told after Start connected", func() bool { return state("late") == vmv1.MonitorConnected })
 
 	// Follow and Forget return once the session has ended.
 	if n := testutil.ToFloat64(metrics.Sessions); n != 2 {

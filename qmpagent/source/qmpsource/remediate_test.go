@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmevents/vmevents/test/framework/poll"
+
 	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -92,14 +94,14 @@ func TestRemediateOnRealQEMU(t *testing.T) {
 			vm := qmpVM("vm", in.QMPPath)
 			src, rec := following(t, vm)
 			facts := func() model.Facts { return rec.FactsOf("default", "vm") }
-			eventually(t, "connected", func() bool { return facts().Monitor.State == vmv1.MonitorConnected })
+			poll.Until(t, "connected", func() bool { return facts().Monitor.State == vmv1.MonitorConnected })
 			mon := testMonitor(t, in)
 			if tc.fault != "" {
 				if err := mon.Execute(context.Background(), tc.fault, nil, nil); err != nil {
 					t.Fatal(err)
 				}
 			}
-			eventually(t, "the fault seen", func() bool { return tc.faulted(facts()) })
+			poll.Until(t, "the fault seen", func() bool { return tc.faulted(facts()) })
 
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
@@ -115,7 +117,7 @@ func TestRemediateOnRealQEMU(t *testing.T) {
 				t.Errorf("QEMU is %s, want %s", st.Status, tc.wantState)
 			}
 			// The session saw what QEMU did through its own events.
-			eventually(t, "the state and resets reach the facts", func() bool {
+			poll.Until(t, "the state and resets reach the facts", func() bool {
 				return (facts().RunState == vmv1.RunStateRunning) == (tc.wantState == qmp.RunStateRunning) && hostResets(rec) == tc.wantResets
 			})
 		})
@@ -132,8 +134,8 @@ func TestRemediateNeedsAVerifiedConnection(t *testing.T) {
 	wrongUUID.Spec.UUID = "6c1f0cc7-1a7e-4f0a-9a39-8b3d3b1f9a01"
 	src, rec := following(t, followed)
 	src.Follow(wrongUUID)
-	eventually(t, "connected", func() bool { return rec.FactsOf("default", "vm").Monitor.State == vmv1.MonitorConnected })
-	eventually(t, "refused", func() bool { return rec.FactsOf("default", "other").Monitor.State == vmv1.MonitorRefused })
+	poll.Until(t, "connected", func() bool { return rec.FactsOf("default", "vm").Monitor.State == vmv1.MonitorConnected })
+	poll.Until(t, "refused", func() bool { return rec.FactsOf("default", "other").Monitor.State == vmv1.MonitorRefused })
 
 	moved := followed.DeepCopy()
 	moved.Spec.QMP.SocketPath = in.Dir + "/elsewhere.qmp"
@@ -175,7 +177,7 @@ func TestRemediateLeavesAMigratingVMAlone(t *testing.T) {
 	in := qemutest.Start(t, qemutest.Options{Boot: qemutest.Idle, PrettyMonitor: true, Args: []string{"-incoming", "defer"}})
 	vm := qmpVM("vm", in.QMPPath)
 	src, rec := following(t, vm)
-	eventually(t, "connected", func() bool { return rec.FactsOf("default", "vm").Monitor.State == vmv1.MonitorConnected })
+	poll.Until(t, "connected", func() bool { return rec.FactsOf("default", "vm").Monitor.State == vmv1.MonitorConnected })
 	for _, action := range []vmv1.RemediationAction{vmv1.RemediationReset, vmv1.RemediationResume} {
 		if err := src.Remediate(context.Background(), vm, action); !errors.Is(err, source.ErrBusy) {
 			t.Errorf("%s: %v, want ErrBusy", action, err)

@@ -5,7 +5,8 @@ import (
 	"os"
 	"sync"
 	"testing"
-	"time"
+
+	"github.com/vmevents/vmevents/test/framework/poll"
 
 	"github.com/go-logr/logr"
 
@@ -29,18 +30,6 @@ func (r *recorder) Occurred(o model.Occurrence) bool {
 	return false
 }
 func (r *recorder) last() model.Facts { r.mu.Lock(); defer r.mu.Unlock(); return r.facts.Clone() }
-
-// eventually polls cond until it holds or a minute passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(time.Minute)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
 
 func TestSessionCountsEveryEventOfAStormWithASmallQueue(t *testing.T) {
 	const storm = 5000
@@ -68,7 +57,7 @@ func TestSessionCountsEveryEventOfAStormWithASmallQueue(t *testing.T) {
 	go func() { defer close(done); s.Run(ctx) }()
 	defer func() { cancel(); <-done }()
 
-	eventually(t, "every event counted", func() bool {
+	poll.Until(t, "every event counted", func() bool {
 		f := rec.last()
 		return f.EventCounts["RTC_CHANGE"] == storm && f.EventCounts["WATCHDOG"] == 1
 	})
