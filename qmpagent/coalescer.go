@@ -42,21 +42,6 @@ type CoalescerStats struct {
 	Puts, Writes, Failures uint64
 }
 
-// UseSpool makes the Coalescer keep failed values in s and returns the
-// values s kept from an earlier run; the caller Puts them (after setting up
-// whatever the write function needs to write them). onError, if not nil, is
-// told what s could not keep.
-func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V], onError func(error)) (map[K]V, []error) {
-	kept, errs := s.Load()
-	c.mu.Lock()
-	c.spool, c.spooled, c.onSpoolError = s, map[K]bool{}, onError
-	for k := range kept {
-		c.spooled[k] = true
-	}
-	c.mu.Unlock()
-	return kept, errs
-}
-
 // NewCoalescer returns a Coalescer calling write; Run starts its workers.
 func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, write func(ctx context.Context, key K, v V) error) *Coalescer[K, V] {
 	rl := workqueue.NewTypedItemExponentialFailureRateLimiter[K](100*time.Millisecond, 30*time.Second)
@@ -166,40 +151,6 @@ func (c *Coalescer[K, V]) Run(ctx context.Context, workers int) {
 	c.queue.ShutDown()
 	wg.Wait()
 	c.flush(FlushTimeout, workers)
-}
-
-// keep saves a value whose write failed in the spool, if there is one. The
-// newest value for the key replaces an older one there too.
-func (c *Coalescer[K, V]) keep(key K, v V) {
-	c.mu.Lock()
-	s := c.spool
-	if newer, ok := c.pending[key]; ok {
-		v = newer
-	}
-	c.mu.Unlock()
-	if s == nil {
-		return
-	}
-	if err := s.Save(key, v); err != nil {
-		if c.onSpoolError != nil { // set once, before Run
-			c.onSpoolError(err)
-		}
-		return
-	}
-	c.mu.Lock()
-	c.spooled[key] = true
-	c.mu.Unlock()
-}
-
-// release drops a key's spooled value once a write succeeded.
-func (c *Coalescer[K, V]) release(key K) {
-	c.mu.Lock()
-	s, was := c.spool, c.spooled[key]
-	delete(c.spooled, key)
-	c.mu.Unlock()
-	if s != nil && was {
-		_ = s.Delete(key)
-	}
 }
 
 // FlushTimeout bounds the last attempt, at shutdown, to write what is still
