@@ -15,13 +15,16 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/go-logr/logr"
 	coordinationv1 "k8s.io/api/coordination/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/internal/heartbeat"
@@ -114,14 +117,31 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &vmv1.VirtualMachine{}, NodeNameField, indexNodeName); err != nil {
 		return fmt.Errorf("indexing VirtualMachines by node: %w", err)
 	}
+	if opts.LogConstructor == nil {
+		opts.LogConstructor = reconcileLog(mgr.GetLogger())
+	}
+	// VMs are watched with a handler of their own (lanes.go), not For,
+	// which takes no handler.
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
-		For(&vmv1.VirtualMachine{}).
+		Watches(&vmv1.VirtualMachine{}, vmChanges()).
 		Watches(&coordinationv1.Lease{},
-			handler.EnqueueRequestsFromMapFunc(r.vmsForLease),
+			urgentHandler(handler.EnqueueRequestsFromMapFunc(r.vmsForLease)),
 			builder.WithPredicates(r.leaseLivenessChanged())).
 		WithOptions(opts).
 		Complete(r)
+}
+
+// reconcileLog gives each reconcile's log the keys For would have given
+// it: the controller, its kind and the VM.
+func reconcileLog(base logr.Logger) func(*reconcile.Request) logr.Logger {
+	log := base.WithValues("controller", ControllerName, "controllerGroup", vmv1.GroupVersion.Group, "controllerKind", "VirtualMachine")
+	return func(req *reconcile.Request) logr.Logger {
+		if req == nil {
+			return log
+		}
+		return log.WithValues("VirtualMachine", klog.KRef(req.Namespace, req.Name), "namespace", req.Namespace, "name", req.Name)
+	}
 }
 
 // Reconcile computes a VM's conditions from its facts and its agent's

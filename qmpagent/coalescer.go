@@ -2,10 +2,13 @@ package qmpagent
 
 import (
 	"context"
+	"sort"
 	"sync"
 	"time"
 
 	"k8s.io/client-go/util/workqueue"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 )
 
 // Coalescer writes the latest value per key with at most one write in flight
@@ -15,13 +18,22 @@ import (
 // while a write is in flight or waiting replace each other: only the newest is
 // written. A failed write is retried with exponential backoff, with whatever
 // value is newest by then, until it succeeds or the key is forgotten.
+//
+// Writes go in two lanes: a value put with PutUrgent (a fact a condition
+// depends on, a fault's Event) is written before every routine value that
+// is due, whatever the order they were put in. When the apiserver answers
+// fewer writes than are asked of it, the routine ones wait, coalescing,
+// and lose nothing; the urgent ones wait at most for the writes already
+// in flight.
 type Coalescer[K comparable, V any] struct {
 	write       func(ctx context.Context, key K, v V) error
 	minInterval time.Duration
-	queue       workqueue.TypedRateLimitingInterface[K]
+	queue       priorityqueue.PriorityQueue[K]
 
 	mu      sync.Mutex
 	pending map[K]V
+	// urgent marks the keys whose pending value was put with PutUrgent.
+	urgent map[K]bool
 	// inflight marks the keys being written; forgotten those of them that
 	// were forgotten meanwhile, whose write must not be retried or kept.
 	inflight, forgotten map[K]bool
@@ -48,8 +60,9 @@ func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, w
 	return &Coalescer[K, V]{
 		write:       write,
 		minInterval: minInterval,
-		queue:       workqueue.NewTypedRateLimitingQueueWithConfig(rl, workqueue.TypedRateLimitingQueueConfig[K]{Name: name}),
+		queue:       priorityqueue.New(name, func(o *priorityqueue.Opts[K]) { o.RateLimiter = rl }),
 		pending:     map[K]V{},
+		urgent:      map[K]bool{},
 		lastWrites:  map[K][burstWrites]time.Time{},
 		inflight:    map[K]bool{},
 		forgotten:   map[K]bool{},
@@ -79,39 +92,55 @@ func (c *Coalescer[K, V]) recordWriteLocked(key K, t time.Time) {
 	c.lastWrites[key] = w
 }
 
-// Put records v as the newest value for key and schedules its write.
-func (c *Coalescer[K, V]) Put(key K, v V) {
-	c.mu.Lock()
-	c.pending[key] = v
-	c.stats.Puts++
-	wait := c.waitLocked(key)
-	c.mu.Unlock()
-	if wait > 0 {
-		c.queue.AddAfter(key, wait)
-		return
+// The lanes' priorities in the queue: higher is handed out first.
+const (
+	routinePriority = 0
+	urgentPriority  = 1
+)
+
+// addLocked queues key, due after wait, in the lane of its pending value;
+// c.mu is held. The queue keeps the earliest due time and the highest
+// priority a key was asked for, so this never delays or demotes a write
+// already queued.
+func (c *Coalescer[K, V]) addLocked(key K, opts priorityqueue.AddOpts) {
+	opts.Priority = ptr.To(routinePriority)
+	if c.urgent[key] {
+		opts.Priority = ptr.To(urgentPriority)
 	}
-	c.queue.Add(key)
+	c.queue.AddWithOpts(opts, key)
 }
+
+// Put records v as the newest value for key and schedules its write in the
+// routine lane.
+func (c *Coalescer[K, V]) Put(key K, v V) { c.put(key, v, false, 0) }
+
+// PutUrgent is Put in the urgent lane: the write goes before every routine
+// one. The value stays urgent until it is written, whatever routine values
+// replace it meanwhile (they carry its news).
+func (c *Coalescer[K, V]) PutUrgent(key K, v V) { c.put(key, v, true, 0) }
 
 // PutLater records v as the newest value for key like Put, but lets its
 // write wait up to delay: a value that can wait (a counter) rides along
 // with the next Put of the key, or is written after delay. A Put before
 // then is not held back.
-func (c *Coalescer[K, V]) PutLater(key K, v V, delay time.Duration) {
+func (c *Coalescer[K, V]) PutLater(key K, v V, delay time.Duration) { c.put(key, v, false, delay) }
+
+func (c *Coalescer[K, V]) put(key K, v V, urgent bool, delay time.Duration) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.pending[key] = v
+	if urgent {
+		c.urgent[key] = true
+	}
 	c.stats.Puts++
-	wait := max(delay, c.waitLocked(key))
-	c.mu.Unlock()
-	// The workqueue keeps the earliest time a key was asked for, so this
-	// never delays a write already due.
-	c.queue.AddAfter(key, wait)
+	c.addLocked(key, priorityqueue.AddOpts{After: max(delay, c.waitLocked(key))})
 }
 
 // Forget drops key's unwritten value and history.
 func (c *Coalescer[K, V]) Forget(key K) {
 	c.mu.Lock()
 	delete(c.pending, key)
+	delete(c.urgent, key)
 	delete(c.lastWrites, key)
 	if c.inflight[key] {
 		c.forgotten[key] = true
@@ -161,13 +190,19 @@ const FlushTimeout = 5 * time.Second
 // a graceful shutdown: an agent stopped during a storm still publishes its
 // final counts. Past the timeout each write fails at once and its value
 // goes to the spool, if there is one: nothing pending is dropped unsaved.
+// Urgent values go first, as they would have.
 func (c *Coalescer[K, V]) flush(timeout time.Duration, workers int) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	c.mu.Lock()
-	pending := c.pending
-	c.pending = map[K]V{}
+	pending, urgent := c.pending, c.urgent
+	c.pending, c.urgent = map[K]V{}, map[K]bool{}
 	c.mu.Unlock()
+	order := make([]K, 0, len(pending))
+	for key := range pending {
+		order = append(order, key)
+	}
+	sort.SliceStable(order, func(i, j int) bool { return urgent[order[i]] && !urgent[order[j]] })
 	keys := make(chan K)
 	var wg sync.WaitGroup
 	for range max(1, workers) {
@@ -179,7 +214,7 @@ func (c *Coalescer[K, V]) flush(timeout time.Duration, workers int) {
 			}
 		}()
 	}
-	for key := range pending {
+	for _, key := range order {
 		keys <- key
 	}
 	close(keys)
@@ -209,15 +244,16 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 
 	c.mu.Lock()
 	v, ok := c.pending[key]
-	delete(c.pending, key)
+	urgent := c.urgent[key]
 	if wait := c.waitLocked(key); ok && wait > 0 {
 		// Woken early by a Put racing an AddAfter: keep the value and come
 		// back when the interval is over.
-		c.pending[key] = v
+		c.addLocked(key, priorityqueue.AddOpts{After: wait})
 		c.mu.Unlock()
-		c.queue.AddAfter(key, wait)
 		return true
 	}
+	delete(c.pending, key)
+	delete(c.urgent, key)
 	if ok {
 		c.inflight[key] = true
 	}
@@ -251,14 +287,17 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 		if _, newer := c.pending[key]; !newer {
 			c.pending[key] = v
 		}
-		c.queue.AddRateLimited(key)
+		if urgent {
+			c.urgent[key] = true // its news is still unwritten
+		}
+		c.addLocked(key, priorityqueue.AddOpts{RateLimited: true})
 		return true
 	}
 	c.stats.Writes++
 	c.recordWriteLocked(key, time.Now())
 	c.queue.Forget(key)
 	if _, newer := c.pending[key]; newer {
-		c.queue.AddAfter(key, c.waitLocked(key))
+		c.addLocked(key, priorityqueue.AddOpts{After: c.waitLocked(key)})
 	}
 	return true
 }

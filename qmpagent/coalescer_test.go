@@ -130,6 +130,37 @@ func TestCoalescerPutLaterRidesAlongWithTheNextPut(t *testing.T) {
 	}
 }
 
+// When more is due than the writers can write, every urgent value goes
+// before every routine one, whatever the order they were put in; a routine
+// value made urgent while it waits moves up too.
+func TestCoalescerWritesTheUrgentLaneFirst(t *testing.T) {
+	w := &recordingWriter{started: make(chan struct{}), release: make(chan struct{})}
+	c := NewCoalescer("test", 0, w.write)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); c.Run(ctx, 1) }()
+	defer func() { cancel(); <-done }()
+
+	c.Put("busy", 0)
+	<-w.started // the only writer is busy: everything below waits
+	for i, key := range []string{"r1", "r2", "r3", "r4"} {
+		c.Put(key, 10+i)
+	}
+	c.PutUrgent("u1", 100)
+	c.Put("u2", 20)
+	c.PutUrgent("u2", 101) // was routine, now urgent
+	c.Put("r5", 14)
+	close(w.release)
+	poll.Until(t, "every write", func() bool { return len(w.values()) == 8 })
+	got := w.values()
+	want := []int{0, 100, 101, 10, 11, 12, 13, 14}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("writes %v, want %v (the urgent ones right after the write in flight)", got, want)
+		}
+	}
+}
+
 func TestCoalescerAllowsABurstOfTwoThenOnePerInterval(t *testing.T) {
 	c := NewCoalescer("test", time.Hour, (&recordingWriter{}).write)
 	now := time.Now()

@@ -164,7 +164,13 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	}
 	snap := s.snapshot()
 	e.mu.Unlock()
-	e.writer.Put(key, snap)
+	if occ.Warning {
+		// A fault's Event goes ahead of Normal ones when the apiserver
+		// cannot keep up (Coalescer's lanes).
+		e.writer.PutUrgent(key, snap)
+	} else {
+		e.writer.Put(key, snap)
+	}
 	if e.spool != nil && occ.Warning {
 		e.spool.early.Put(key, snap)
 	}

@@ -22,7 +22,7 @@ func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts
 		a.status.PutLater(key, f, a.cfg.RoutineStatusDelay)
 		return
 	}
-	a.status.Put(key, f)
+	a.status.PutUrgent(key, f)
 }
 
 // updateFacts applies update under the lock and returns a snapshot to write
