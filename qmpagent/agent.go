@@ -133,6 +133,11 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	a.events.Observe = observe("event")
 	a.events.Refused = a.countRefused
 	a.status = NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
+	// One gate for both writers: their lanes are the agent's, not each
+	// writer's (WriteGate).
+	gate := NewWriteGate(writeConcurrency)
+	a.status.UseGate(gate)
+	a.events.UseGate(gate)
 	if cfg.SpoolDir != "" {
 		if err := a.useSpool(mgr, cfg.SpoolDir); err != nil {
 			return nil, err
@@ -209,12 +214,13 @@ func (a *Agent) Start(ctx context.Context) error {
 	return err
 }
 
-// statusWorkers is how many status writes may be in flight at once; far
-// fewer than the Event writers (Events): a status apply costs the
-// apiserver more, and a VM's status coalesces while it waits, so under an
-// overloaded apiserver status lags (counters first: they wait anyway) while
-// Events stay prompt.
-const statusWorkers = 2
+// statusWorkers is how many status writes may be under way at once,
+// waiting at the agent's WriteGate or in flight. The gate, not this number,
+// decides who is served when the apiserver cannot keep up: urgent facts
+// and fault Events first, counters and Normal Events with what is left. A
+// status apply costs the apiserver more than an Event, and a VM's status
+// coalesces while it waits: half the Event writers.
+const statusWorkers = 16
 
 // NeedLeaderElection is false: every node's agent runs.
 func (a *Agent) NeedLeaderElection() bool { return false }

@@ -37,6 +37,8 @@ type Coalescer[K comparable, V any] struct {
 	// inflight marks the keys being written; forgotten those of them that
 	// were forgotten meanwhile, whose write must not be retried or kept.
 	inflight, forgotten map[K]bool
+	// gate, when set, is shared with the agent's other writers (UseGate).
+	gate *WriteGate
 	// lastWrites holds each key's last burstWrites write times, oldest first.
 	lastWrites map[K][burstWrites]time.Time
 	stats      CoalescerStats
@@ -67,6 +69,22 @@ func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, w
 		inflight:    map[K]bool{},
 		forgotten:   map[K]bool{},
 	}
+}
+
+// UseGate makes the Coalescer's writes take their place in flight at g,
+// in their lane. It must be called before Run.
+func (c *Coalescer[K, V]) UseGate(g *WriteGate) { c.gate = g }
+
+// gatedWrite is one write, through the gate if there is one.
+func (c *Coalescer[K, V]) gatedWrite(ctx context.Context, key K, v V, urgent bool) error {
+	if c.gate == nil {
+		return c.write(ctx, key, v)
+	}
+	if err := c.gate.Enter(ctx, urgent); err != nil {
+		return err // stopping: the value stays pending for the flush
+	}
+	defer c.gate.Leave()
+	return c.write(ctx, key, v)
 }
 
 // burstWrites is how many writes of a key may follow each other at once. Two
@@ -262,7 +280,7 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 		return true // already written by an earlier wake-up
 	}
 
-	err := c.write(ctx, key, v)
+	err := c.gatedWrite(ctx, key, v, urgent)
 	c.mu.Lock()
 	delete(c.inflight, key)
 	dropped := c.forgotten[key]

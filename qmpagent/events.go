@@ -102,14 +102,16 @@ func NewEvents(c client.Client, node string) *Events {
 	return e
 }
 
-// eventWorkers is how many Event writes may be in flight at once: far more
-// than the agent's status writers. An Event is cheap for the apiserver, a
-// status apply is its most expensive request; when the apiserver is the
-// bottleneck, concurrency is what decides who gets served, and Events
-// should not wait behind status writes, which coalesce per VM while they
-// wait (docs/benchmarks.md, scenario 2: 8 workers gave a p99 of 9 s at 200
-// events/s on a 2-core control plane, 32 about 0.3 s).
+// eventWorkers is how many Event writes may be under way at once, waiting
+// for a place in flight at the agent's WriteGate or in flight: as many as
+// the gate has places, so that Events alone can draw the apiserver's
+// throughput (docs/benchmarks.md, scenario 2: 8 in flight gave a p99 of
+// 9 s at 200 events/s on a 2-core control plane, 32 about 0.3 s).
 const eventWorkers = 32
+
+// UseGate makes the Event writes take their place in flight at g, a
+// fault's in the urgent lane. It must be called before Run.
+func (e *Events) UseGate(g *WriteGate) { e.writer.UseGate(g) }
 
 // Run publishes until ctx ends.
 func (e *Events) Run(ctx context.Context) {
