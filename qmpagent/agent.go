@@ -136,7 +136,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	// One gate for both writers: their lanes are the agent's, not each
 	// writer's (WriteGate).
 	gate := NewWriteGate(writeConcurrency)
-	a.status.UseGate(gate)
+	a.status.UseGate(gate, LaneCounters)
 	a.events.UseGate(gate)
 	if cfg.SpoolDir != "" {
 		if err := a.useSpool(mgr, cfg.SpoolDir); err != nil {

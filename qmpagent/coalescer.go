@@ -19,9 +19,10 @@ import (
 // written. A failed write is retried with exponential backoff, with whatever
 // value is newest by then, until it succeeds or the key is forgotten.
 //
-// Writes go in two lanes: a value put with PutUrgent (a fact a condition
+// Writes go in lanes (Lane): a value put with PutUrgent (a fact a condition
 // depends on, a fault's Event) is written before every routine value that
-// is due, whatever the order they were put in. When the apiserver answers
+// is due, whatever the order they were put in; with a WriteGate, before
+// the routine writes of the agent's other writers too. When the apiserver answers
 // fewer writes than are asked of it, the routine ones wait, coalescing,
 // and lose nothing; the urgent ones wait at most for the writes already
 // in flight.
@@ -37,8 +38,10 @@ type Coalescer[K comparable, V any] struct {
 	// inflight marks the keys being written; forgotten those of them that
 	// were forgotten meanwhile, whose write must not be retried or kept.
 	inflight, forgotten map[K]bool
-	// gate, when set, is shared with the agent's other writers (UseGate).
-	gate *WriteGate
+	// gate, when set, is shared with the agent's other writers; routine is
+	// the lane of values not put with PutUrgent (UseGate).
+	gate    *WriteGate
+	routine Lane
 	// lastWrites holds each key's last burstWrites write times, oldest first.
 	lastWrites map[K][burstWrites]time.Time
 	stats      CoalescerStats
@@ -71,16 +74,25 @@ func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, w
 	}
 }
 
-// UseGate makes the Coalescer's writes take their place in flight at g,
-// in their lane. It must be called before Run.
-func (c *Coalescer[K, V]) UseGate(g *WriteGate) { c.gate = g }
+// UseGate makes the Coalescer's writes take their place in flight at g:
+// those put with PutUrgent in LaneUrgent, the others in routine. It must
+// be called before Run.
+func (c *Coalescer[K, V]) UseGate(g *WriteGate, routine Lane) { c.gate, c.routine = g, routine }
+
+// laneOf is the lane of a value put urgent or not.
+func (c *Coalescer[K, V]) laneOf(urgent bool) Lane {
+	if urgent {
+		return LaneUrgent
+	}
+	return c.routine
+}
 
 // gatedWrite is one write, through the gate if there is one.
 func (c *Coalescer[K, V]) gatedWrite(ctx context.Context, key K, v V, urgent bool) error {
 	if c.gate == nil {
 		return c.write(ctx, key, v)
 	}
-	if err := c.gate.Enter(ctx, urgent); err != nil {
+	if err := c.gate.Enter(ctx, c.laneOf(urgent)); err != nil {
 		return err // stopping: the value stays pending for the flush
 	}
 	defer c.gate.Leave()
@@ -110,21 +122,12 @@ func (c *Coalescer[K, V]) recordWriteLocked(key K, t time.Time) {
 	c.lastWrites[key] = w
 }
 
-// The lanes' priorities in the queue: higher is handed out first.
-const (
-	routinePriority = 0
-	urgentPriority  = 1
-)
-
 // addLocked queues key, due after wait, in the lane of its pending value;
 // c.mu is held. The queue keeps the earliest due time and the highest
 // priority a key was asked for, so this never delays or demotes a write
 // already queued.
 func (c *Coalescer[K, V]) addLocked(key K, opts priorityqueue.AddOpts) {
-	opts.Priority = ptr.To(routinePriority)
-	if c.urgent[key] {
-		opts.Priority = ptr.To(urgentPriority)
-	}
+	opts.Priority = ptr.To(int(c.laneOf(c.urgent[key]))) // higher is handed out first
 	c.queue.AddWithOpts(opts, key)
 }
 

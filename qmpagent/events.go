@@ -110,8 +110,9 @@ func NewEvents(c client.Client, node string) *Events {
 const eventWorkers = 32
 
 // UseGate makes the Event writes take their place in flight at g, a
-// fault's in the urgent lane. It must be called before Run.
-func (e *Events) UseGate(g *WriteGate) { e.writer.UseGate(g) }
+// fault's in LaneUrgent, a Normal one's in LaneEvents. It must be called
+// before Run.
+func (e *Events) UseGate(g *WriteGate) { e.writer.UseGate(g, LaneEvents) }
 
 // Run publishes until ctx ends.
 func (e *Events) Run(ctx context.Context) {

@@ -7,7 +7,7 @@ import (
 
 // WriteGate bounds how many of the agent's API writes are in flight at
 // once, across its writers (status and Events), and gives a place that
-// frees up to an urgent write before any routine one. The apiserver knows
+// frees up to the waiting write of the highest Lane, the oldest of it. The apiserver knows
 // nothing of the agent's lanes: when it cannot keep up, it serves the
 // requests in flight in turn, whoever sent them. Keeping the routine
 // writes out of flight while urgent ones wait is what makes a panic's
@@ -18,13 +18,26 @@ type WriteGate struct {
 	free int
 	// waiting holds the writes waiting for a place, by lane, oldest
 	// first; a waiter's channel is closed when it gets one.
-	waiting [2][]chan struct{}
+	waiting [lanes][]chan struct{}
 }
 
-// The lanes of a WriteGate.
+// Lane is how soon a write must go when the apiserver cannot take every
+// write asked of it: the writes of a higher lane take the places in flight
+// first. Within a lane, the oldest goes first.
+type Lane int
+
 const (
-	routineLane = 0
-	urgentLane  = 1
+	// LaneCounters holds status writes of facts nobody waits on
+	// (counters, gauges: model.Facts.Urgent). They coalesce per VM while
+	// they wait, so the longer they wait the fewer writes they cost.
+	LaneCounters Lane = iota
+	// LaneEvents holds Normal Events.
+	LaneEvents
+	// LaneUrgent holds the facts a condition depends on (run state,
+	// panic, watchdog, I/O errors, monitor) and fault (Warning) Events.
+	LaneUrgent
+
+	lanes
 )
 
 // writeConcurrency is how many API writes the agent keeps in flight at
@@ -39,20 +52,16 @@ func NewWriteGate(limit int) *WriteGate {
 	return &WriteGate{free: max(1, limit)}
 }
 
-// Enter waits for a place for a write, urgent or routine, and takes it; it
-// gives up, taking nothing, when ctx ends first. Every Enter that returns
-// nil is paired with a Leave.
-func (g *WriteGate) Enter(ctx context.Context, urgent bool) error {
-	lane := routineLane
-	if urgent {
-		lane = urgentLane
-	}
+// Enter waits for a place for a write in lane and takes it; it gives up,
+// taking nothing, when ctx ends first. Every Enter that returns nil is
+// paired with a Leave.
+func (g *WriteGate) Enter(ctx context.Context, lane Lane) error {
+	lane = min(max(lane, LaneCounters), LaneUrgent)
 	g.mu.Lock()
-	// A routine write waits behind every waiting write; an urgent one only
-	// behind urgent ones.
-	ahead := len(g.waiting[urgentLane])
-	if lane == routineLane {
-		ahead += len(g.waiting[routineLane])
+	// A write waits behind every waiting write of its lane and above.
+	ahead := 0
+	for l := lane; l < lanes; l++ {
+		ahead += len(g.waiting[l])
 	}
 	if g.free > 0 && ahead == 0 {
 		g.free--
@@ -89,7 +98,7 @@ func (g *WriteGate) Leave() {
 }
 
 func (g *WriteGate) leaveLocked() {
-	for _, lane := range []int{urgentLane, routineLane} {
+	for lane := LaneUrgent; lane >= LaneCounters; lane-- {
 		if w := g.waiting[lane]; len(w) > 0 {
 			close(w[0])
 			g.waiting[lane] = w[1:]
