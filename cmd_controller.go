@@ -95,10 +95,15 @@ func runController(args []string, stdout, stderr io.Writer) error {
 		IOErrorWindow:     *ioWindow,
 		ReportingInstance: instance,
 	}
-	// VMs are independent; a few workers keep a node's worth of VMs (all
-	// reconciled when its agent's Lease lapses) from queueing behind each
-	// other.
-	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: 4}); err != nil {
+	// VMs are independent. A reconcile that records transitions makes
+	// several round trips (an apply, an Event per transition), each as slow
+	// as the apiserver is busy: at 200 events/s over 1,000 VMs on a 2-core
+	// control plane, 4 workers made about 4 such reconciles a second while
+	// the load asked for tens, and a panic's condition waited behind them
+	// for tens of seconds (docs/benchmarks.md). The queue's urgent lane
+	// (controllers/lanes.go) decides what goes first; enough workers keep
+	// it short.
+	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: reconcileWorkers}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -116,3 +121,6 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	}
 	return mgr.Start(ctx)
 }
+
+// reconcileWorkers is how many VMs the controller reconciles at once.
+const reconcileWorkers = 16

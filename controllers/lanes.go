@@ -115,5 +115,17 @@ func routineFree(s vmv1.VirtualMachineStatus) vmv1.VirtualMachineStatus {
 		m.LastEventTime = nil
 		s.Monitor = &m
 	}
+	// More errors of a kind a device already had: the agent writes them
+	// with its counters when they repeat within a minute (qmpagent/model's
+	// RepeatWindow). One that comes back after the I/O error window closed
+	// does flip IOError, and is reconciled after the urgent changes only.
+	if s.BlockErrors != nil {
+		errs := make([]vmv1.BlockError, len(s.BlockErrors))
+		for i, b := range s.BlockErrors {
+			b.Count, b.LastTime = 0, nil
+			errs[i] = b
+		}
+		s.BlockErrors = errs
+	}
 	return s
 }

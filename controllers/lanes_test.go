@@ -17,6 +17,7 @@ func TestUrgentChange(t *testing.T) {
 		vm.Status.RunState = vmv1.RunStateRunning
 		vm.Status.EventCounts = map[string]int64{"RTC_CHANGE": 3}
 		vm.Status.Monitor = &vmv1.MonitorStatus{State: vmv1.MonitorConnected, Connected: true}
+		vm.Status.BlockErrors = []vmv1.BlockError{{Device: "disk9", Action: "report", Count: 1}}
 		return vm
 	}
 	for _, tc := range []struct {
@@ -35,7 +36,11 @@ func TestUrgentChange(t *testing.T) {
 		{"a panic", func(vm *vmv1.VirtualMachine) { vm.Status.LastPanic = &vmv1.PanicInfo{Time: now, Action: "pause"} }, true},
 		{"a watchdog", func(vm *vmv1.VirtualMachine) { vm.Status.LastWatchdog = &vmv1.WatchdogInfo{Time: now, Action: "pause"} }, true},
 		{"the run state", func(vm *vmv1.VirtualMachine) { vm.Status.RunState = vmv1.RunStatePaused }, true},
-		{"a block error", func(vm *vmv1.VirtualMachine) { vm.Status.BlockErrors = []vmv1.BlockError{{Device: "disk0", Count: 1}} }, true},
+		{"a block error on another device", func(vm *vmv1.VirtualMachine) {
+			vm.Status.BlockErrors = append(vm.Status.BlockErrors, vmv1.BlockError{Device: "disk0", Count: 1})
+		}, true},
+		{"more of a device's block errors", func(vm *vmv1.VirtualMachine) { vm.Status.BlockErrors[0].Count, vm.Status.BlockErrors[0].LastTime = 7, &now }, false},
+		{"another block error action", func(vm *vmv1.VirtualMachine) { vm.Status.BlockErrors[0].Action = "stop" }, true},
 		{"the monitor's state", func(vm *vmv1.VirtualMachine) { vm.Status.Monitor.State = vmv1.MonitorDisconnected }, true},
 		{"a reset (ends a panic)", func(vm *vmv1.VirtualMachine) { vm.Status.LastReset = &vmv1.ResetInfo{Time: now} }, true},
 		{"the spec", func(vm *vmv1.VirtualMachine) { vm.Generation++ }, true},
