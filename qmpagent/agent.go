@@ -135,7 +135,7 @@ func New(mgr manager.Manager, cfg Config) (*Agent, error) {
 	a.status = NewCoalescer("status", cfg.StatusInterval, a.writeStatus)
 	// One gate for both writers: their lanes are the agent's, not each
 	// writer's (WriteGate).
-	gate := NewWriteGate(writeConcurrency)
+	gate := NewWriteGate(writeConcurrency, counterConcurrency)
 	a.status.UseGate(gate, LaneCounters)
 	a.events.UseGate(gate)
 	if cfg.SpoolDir != "" {

@@ -92,10 +92,11 @@ func (c *Coalescer[K, V]) gatedWrite(ctx context.Context, key K, v V, urgent boo
 	if c.gate == nil {
 		return c.write(ctx, key, v)
 	}
-	if err := c.gate.Enter(ctx, c.laneOf(urgent)); err != nil {
+	lane := c.laneOf(urgent)
+	if err := c.gate.Enter(ctx, lane); err != nil {
 		return err // stopping: the value stays pending for the flush
 	}
-	defer c.gate.Leave()
+	defer c.gate.Leave(lane)
 	return c.write(ctx, key, v)
 }
 

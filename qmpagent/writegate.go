@@ -6,16 +6,20 @@ import (
 )
 
 // WriteGate bounds how many of the agent's API writes are in flight at
-// once, across its writers (status and Events), and gives a place that
-// frees up to the waiting write of the highest Lane, the oldest of it. The apiserver knows
-// nothing of the agent's lanes: when it cannot keep up, it serves the
-// requests in flight in turn, whoever sent them. Keeping the routine
+// once, across its writers (status and Events), and hands a place that
+// frees up to the oldest waiting write of the highest Lane. The apiserver
+// knows nothing of the agent's lanes: when it cannot keep up, it serves
+// the requests in flight in turn, whoever sent them. Keeping routine
 // writes out of flight while urgent ones wait is what makes a panic's
 // status and Event go first under any saturation; each writer's queue
 // orders only its own keys.
 type WriteGate struct {
-	mu   sync.Mutex
-	free int
+	mu sync.Mutex
+	// limit bounds the writes in flight, caps those of each lane.
+	limit    int
+	caps     [lanes]int
+	inflight int
+	in       [lanes]int
 	// waiting holds the writes waiting for a place, by lane, oldest
 	// first; a waiter's channel is closed when it gets one.
 	waiting [lanes][]chan struct{}
@@ -47,9 +51,35 @@ const (
 // that an urgent write waits for a handful of answers, not for hundreds.
 const writeConcurrency = 32
 
-// NewWriteGate returns a gate letting limit writes through at once.
-func NewWriteGate(limit int) *WriteGate {
-	return &WriteGate{free: max(1, limit)}
+// counterConcurrency is how many of those places counter-only status
+// writes may hold. A status apply is the apiserver's most expensive
+// request: with every place free to them, a thousand VMs' counters filled
+// the flight between two bursts of Events and each Event then waited for
+// applies to finish. They coalesce while they wait, so a few places keep
+// them current at no cost to the Events.
+const counterConcurrency = 4
+
+// NewWriteGate returns a gate letting limit writes through at once, at
+// most counters of them in LaneCounters.
+func NewWriteGate(limit, counters int) *WriteGate {
+	g := &WriteGate{limit: max(1, limit)}
+	for lane := range g.caps {
+		g.caps[lane] = g.limit
+	}
+	g.caps[LaneCounters] = min(max(1, counters), g.limit)
+	return g
+}
+
+// roomLocked says whether a write of lane may go in flight now; g.mu is
+// held.
+func (g *WriteGate) roomLocked(lane Lane) bool {
+	return g.inflight < g.limit && g.in[lane] < g.caps[lane]
+}
+
+// takeLocked puts a write of lane in flight; g.mu is held.
+func (g *WriteGate) takeLocked(lane Lane) {
+	g.inflight++
+	g.in[lane]++
 }
 
 // Enter waits for a place for a write in lane and takes it; it gives up,
@@ -63,8 +93,8 @@ func (g *WriteGate) Enter(ctx context.Context, lane Lane) error {
 	for l := lane; l < lanes; l++ {
 		ahead += len(g.waiting[l])
 	}
-	if g.free > 0 && ahead == 0 {
-		g.free--
+	if ahead == 0 && g.roomLocked(lane) {
+		g.takeLocked(lane)
 		g.mu.Unlock()
 		return nil
 	}
@@ -86,24 +116,28 @@ func (g *WriteGate) Enter(ctx context.Context, lane Lane) error {
 		}
 	}
 	// Granted as ctx ended: pass the place on.
-	g.leaveLocked()
+	g.leaveLocked(lane)
 	return ctx.Err()
 }
 
-// Leave gives back the place an Enter took.
-func (g *WriteGate) Leave() {
+// Leave gives back the place an Enter of lane took.
+func (g *WriteGate) Leave(lane Lane) {
+	lane = min(max(lane, LaneCounters), LaneUrgent)
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.leaveLocked()
+	g.leaveLocked(lane)
 }
 
-func (g *WriteGate) leaveLocked() {
-	for lane := LaneUrgent; lane >= LaneCounters; lane-- {
-		if w := g.waiting[lane]; len(w) > 0 {
-			close(w[0])
-			g.waiting[lane] = w[1:]
-			return
+// leaveLocked frees a place of lane and hands what room there is to the
+// waiting writes, highest lane first; g.mu is held.
+func (g *WriteGate) leaveLocked(lane Lane) {
+	g.inflight--
+	g.in[lane]--
+	for l := LaneUrgent; l >= LaneCounters; l-- {
+		for len(g.waiting[l]) > 0 && g.roomLocked(l) {
+			g.takeLocked(l)
+			close(g.waiting[l][0])
+			g.waiting[l] = g.waiting[l][1:]
 		}
 	}
-	g.free++
 }

@@ -23,7 +23,7 @@ func (g *WriteGate) waiters() int {
 // A place that frees up goes to the oldest write of the highest lane
 // waiting; a write that gives up waiting takes no place.
 func TestWriteGateLetsUrgentWritesInFirst(t *testing.T) {
-	g := NewWriteGate(1)
+	g := NewWriteGate(1, 1)
 	ctx := context.Background()
 	if err := g.Enter(ctx, LaneCounters); err != nil { // the one place, taken
 		t.Fatal(err)
@@ -43,7 +43,7 @@ func TestWriteGateLetsUrgentWritesInFirst(t *testing.T) {
 			mu.Lock()
 			order = append(order, name)
 			mu.Unlock()
-			g.Leave()
+			g.Leave(lane)
 		}()
 		poll.Until(t, name+" waiting", func() bool { return g.waiters() == n+1 })
 	}
@@ -62,7 +62,7 @@ func TestWriteGateLetsUrgentWritesInFirst(t *testing.T) {
 	if err := <-quitter; !errors.Is(err, context.Canceled) {
 		t.Fatalf("a write whose context ended got %v, want context.Canceled", err)
 	}
-	g.Leave()
+	g.Leave(LaneCounters)
 	wg.Wait()
 	want := []string{"urgent-1", "urgent-2", "event-1", "event-2", "counters-1", "counters-2"}
 	for i := range want {
@@ -71,7 +71,32 @@ func TestWriteGateLetsUrgentWritesInFirst(t *testing.T) {
 		}
 	}
 	// Every place is back: as many writes as the limit get in at once.
-	if err := g.Enter(ctx, LaneEvents); err != nil || g.free != 0 {
-		t.Fatalf("after everyone left: Enter %v, %d places free, want nil and 0", err, g.free)
+	if err := g.Enter(ctx, LaneEvents); err != nil || g.inflight != 1 {
+		t.Fatalf("after everyone left: Enter %v, %d in flight, want nil and 1", err, g.inflight)
+	}
+}
+
+// Counter writes hold at most their share of the places: past it they wait
+// even with places free, and other lanes' writes go in at once.
+func TestWriteGateCapsTheCounters(t *testing.T) {
+	g := NewWriteGate(3, 1)
+	ctx := context.Background()
+	if err := g.Enter(ctx, LaneCounters); err != nil {
+		t.Fatal(err)
+	}
+	second := make(chan error)
+	go func() { second <- g.Enter(ctx, LaneCounters) }()
+	poll.Until(t, "the second counter write waiting", func() bool { return g.waiters() == 1 })
+	for _, lane := range []Lane{LaneEvents, LaneUrgent} {
+		if err := g.Enter(ctx, lane); err != nil { // would block if capped
+			t.Fatal(err)
+		}
+	}
+	g.Leave(LaneCounters)
+	if err := <-second; err != nil {
+		t.Fatal(err)
+	}
+	if g.inflight != 3 || g.in[LaneCounters] != 1 {
+		t.Errorf("%d in flight, %d counters, want 3 and 1", g.inflight, g.in[LaneCounters])
 	}
 }
