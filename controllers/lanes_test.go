@@ -39,7 +39,9 @@ func TestUrgentChange(t *testing.T) {
 		{"a block error on another device", func(vm *vmv1.VirtualMachine) {
 			vm.Status.BlockErrors = append(vm.Status.BlockErrors, vmv1.BlockError{Device: "disk0", Count: 1})
 		}, true},
-		{"more of a device's block errors", func(vm *vmv1.VirtualMachine) { vm.Status.BlockErrors[0].Count, vm.Status.BlockErrors[0].LastTime = 7, &now }, false},
+		{"more of a device's block errors", func(vm *vmv1.VirtualMachine) {
+			vm.Status.BlockErrors[0].Count, vm.Status.BlockErrors[0].LastTime = 7, &now
+		}, false},
 		{"another block error action", func(vm *vmv1.VirtualMachine) { vm.Status.BlockErrors[0].Action = "stop" }, true},
 		{"the monitor's state", func(vm *vmv1.VirtualMachine) { vm.Status.Monitor.State = vmv1.MonitorDisconnected }, true},
 		{"a reset (ends a panic)", func(vm *vmv1.VirtualMachine) { vm.Status.LastReset = &vmv1.ResetInfo{Time: now} }, true},

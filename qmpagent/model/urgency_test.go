@@ -9,10 +9,10 @@ func TestUrgent(t *testing.T) {
 	t0 := time.Unix(1700000000, 0)
 	base := func() Facts {
 		return Facts{
-			RunState:    "running",
-			Monitor:     Monitor{State: "Connected"},
-			EventCounts: map[string]int64{"RTC_CHANGE": 3},
-			BlockErrors: map[string]BlockError{"disk0": {Device: "disk0", Action: "report", Count: 1, LastTime: t0}},
+			RunState:     "running",
+			Monitor:      Monitor{State: "Connected"},
+			EventCounts:  map[string]int64{"RTC_CHANGE": 3},
+			BlockErrors:  map[string]BlockError{"disk0": {Device: "disk0", Action: "report", Count: 1, LastTime: t0}},
 			LastWatchdog: &Watchdog{Time: t0, Action: "none"},
 		}
 	}
