@@ -98,11 +98,11 @@ func runController(args []string, stdout, stderr io.Writer) error {
 	// VMs are independent. A reconcile that records transitions makes
 	// several round trips (an apply, an Event per transition), each as slow
 	// as the apiserver is busy: at 200 events/s over 1,000 VMs on a 2-core
-	// control plane, 4 workers made about 4 such reconciles a second while
-	// the load asked for tens, and a panic's condition waited behind them
-	// for tens of seconds (docs/benchmarks.md). The queue's urgent lane
-	// (controllers/lanes.go) decides what goes first; enough workers keep
-	// it short.
+	// control plane, 4 workers made a few such reconciles a second while the
+	// load asked for tens, and a panic's condition waited behind them; 16
+	// took so much of the apiserver that the agent's fault Events waited
+	// seconds (docs/benchmarks.md). The queue's urgent lane
+	// (controllers/lanes.go) decides what goes first.
 	if err := r.SetupWithManager(ctx, mgr, controller.Options{MaxConcurrentReconciles: reconcileWorkers}); err != nil {
 		return fmt.Errorf("setting up the controller: %w", err)
 	}
@@ -123,4 +123,4 @@ func runController(args []string, stdout, stderr io.Writer) error {
 }
 
 // reconcileWorkers is how many VMs the controller reconciles at once.
-const reconcileWorkers = 16
+const reconcileWorkers = 8
