@@ -426,7 +426,7 @@ func TestIOError(t *testing.T) {
 	}{
 		{"stop: paused on the error", []step{at(hit, with(blockError("drive0", "stop", hit, false), stopped("io-error", hit)))},
 			want{ioerr: "True/PausedOnError", paused: "True/IOError", ready: "False/IOError"},
-			[]string{ioerr, "device drive0 write error: Input/output error, action stop, 3 error(s)"}},
+			[]string{ioerr, "device drive0 write error: Input/output error, action stop"}},
 		{"stop: ENOSPC", []step{at(hit, with(blockError("drive0", "stop", hit, true), stopped("io-error", hit)))},
 			want{ioerr: "True/PausedOnError"}, []string{ioerr, "No space left on device (ENOSPC)"}},
 		{"stop: paused hours after the error is still paused on it", []step{at(5*time.Hour, with(blockError("drive0", "stop", hit, false), stopped("io-error", hit)))},
