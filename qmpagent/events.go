@@ -113,14 +113,7 @@ const eventWorkers = 32
 
 // Run publishes until ctx ends.
 func (e *Events) Run(ctx context.Context) {
-	if e.spool == nil {
-		e.writer.Run(ctx, eventWorkers)
-		return
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); e.spool.early.Run(ctx, 1) }()
 	e.writer.Run(ctx, eventWorkers)
-	<-done
 }
 
 // Publish queues an occurrence about the object and reports whether it was
@@ -164,10 +157,10 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	}
 	snap := s.snapshot()
 	e.mu.Unlock()
-	e.writer.Put(key, snap)
-	if e.spool != nil && occ.Warning {
-		e.spool.early.Put(key, snap)
+	if e.spool != nil {
+		e.spool.keep(key, snap, false) // write-ahead: on disk before any write carries it
 	}
+	e.writer.Put(key, snap)
 	return ok || suppressed
 }
 
