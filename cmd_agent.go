@@ -45,7 +45,7 @@ func runAgent(args []string, stdout, stderr io.Writer) error {
 	discover := fs.String("discover", "", "absolute glob of QMP sockets under a socket root (e.g. '/var/run/vmevents/default/*.qmp'; with --tenancy=namespace only those beneath the folder of --discover-namespace count); each one no VirtualMachine watches gets one created (needs the vmevents-agent-discovery role)")
 	discoverNS := fs.String("discover-namespace", "default", "namespace of the VirtualMachines discovery creates")
 	discoverGrace := fs.Duration("discover-gone-grace", qmpsource.DefaultGoneGrace, "how long the QMP socket of a discovered VirtualMachine may be gone before the VirtualMachine is deleted; 0 keeps them")
-	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder where status facts and Events the apiserver has not accepted yet are kept across agent restarts; empty turns it off")
+	spoolDir := fs.String("spool-dir", "/var/lib/vmevents/spool", "node-local folder of the write-ahead journal: every status fact and Event count the agent reads is written there before it goes to the apiserver, and published by the next agent if this one dies first; empty turns it off")
 	silence := fs.String("silence-events", strings.Join(qmpagent.DefaultSilenceEvents, ","), "comma-separated occurrences that become no Kubernetes Event unless a VM's spec.eventPolicy.keep names them (QMP event names, LXD actions, libvirt audit kinds, or Event reasons); never a Warning; still counted in status.eventCounts and delivery.silenced; empty silences nothing")
 	maxBackoff := fs.Duration("max-reconnect-backoff", 30*time.Second, "longest wait between two attempts to reach a VM's monitor")
 	libvirtOpts := bindLibvirtFlags(fs)

@@ -211,6 +211,7 @@ func (a *Agent) Start(ctx context.Context) error {
 	running.Wait()
 	stopWriters()
 	writing.Wait()
+	a.closeSpool()
 	return err
 }
 

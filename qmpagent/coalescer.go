@@ -46,10 +46,10 @@ type Coalescer[K comparable, V any] struct {
 	lastWrites map[K][burstWrites]time.Time
 	stats      CoalescerStats
 
-	// spool, when set, keeps the values whose write failed until one
-	// succeeds; spooled says which keys have a value there.
+	// spool, when set, keeps the values until written (coalescer_spool.go);
+	// written holds the value each key's last successful write carried.
 	spool   *Spool[K, V]
-	spooled map[K]bool
+	written map[K]V
 	// onSpoolError is told what the spool could not keep.
 	onSpoolError func(error)
 }
@@ -169,7 +169,7 @@ func (c *Coalescer[K, V]) Forget(key K) {
 	}
 	c.mu.Unlock()
 	c.queue.Forget(key)
-	c.release(key)
+	c.drop(key)
 }
 
 // Pending reports whether key has a value not yet written.

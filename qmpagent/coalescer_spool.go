@@ -1,50 +1,84 @@
 package qmpagent
 
-// UseSpool makes the Coalescer keep failed values in s and returns the
-// values s kept from an earlier run; the caller Puts them (after setting up
-// whatever the write function needs to write them). onError, if not nil, is
-// told what s could not keep.
+import "context"
+
+// UseSpool makes the Coalescer's values survive the agent: the caller
+// saves each value in s before it Puts it (SaveAhead), a successful write
+// deletes it unless a newer one was saved meanwhile, and a failed write
+// has it fsynced. It returns the values s kept from an earlier run; the
+// caller Puts them (after setting up whatever the write function needs to
+// write them). onError, if not nil, is told what s could not keep. Call
+// it before Run.
 func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V], onError func(error)) (map[K]V, []error) {
 	kept, errs := s.Load()
+	write := c.write
 	c.mu.Lock()
-	c.spool, c.spooled, c.onSpoolError = s, map[K]bool{}, onError
-	for k := range kept {
-		c.spooled[k] = true
-	}
+	c.spool, c.onSpoolError = s, onError
+	c.written = map[K]V{}
 	c.mu.Unlock()
+	c.write = func(ctx context.Context, key K, v V) error {
+		err := write(ctx, key, v)
+		if err == nil {
+			c.mu.Lock()
+			c.written[key] = v
+			c.mu.Unlock()
+		}
+		return err
+	}
 	return kept, errs
 }
 
-// keep saves a value whose write failed in the spool, if there is one. The
-// newest value for the key replaces an older one there too.
-func (c *Coalescer[K, V]) keep(key K, v V) {
+// SaveAhead saves v, key's newest value, in the spool (if there is one)
+// before the caller Puts it: write-ahead, so the apiserver never holds a
+// value the spool did not have first.
+func (c *Coalescer[K, V]) SaveAhead(key K, v V) {
+	if c == nil || c.spool == nil { // set once, before Run
+		return
+	}
+	if err := c.spool.Save(key, v); err != nil && c.onSpoolError != nil {
+		c.onSpoolError(err)
+	}
+}
+
+// keep makes the spool's values survive the node after a failed write:
+// the value (or a newer one) was saved ahead; it is fsynced now, since an
+// outage may be the node's or the cluster's restart.
+func (c *Coalescer[K, V]) keep(K, V) {
+	if c.spool == nil {
+		return
+	}
+	if err := c.spool.Sync(); err != nil && c.onSpoolError != nil {
+		c.onSpoolError(err)
+	}
+}
+
+// release trims a key's value from the spool after a write: the value
+// written goes, unless a newer one was saved since (it stays, for its own
+// write).
+func (c *Coalescer[K, V]) release(key K) {
 	c.mu.Lock()
 	s := c.spool
-	if newer, ok := c.pending[key]; ok {
-		v = newer
+	v, ok := c.written[key]
+	delete(c.written, key)
+	c.mu.Unlock()
+	if s == nil || !ok {
+		return
 	}
+	if err := s.DeleteIf(key, v); err != nil && c.onSpoolError != nil {
+		c.onSpoolError(err)
+	}
+}
+
+// drop deletes a forgotten key's value from the spool, whatever it is.
+func (c *Coalescer[K, V]) drop(key K) {
+	c.mu.Lock()
+	s := c.spool
+	delete(c.written, key)
 	c.mu.Unlock()
 	if s == nil {
 		return
 	}
-	if err := s.Save(key, v); err != nil {
-		if c.onSpoolError != nil { // set once, before Run
-			c.onSpoolError(err)
-		}
-		return
-	}
-	c.mu.Lock()
-	c.spooled[key] = true
-	c.mu.Unlock()
-}
-
-// release drops a key's spooled value once a write succeeded.
-func (c *Coalescer[K, V]) release(key K) {
-	c.mu.Lock()
-	s, was := c.spool, c.spooled[key]
-	delete(c.spooled, key)
-	c.mu.Unlock()
-	if s != nil && was {
-		_ = s.Delete(key)
+	if err := s.Delete(key); err != nil && c.onSpoolError != nil {
+		c.onSpoolError(err)
 	}
 }

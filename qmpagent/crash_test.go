@@ -2,8 +2,8 @@ package qmpagent_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync"
@@ -19,13 +19,16 @@ import (
 
 	"github.com/vmevents/vmevents/internal/scheme"
 	"github.com/vmevents/vmevents/qmpagent"
+	"github.com/vmevents/vmevents/qmpagent/journal"
 	"github.com/vmevents/vmevents/qmpagent/model"
 )
 
 // An agent can die (SIGKILL, OOM) with faults it has read and not yet
 // written: queued behind its client's rate limit, or in a write the
 // apiserver is slow to answer. Its Events publisher keeps them on disk as
-// soon as they are read, and the next agent publishes each once.
+// soon as they are read (before any write), and the next agent publishes
+// each once. A "killed" publisher here is one whose journal was let go
+// (qmpagent.CrashEvents): it cannot append any more, as a dead process.
 var _ = Describe("fault Events across an agent crash", func() {
 	It("keeps every fault read but not written, and the next agent publishes each exactly once", func() {
 		ns := "crash"
@@ -36,7 +39,7 @@ var _ = Describe("fault Events across an agent crash", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = os.RemoveAll(tmp) })
 		dir := filepath.Join(tmp, "events")
-		spooled := func() []string { m, _ := filepath.Glob(filepath.Join(dir, "*.json")); return m }
+		spooled := journaled(dir)
 
 		// The first agent: its writes reach the apiserver until they hang,
 		// as in a process stuck and then killed.
@@ -69,6 +72,7 @@ var _ = Describe("fault Events across an agent crash", func() {
 		Expect(spoolErrors.Load()).To(BeZero())
 
 		// The agent dies; the next one takes up its spool.
+		qmpagent.CrashEvents(first)
 		nextAgent(dir)
 
 		Eventually(occurrences(ns, "vm-a", "BlockIOError")).Should(Equal(5))
@@ -90,6 +94,7 @@ var _ = Describe("fault Events across an agent crash", func() {
 		Expect(err).NotTo(HaveOccurred())
 		DeferCleanup(func() { _ = os.RemoveAll(tmp) })
 		dir := filepath.Join(tmp, "events")
+		spooled := journaled(dir)
 		var writes gate
 		first, _ := hangingAgent(dir, &writes)
 		vm := corev1.ObjectReference{Kind: "VirtualMachine", Namespace: ns, Name: "vm-c", UID: "uid-c"}
@@ -102,34 +107,34 @@ var _ = Describe("fault Events across an agent crash", func() {
 		}
 
 		// Three watchdog firings are kept while the writes hang; keep a
-		// copy of that file.
+		// copy of the journal saying so.
 		writes.hold()
 		fault(first, 0, 3)
+		journal := filepath.Join(dir, "journal")
 		var kept []byte
-		var keptAt string
-		Eventually(func() (err error) {
-			files, _ := filepath.Glob(filepath.Join(dir, "*.json"))
-			if len(files) != 1 {
-				return fmt.Errorf("%d files kept", len(files))
-			}
-			keptAt = files[0]
-			kept, err = os.ReadFile(keptAt)
-			return err
-		}).Should(Succeed())
+		Eventually(func() (map[string]int, error) {
+			var err error
+			kept, err = os.ReadFile(journal)
+			return journaledCounts(kept), err
+		}).Should(HaveLen(1))
+		Expect(journaledCounts(kept)).To(ContainElement(3))
 
 		// Writes go through again: five in all reach the apiserver.
 		writes.release()
 		fault(first, 3, 2)
 		Eventually(occurrences(ns, "vm-c", "Watchdog")).Should(Equal(5))
-		Eventually(func() error { _, err := os.Stat(keptAt); return err }).Should(MatchError(os.ErrNotExist))
+		Eventually(spooled).Should(BeEmpty())
 
 		// The copy comes back, as if the run had died after the apiserver
-		// took the five and before it could drop the file saying three.
-		Expect(os.WriteFile(keptAt, kept, 0o600)).To(Succeed())
+		// took the five and before it could trim the journal saying three
+		// (as a spool of the per-key files before the journal could say:
+		// a file was kept only once in a while).
+		qmpagent.CrashEvents(first)
+		Expect(os.WriteFile(journal, kept, 0o600)).To(Succeed())
 		next := nextAgent(dir)
 		fault(next, 5, 1)
 		Eventually(occurrences(ns, "vm-c", "Watchdog")).Should(Equal(6))
-		Eventually(func() []string { m, _ := filepath.Glob(filepath.Join(dir, "*.json")); return m }).Should(BeEmpty())
+		Eventually(spooled).Should(BeEmpty())
 		Expect(occurrences(ns, "vm-c", "Watchdog")()).To(Equal(6))
 		Expect(eventsAbout(ns, "vm-c")()).To(HaveLen(1))
 	})
@@ -240,4 +245,34 @@ func occurrences(ns, name, reason string) func() int {
 		}
 		return n
 	}
+}
+
+// journaled returns a function reading the values the journal in dir holds
+// now, by key, as the next agent would find them.
+func journaled(dir string) func() (map[string][]byte, error) {
+	return func() (map[string][]byte, error) {
+		live, err := journal.Read(dir)
+		if os.IsNotExist(err) {
+			return nil, nil
+		}
+		return live, err
+	}
+}
+
+// journaledCounts is the series count of each value of an Events journal's
+// bytes, by key.
+func journaledCounts(data []byte) map[string]int {
+	tmp := GinkgoT().TempDir()
+	Expect(os.WriteFile(filepath.Join(tmp, "journal"), data, 0o600)).To(Succeed())
+	live, err := journal.Read(tmp)
+	Expect(err).NotTo(HaveOccurred())
+	out := map[string]int{}
+	for k, v := range live {
+		var snap struct {
+			Count int `json:"count"`
+		}
+		Expect(json.Unmarshal(v, &snap)).To(Succeed())
+		out[k] = snap.Count
+	}
+	return out
 }

@@ -116,14 +116,7 @@ func (e *Events) UseGate(g *WriteGate) { e.writer.UseGate(g, LaneEvents) }
 
 // Run publishes until ctx ends.
 func (e *Events) Run(ctx context.Context) {
-	if e.spool == nil {
-		e.writer.Run(ctx, eventWorkers)
-		return
-	}
-	done := make(chan struct{})
-	go func() { defer close(done); e.spool.early.Run(ctx, 1) }()
 	e.writer.Run(ctx, eventWorkers)
-	<-done
 }
 
 // Publish queues an occurrence about the object and reports whether it was
@@ -167,15 +160,15 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	}
 	snap := s.snapshot()
 	e.mu.Unlock()
+	if e.spool != nil {
+		e.spool.keep(key, snap, false) // write-ahead: on disk before any write carries it
+	}
 	if occ.Warning {
 		// A fault's Event goes ahead of Normal ones when the apiserver
 		// cannot keep up (Coalescer's lanes).
 		e.writer.PutUrgent(key, snap)
 	} else {
 		e.writer.Put(key, snap)
-	}
-	if e.spool != nil && occ.Warning {
-		e.spool.early.Put(key, snap)
 	}
 	return ok || suppressed
 }

@@ -173,12 +173,12 @@ func restoredBase(snap seriesSnapshot) int64 {
 	return snap.Count
 }
 
-// UseSpool keeps series in dir (see seriesSpool: Warning series as soon as
-// they change, any series whose write failed) and queues the ones an
-// earlier run of the agent kept there: a fault the agent read survives its
-// restart, an apiserver outage, or both. The Event names are those of the
-// first attempt, so nothing is published twice. onError is told what the
-// spool could not keep. Call it before Run.
+// UseSpool keeps series in dir (see seriesSpool: every series as soon as
+// it changes, until the apiserver holds it) and queues the ones an earlier
+// run of the agent kept there: an occurrence the agent read survives its
+// restart (SIGKILL included), an apiserver outage, or both. The Event
+// names are those of the first attempt, so nothing is published twice.
+// onError is told what the spool could not keep. Call it before Run.
 func (e *Events) UseSpool(dir string, maxEntries int, onError func(error)) ([]error, error) {
 	spool, err := newSeriesSpool(dir, maxEntries, onError)
 	if err != nil {

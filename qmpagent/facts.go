@@ -52,7 +52,11 @@ func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts
 		a.countDroppedLocked(key, n)
 	}
 	a.facts[key] = f
-	return a.snapshotLocked(key, f), !ok || f.Urgent(before)
+	snap := a.snapshotLocked(key, f)
+	// Write-ahead, under the lock so that saves of a VM are in order: on
+	// disk before any write carries it.
+	a.status.SaveAhead(key, snap)
+	return snap, !ok || f.Urgent(before)
 }
 
 // countDroppedLocked counts n entries (or writes) the core left out of a

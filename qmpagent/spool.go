@@ -1,226 +1,183 @@
 package qmpagent
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/vmevents/vmevents/qmpagent/journal"
+	"github.com/vmevents/vmevents/qmpagent/metrics"
 )
 
-// Spool keeps values in a node-local folder, one file per key, so that
-// what the apiserver has not accepted survives an agent restart: a fault
-// during an apiserver outage is published once the agent (restarted or not)
-// reaches the apiserver again. Which values are kept is the caller's
-// choice: a Coalescer keeps those whose write failed, the Events publisher
-// also keeps a fault as soon as it is read; both remove a value once the
-// apiserver has it, so a healthy agent's spool stays (nearly) empty.
+// Spool keeps values in a node-local folder, in a write-ahead journal
+// (package journal), so that what the agent has read survives its
+// restart, SIGKILL included: the status facts and Event series are saved
+// before any write can carry them to the apiserver, and deleted once the
+// apiserver holds them (and nothing newer was saved meanwhile), so a
+// healthy agent's journal holds little more than what is on its way.
+// Saves are written to the file at once (the page cache outlives the
+// process) and fsynced within a second, or at once with Sync (after a
+// failed write: an outage may be the node's).
 type Spool[K comparable, V any] struct {
-	dir string
-	// MaxEntries bounds the folder; past it new values are not kept (the
-	// in-memory retry still has them) and Save says so.
-	MaxEntries int
-
-	// mu guards entries, the number of files in dir, counted once and then
-	// kept up to date, so a Save need not list the folder.
-	mu      sync.Mutex
-	entries int
-	counted bool
+	j *journal.Journal
+	// kept is what the journal held when opened, and old spool files taken
+	// in (loaded); Load returns it.
+	kept map[K]V
+	errs []error
 }
 
-// ErrSpoolFull is returned by Save when the spool holds MaxEntries values.
-var ErrSpoolFull = errors.New("spool full")
+// ErrSpoolFull is returned by Save when the spool holds its most values.
+var ErrSpoolFull = journal.ErrFull
 
-// NewSpool returns a spool in dir, creating it. dir must be a folder of
+// NewSpool opens the spool in dir, creating it. dir must be a folder of
 // this process's user, not a symlink; its mode is made 0700: the agent runs
 // as root, and what it loads from the spool it writes to the apiserver.
+// One process (one Spool) at a time has a folder.
 func NewSpool[K comparable, V any](dir string, maxEntries int) (*Spool[K, V], error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	j, errs, err := journal.Open(dir, journal.Options{
+		MaxEntries: maxEntries,
+		OnAppend: func(records, bytes int) {
+			metrics.JournalAppends.Add(float64(records))
+			metrics.JournalBytes.Add(float64(bytes))
+		},
+		OnSync: metrics.JournalFsyncs.Inc,
+	})
+	if err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	if err := ownFolder(dir); err != nil {
-		return nil, fmt.Errorf("spool: %s: %w", dir, err)
+	s := &Spool[K, V]{j: j, kept: map[K]V{}, errs: errs}
+	for raw, data := range j.Live() {
+		var key K
+		var v V
+		if err := errors.Join(json.Unmarshal([]byte(raw), &key), json.Unmarshal(data, &v)); err != nil {
+			s.errs = append(s.errs, fmt.Errorf("spool %s: a value of key %.80q: %w", dir, raw, err))
+			_ = j.Delete(raw)
+			continue
+		}
+		s.kept[key] = v
 	}
-	return &Spool[K, V]{dir: dir, MaxEntries: maxEntries}, nil
+	s.errs = append(s.errs, s.takeInFiles(dir)...)
+	return s, nil
 }
 
-// ownFolder checks that dir is a folder (not a symlink to one) owned by
-// this process's user, and makes its mode 0700, through one descriptor so
-// that the folder checked is the folder changed.
-func ownFolder(dir string) error {
-	fd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-	if errors.Is(err, unix.ELOOP) || errors.Is(err, unix.ENOTDIR) {
-		return errors.New("not a folder (a symlink or a file)")
-	}
+// Load returns every value kept when the spool was opened, and what it
+// could not read (dropped: a damaged record must not block the spool).
+func (s *Spool[K, V]) Load() (map[K]V, []error) { return s.kept, s.errs }
+
+// Save keeps v for key, replacing what was kept, once written to the file.
+func (s *Spool[K, V]) Save(key K, v V) error {
+	k, data, err := s.encode(key, v)
 	if err != nil {
 		return err
 	}
-	defer unix.Close(fd)
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		return err
-	}
-	if int(st.Uid) != os.Geteuid() {
-		return fmt.Errorf("owned by uid %d, not by this process's uid %d", st.Uid, os.Geteuid())
-	}
-	if st.Mode&0o7777 != 0o700 {
-		return unix.Fchmod(fd, 0o700)
-	}
-	return nil
+	return s.j.Put(k, data)
 }
 
-type spoolEntry[K comparable, V any] struct {
+// Sync makes what was saved survive the node, not only the process.
+func (s *Spool[K, V]) Sync() error { return s.j.Sync() }
+
+// Delete forgets key's value.
+func (s *Spool[K, V]) Delete(key K) error {
+	k, err := json.Marshal(key)
+	if err != nil {
+		return err
+	}
+	return s.j.Delete(string(k))
+}
+
+// DeleteIf forgets key's value if it is v: the value just written to the
+// apiserver, unless a newer one was saved meanwhile.
+func (s *Spool[K, V]) DeleteIf(key K, v V) error {
+	k, data, err := s.encode(key, v)
+	if err != nil {
+		return err
+	}
+	return s.j.DeleteIf(k, data)
+}
+
+// Len is the number of values kept.
+func (s *Spool[K, V]) Len() int { return s.j.Len() }
+
+// Close syncs and closes the spool.
+func (s *Spool[K, V]) Close() error { return s.j.Close() }
+
+func (s *Spool[K, V]) encode(key K, v V) (string, []byte, error) {
+	k, err := json.Marshal(key)
+	if err != nil {
+		return "", nil, err
+	}
+	data, err := json.Marshal(v)
+	return string(k), data, err
+}
+
+// oldEntry is a file of the spool before the journal: one per key.
+type oldEntry[K comparable, V any] struct {
 	Key   K `json:"key"`
 	Value V `json:"value"`
 }
 
-func (s *Spool[K, V]) path(key K) (string, error) {
-	b, err := json.Marshal(key)
+// takeInFiles moves the per-key files an older agent left in dir into the
+// journal (an upgrade during an outage loses nothing), newest journal
+// value first: a file is never newer than what this format's journal says.
+func (s *Spool[K, V]) takeInFiles(dir string) []error {
+	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return "", err
+		return []error{err}
 	}
-	sum := sha256.Sum256(b)
-	return filepath.Join(s.dir, hex.EncodeToString(sum[:16])+".json"), nil
-}
-
-// Save keeps v for key, replacing what was kept, and syncs it to disk. It
-// writes a temporary file and renames it, so a crash leaves either the old
-// value or the new one.
-func (s *Spool[K, V]) Save(key K, v V) error { return s.save(key, v, true) }
-
-// save is Save, with the fsync optional: a value kept only against the
-// agent process dying needs none, the page cache outlives the process.
-func (s *Spool[K, V]) save(key K, v V, sync bool) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
-	_, statErr := os.Lstat(p)
-	isNew := errors.Is(statErr, fs.ErrNotExist)
-	if isNew && s.MaxEntries > 0 && s.count() >= s.MaxEntries {
-		return ErrSpoolFull
-	}
-	data, err := json.Marshal(spoolEntry[K, V]{Key: key, Value: v})
-	if err != nil {
-		return err
-	}
-	// A new file of a random name (O_EXCL): whatever sits in the folder,
-	// a symlink planted at a predictable temporary name included, is never
-	// opened, let alone followed.
-	f, err := os.CreateTemp(s.dir, filepath.Base(p)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(data)
-	var serr error
-	if sync {
-		serr = f.Sync()
-	}
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		_ = os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, p); err != nil {
-		return err
-	}
-	if sync {
-		if err := syncDir(s.dir); err != nil {
-			return err
-		}
-	}
-	if isNew {
-		s.adjust(1)
-	}
-	return nil
-}
-
-// count returns the number of files kept, listing the folder only once.
-func (s *Spool[K, V]) count() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.counted {
-		entries, _ := os.ReadDir(s.dir)
-		s.entries, s.counted = len(entries), true
-	}
-	return s.entries
-}
-
-// adjust changes the count of files, if it was counted yet.
-func (s *Spool[K, V]) adjust(by int) {
-	s.mu.Lock()
-	if s.counted {
-		s.entries = max(0, s.entries+by)
-	}
-	s.mu.Unlock()
-}
-
-// Delete forgets key's value.
-func (s *Spool[K, V]) Delete(key K) error {
-	p, err := s.path(key)
-	if err != nil {
-		return err
-	}
-	switch err := os.Remove(p); {
-	case err == nil:
-		s.adjust(-1)
-	case !errors.Is(err, fs.ErrNotExist):
-		return err
-	}
-	return nil
-}
-
-// Load returns every value kept, and the files it could not read (which it
-// removes: a torn or foreign file must not block the spool forever).
-func (s *Spool[K, V]) Load() (map[K]V, []error) {
-	out := map[K]V{}
 	var errs []error
-	entries, err := os.ReadDir(s.dir)
-	if err != nil {
-		return out, []error{err}
-	}
+	var taken []string
 	for _, e := range entries {
-		p := filepath.Join(s.dir, e.Name())
-		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
-			if strings.HasSuffix(e.Name(), ".tmp") {
-				_ = os.Remove(p) // an interrupted Save
-			}
+		p := filepath.Join(dir, e.Name())
+		switch {
+		case strings.HasSuffix(e.Name(), ".json.tmp") || strings.Contains(e.Name(), ".json.") && strings.HasSuffix(e.Name(), ".tmp"):
+			_ = os.Remove(p) // an interrupted save of the old format
+			continue
+		case e.IsDir() || !strings.HasSuffix(e.Name(), ".json"):
 			continue
 		}
 		data, err := readRegular(p)
-		var entry spoolEntry[K, V]
+		var entry oldEntry[K, V]
 		if err == nil {
 			err = json.Unmarshal(data, &entry)
 		}
+		if err == nil {
+			if _, newer := s.kept[entry.Key]; !newer {
+				if err = s.Save(entry.Key, entry.Value); err == nil {
+					s.kept[entry.Key] = entry.Value
+				}
+			}
+		}
 		if err != nil {
 			errs = append(errs, fmt.Errorf("spool file %s: %w", p, err))
-			_ = os.Remove(p)
-			continue
 		}
-		out[entry.Key] = entry.Value
+		taken = append(taken, p)
 	}
-	s.mu.Lock()
-	s.counted = false // Load removed files: count again when needed
-	s.mu.Unlock()
-	return out, errs
+	if len(taken) == 0 {
+		return errs
+	}
+	// In the journal, fsynced, before the files go.
+	if err := s.j.Sync(); err != nil {
+		return append(errs, err)
+	}
+	for _, p := range taken {
+		_ = os.Remove(p)
+	}
+	return errs
 }
 
-// maxSpoolFile bounds what Load reads of one file: far more than a VM's
-// facts (the apiserver takes no object over 1.5 MiB).
+// maxSpoolFile bounds what is read of an old spool file: far more than a
+// VM's facts (the apiserver takes no object over 1.5 MiB).
 const maxSpoolFile = 4 << 20
 
 // readRegular reads a regular file without following a symlink and without
 // waiting on a FIFO: what sits in the spool folder under an entry's name is
-// not trusted to be what Save wrote there.
+// not trusted to be what an agent wrote there.
 func readRegular(p string) ([]byte, error) {
 	f, err := os.OpenFile(p, os.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK, 0)
 	if err != nil {
@@ -239,14 +196,4 @@ func readRegular(p string) ([]byte, error) {
 		err = fmt.Errorf("larger than %d bytes", maxSpoolFile)
 	}
 	return data, err
-}
-
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	return errors.Join(err, d.Close())
 }

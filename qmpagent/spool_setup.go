@@ -61,7 +61,7 @@ func (a *Agent) useSpool(mgr manager.Manager, dir string) error {
 	}
 	a.factsMu.Lock()
 	for key, f := range kept {
-		a.facts[key] = f // newer than the VM's status: its write failed
+		a.facts[key] = f // saved ahead of its write: at least as new as the VM's status
 	}
 	a.factsMu.Unlock()
 	errs, err = a.events.UseSpool(filepath.Join(dir, "events"), spoolEntries, spoolErrors("event"))
@@ -106,7 +106,7 @@ func (r *spoolReplay) Start(ctx context.Context) error {
 		err := a.client.Get(ctx, key, &vm)
 		if err != nil && !apierrors.IsNotFound(err) {
 			// Kept on disk, unwritten: the VM's next facts, if it is still
-			// this node's, are written and release the file.
+			// this node's, are written and trim it.
 			log.Error(err, "could not tell whether a VM with kept facts is still on this node", "vm", key)
 			continue
 		}
@@ -114,7 +114,7 @@ func (r *spoolReplay) Start(ctx context.Context) error {
 			// The cache holds only this node's VMs: not found is gone or
 			// moved; either way no longer this agent's to write.
 			log.Info("dropped the kept facts of a VM no longer on this node", "vm", key, "node", vm.Spec.NodeName)
-			a.status.Forget(key) // removes its spool file
+			a.status.Forget(key) // removes it from the spool
 			a.factsMu.Lock()
 			delete(a.facts, key)
 			a.factsMu.Unlock()
@@ -134,4 +134,20 @@ func (r *spoolReplay) Start(ctx context.Context) error {
 		log.Info("publishing what an earlier run could not", "vms", replayed)
 	}
 	return nil
+}
+
+// closeSpool fsyncs and closes the spool once the writers have stopped, so
+// that the next agent (a restart in the same process too) can open it.
+func (a *Agent) closeSpool() {
+	log := ctrl.Log.WithName("spool")
+	if s := a.status.spool; s != nil {
+		if err := s.Close(); err != nil {
+			log.Error(err, "closing the status spool")
+		}
+	}
+	if ss := a.events.spool; ss != nil {
+		if err := ss.spool.Close(); err != nil {
+			log.Error(err, "closing the Event spool")
+		}
+	}
 }

@@ -2,7 +2,6 @@ package qmpagent_test
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 
 	. "github.com/onsi/ginkgo/v2"
@@ -45,13 +44,14 @@ var _ = Describe("spool replay", func() {
 		} {
 			Expect(spool.Save(key, kept)).To(Succeed())
 		}
+		Expect(spool.Close()).To(Succeed())
 
 		stop := runAgent(qmpagent.Config{NodeName: here, SpoolDir: dir})
 		defer stop()
 
 		Eventually(getVM(stayed)).Should(HaveField("EventCounts", HaveKeyWithValue("SHUTDOWN", int64(7))))
 		// Every kept value was either written or dropped...
-		Eventually(func() ([]os.DirEntry, error) { return os.ReadDir(filepath.Join(dir, "facts")) }).Should(BeEmpty())
+		Eventually(journaled(filepath.Join(dir, "facts"))).Should(BeEmpty())
 		// ...and the moved VM's status is still its new node's.
 		Expect(getVM(moved)()).To(Equal(published))
 		Expect(env.Client.Get(context.Background(), types.NamespacedName{Namespace: "default", Name: "spooled-deleted"},

@@ -2,49 +2,106 @@ package qmpagent
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
 	"sync"
 	"testing"
 
-	"github.com/vmevents/vmevents/test/framework/poll"
-
 	"golang.org/x/sys/unix"
+
+	"github.com/vmevents/vmevents/qmpagent/journal"
+	"github.com/vmevents/vmevents/test/framework/poll"
 )
+
+// openSpool opens the spool in dir, closed (fsync) when the test ends
+// unless the test closed or abandoned it first.
+func openSpool(t *testing.T, dir string, maxEntries int) *Spool[string, int] {
+	t.Helper()
+	s, err := NewSpool[string, int](dir, maxEntries)
+	mustDo(t, err)
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// spooled reads what the journal in dir says now, as the next run would
+// find it.
+func spooled(t *testing.T, dir string) map[string]int {
+	t.Helper()
+	live, err := journal.Read(dir)
+	mustDo(t, err)
+	out := map[string]int{}
+	for k, v := range live {
+		var key string
+		var n int
+		mustDo(t, errors.Join(json.Unmarshal([]byte(k), &key), json.Unmarshal(v, &n)))
+		out[key] = n
+	}
+	return out
+}
 
 func TestSpoolKeepsReplacesAndForgets(t *testing.T) {
 	dir := t.TempDir()
-	s, err := NewSpool[string, int](dir, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
-	must := func(err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-	}
-	must(s.Save("a", 1))
-	must(s.Save("a", 2)) // replaces
-	must(s.Save("b", 3))
+	s := openSpool(t, dir, 2)
+	mustDo(t, s.Save("a", 1))
+	mustDo(t, s.Save("a", 2)) // replaces
+	mustDo(t, s.Save("b", 3))
 	if err := s.Save("c", 4); !errors.Is(err, ErrSpoolFull) {
 		t.Errorf("a third key in a spool of 2: %v, want ErrSpoolFull", err)
 	}
-	must(s.Save("b", 5)) // replacing is always possible
-	// A torn write and a foreign file are dropped, not fatal.
-	must(os.WriteFile(filepath.Join(dir, "x.json"), []byte(`{"key":`), 0o600))
-	must(os.WriteFile(filepath.Join(dir, "y.json.tmp"), []byte(`{}`), 0o600))
+	mustDo(t, s.Save("b", 5)) // replacing is always possible
+	mustDo(t, s.DeleteIf("b", 3))
+	mustDo(t, s.j.Abandon()) // killed: no fsync, no close
 
-	again, _ := NewSpool[string, int](dir, 2) // as after a restart
+	again := openSpool(t, dir, 2) // as after a restart
 	kept, errs := again.Load()
-	if len(kept) != 2 || kept["a"] != 2 || kept["b"] != 5 || len(errs) != 1 {
-		t.Errorf("Load() = %v, %v; want a=2 b=5 and one error", kept, errs)
+	if len(kept) != 2 || kept["a"] != 2 || kept["b"] != 5 || len(errs) != 0 {
+		t.Errorf("Load() = %v, %v; want a=2 b=5 (a DeleteIf of an older value keeps the newer)", kept, errs)
 	}
-	must(again.Delete("a"))
-	must(again.Delete("never"))
-	if kept, _ := again.Load(); len(kept) != 1 {
-		t.Errorf("after Delete: %v", kept)
+	mustDo(t, again.Delete("a"))
+	mustDo(t, again.Delete("never"))
+	mustDo(t, again.DeleteIf("b", 5))
+	if left := spooled(t, dir); len(left) != 0 {
+		t.Errorf("after Delete and DeleteIf: %v", left)
+	}
+}
+
+// TestSpoolTakesInTheOldFiles: an agent upgraded during an outage finds
+// the per-key files of the spool before the journal; they are taken in
+// (unless the journal has the key: it is newer) and removed, and what is
+// not a file of theirs is reported, not followed nor waited on.
+func TestSpoolTakesInTheOldFiles(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "spool")
+	mustDo(t, os.Mkdir(dir, 0o700))
+	victim := filepath.Join(base, "victim")
+	mustDo(t, os.WriteFile(victim, []byte(`{"key":"planted","value":7}`), 0o600))
+	// The journal already says b is 3: newer than the file.
+	s := openSpool(t, dir, 10)
+	mustDo(t, s.Save("b", 3))
+	mustDo(t, s.Close())
+	old := func(name, body string) { mustDo(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600)) }
+	old("0a.json", `{"key":"a","value":1}`)
+	old("0b.json", `{"key":"b","value":2}`)
+	old("0c.json", `{"key":`) // torn
+	old("0d.json.123.tmp", `{"key":"d","value":4}`)
+	mustDo(t, os.Symlink(victim, filepath.Join(dir, "0e.json")))
+	mustDo(t, unix.Mkfifo(filepath.Join(dir, "0f.json"), 0o600))
+
+	s = openSpool(t, dir, 10)
+	kept, errs := s.Load()
+	if len(kept) != 2 || kept["a"] != 1 || kept["b"] != 3 || len(errs) != 3 {
+		t.Errorf("Load() = %v, %v; want a=1 b=3 and three errors (torn, symlink, FIFO)", kept, errs)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		if e.Name() != journal.FileName {
+			t.Errorf("%s left in the spool folder", e.Name())
+		}
+	}
+	if got := spooled(t, dir); len(got) != 2 || got["a"] != 1 {
+		t.Errorf("the journal says %v", got)
 	}
 }
 
@@ -65,116 +122,93 @@ func (w *flakyWriter) write(_ context.Context, _ string, v int) error {
 	return nil
 }
 
-func TestCoalescerSpoolsWhatItCouldNotWriteAndTakesItUpAfterARestart(t *testing.T) {
-	dir := t.TempDir()
-	spoolFor := func() *Spool[string, int] {
-		s, err := NewSpool[string, int](dir, 10)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return s
-	}
+func (w *flakyWriter) count() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.written)
+}
 
-	// First run: the apiserver is down; the value ends in the spool, and
-	// the run is killed (no flush).
-	w := &flakyWriter{}
-	c := NewCoalescer("test", 0, w.write)
-	c.UseSpool(spoolFor(), nil)
+// runCoalescer runs c until the test ends.
+func runCoalescer[V any](t *testing.T, c *Coalescer[string, V]) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() { defer close(done); c.Run(ctx, 1) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+func TestCoalescerSavesAheadTrimsWhatWasWrittenAndTakesUpTheRestAfterACrash(t *testing.T) {
+	dir := t.TempDir()
+
+	// First run: the apiserver is down; the value was saved before it was
+	// queued, and the run is killed (no flush, no close).
+	w := &flakyWriter{}
+	c := NewCoalescer("test", 0, w.write)
+	s := openSpool(t, dir, 10)
+	c.UseSpool(s, nil)
+	runCoalescer(t, c)
+	c.SaveAhead("vm", 7)
 	c.Put("vm", 7)
-	poll.Until(t, "the value spooled", func() bool { kept, _ := spoolFor().Load(); return kept["vm"] == 7 })
-	cancel()
-	<-done
+	poll.Until(t, "a write failed", func() bool { return c.Stats().Failures > 0 })
+	mustDo(t, s.j.Abandon())
 
 	// Second run: the apiserver is back; what was kept is written, then
-	// dropped from the spool.
+	// trimmed.
 	w2 := &flakyWriter{ok: true}
 	c2 := NewCoalescer("test", 0, w2.write)
-	kept, _ := c2.UseSpool(spoolFor(), nil)
+	kept, _ := c2.UseSpool(openSpool(t, dir, 10), nil)
 	if kept["vm"] != 7 {
 		t.Fatalf("kept %v", kept)
 	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	done2 := make(chan struct{})
-	go func() { defer close(done2); c2.Run(ctx2, 1) }()
-	defer func() { cancel2(); <-done2 }()
+	runCoalescer(t, c2)
 	c2.Put("vm", kept["vm"])
-	poll.Until(t, "the kept value written and released", func() bool {
-		w2.mu.Lock()
-		n := len(w2.written)
-		w2.mu.Unlock()
-		left, _ := spoolFor().Load()
-		return n == 1 && len(left) == 0
+	poll.Until(t, "the kept value written and trimmed", func() bool {
+		return w2.count() == 1 && len(spooled(t, dir)) == 0
 	})
 }
 
-// TestSpoolRefusesWhatWasPlanted plants what a local attacker (or a stray
-// process) could leave in the spool folder of an agent that runs as root:
-// nothing there may make the agent write outside the folder, hang it, or
-// be loaded as a value.
-func TestSpoolRefusesWhatWasPlanted(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		plant func(t *testing.T, dir, entry, victim string)
-	}{
-		{"symlink at the temporary name", func(t *testing.T, dir, entry, victim string) {
-			mustDo(t, os.Symlink(victim, entry+".tmp"))
-		}},
-		{"symlink at the entry's name", func(t *testing.T, dir, entry, victim string) {
-			mustDo(t, os.Symlink(victim, entry))
-		}},
-		{"FIFO at the entry's name", func(t *testing.T, dir, entry, victim string) {
-			mustDo(t, unix.Mkfifo(entry, 0o600))
-		}},
-		{"FIFO at the temporary name", func(t *testing.T, dir, entry, victim string) {
-			mustDo(t, unix.Mkfifo(entry+".tmp", 0o600))
-		}},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			base := t.TempDir()
-			dir := filepath.Join(base, "spool")
-			victim := filepath.Join(base, "victim")
-			const precious = `{"key":"planted","value":7}`
-			mustDo(t, os.WriteFile(victim, []byte(precious), 0o600))
-			s, err := NewSpool[string, int](dir, 10)
-			mustDo(t, err)
-			entry, err := s.path("a")
-			mustDo(t, err)
-			tc.plant(t, dir, entry, victim)
-
-			// Load neither hangs on a FIFO nor reads through a symlink.
-			kept, _ := s.Load()
-			if len(kept) != 0 {
-				t.Errorf("Load() = %v; want nothing loaded", kept)
-			}
-			tc.plant(t, dir, entry, victim) // again, after Load cleared it
-			mustDo(t, s.Save("a", 1))
-			if got, _ := os.ReadFile(victim); string(got) != precious {
-				t.Errorf("the file outside the spool now holds %q", got)
-			}
-			kept, errs := s.Load()
-			if kept["a"] != 1 || len(errs) != 0 {
-				t.Errorf("after Save: Load() = %v, %v; want a=1", kept, errs)
-			}
-		})
+// TestCoalescerTrimKeepsANewerSave: a value saved while an older one is
+// being written stays in the spool when the older write succeeds, whether
+// or not it was Put yet: the trim is of the value written only.
+func TestCoalescerTrimKeepsANewerSave(t *testing.T) {
+	dir := t.TempDir()
+	inWrite, goOn := make(chan int), make(chan struct{})
+	c := NewCoalescer("test", 0, func(_ context.Context, _ string, v int) error {
+		inWrite <- v
+		<-goOn
+		return nil
+	})
+	c.UseSpool(openSpool(t, dir, 10), nil)
+	runCoalescer(t, c)
+	c.SaveAhead("vm", 1)
+	c.Put("vm", 1)
+	if v := <-inWrite; v != 1 {
+		t.Fatalf("writing %d", v)
 	}
+	c.SaveAhead("vm", 2) // not Put yet: a crash now must find 2
+	goOn <- struct{}{}
+	poll.Until(t, "the write of 1 done", func() bool { return c.Stats().Writes == 1 })
+	if got := spooled(t, dir); got["vm"] != 2 {
+		t.Fatalf("the spool says %v after the write of 1; want vm=2", got)
+	}
+	c.Put("vm", 2)
+	if v := <-inWrite; v != 2 {
+		t.Fatalf("writing %d", v)
+	}
+	goOn <- struct{}{}
+	poll.Until(t, "2 written and trimmed", func() bool { return len(spooled(t, dir)) == 0 })
 }
 
 func TestSpoolFolder(t *testing.T) {
 	t.Run("created with mode 0700", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "spool")
-		_, err := NewSpool[string, int](dir, 1)
-		mustDo(t, err)
+		openSpool(t, dir, 1)
 		assertMode(t, dir, 0o700)
 	})
 	t.Run("an open mode is narrowed", func(t *testing.T) {
 		dir := filepath.Join(t.TempDir(), "spool")
 		mustDo(t, os.Mkdir(dir, 0o777))
 		mustDo(t, os.Chmod(dir, 0o777)) // past the umask
-		_, err := NewSpool[string, int](dir, 1)
-		mustDo(t, err)
+		openSpool(t, dir, 1)
 		assertMode(t, dir, 0o700)
 	})
 	t.Run("a symlink is refused", func(t *testing.T) {
@@ -197,6 +231,13 @@ func TestSpoolFolder(t *testing.T) {
 		mustDo(t, os.Chown(dir, 65534, 65534))
 		if _, err := NewSpool[string, int](dir, 1); err == nil {
 			t.Fatal("a spool folder of another user was accepted")
+		}
+	})
+	t.Run("one agent at a time", func(t *testing.T) {
+		dir := t.TempDir()
+		openSpool(t, dir, 1)
+		if _, err := NewSpool[string, int](dir, 1); err == nil {
+			t.Fatal("a second spool on an open folder was accepted")
 		}
 	})
 }

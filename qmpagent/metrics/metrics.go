@@ -103,3 +103,26 @@ var EventsSilenced = prometheus.NewCounterVec(prometheus.CounterOpts{
 }, []string{"source"})
 
 func init() { crmetrics.Registry.MustRegister(EventsSilenced) }
+
+// The write-ahead journal of the spool (qmpagent/journal): what it costs.
+var (
+	// JournalAppends counts the records appended (saves and deletes).
+	JournalAppends = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_journal_appends_total",
+		Help: "Records (saves and deletes of status facts and Event series) appended to the node-local spool's write-ahead journal.",
+	})
+	// JournalBytes counts the bytes appended.
+	JournalBytes = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_journal_bytes_total",
+		Help: "Bytes appended to the node-local spool's write-ahead journal (compactions not counted).",
+	})
+	// JournalFsyncs counts the fsyncs of the journal and its folder.
+	JournalFsyncs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vmevents_agent_journal_fsyncs_total",
+		Help: "fsyncs of the node-local spool's write-ahead journal (grouped, at most about one a second while it is written, more during an apiserver outage, and two per compaction).",
+	})
+)
+
+func init() {
+	crmetrics.Registry.MustRegister(JournalAppends, JournalBytes, JournalFsyncs)
+}

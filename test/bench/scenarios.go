@@ -205,11 +205,14 @@ func (b *bench) scenario2(ctx context.Context) error {
 		[]string{"agent writes by kind and result", mapLine(aw)},
 		[]string{"apiserver requests by verb and resource", mapLine(reqs)},
 		[]string{"agent CPU during the load (share of one core)", fmt.Sprintf("%.1f %%", cpuPercent(a.proc, end))},
+		[]string{"agent journal (write-ahead spool)", journalCost(a, c)},
 		[]string{"agent RSS at the end", mib(c.proc.RSSKiB)},
 	)...)
 	b.clearProbes(ctx)
 	body += "\nThe same mix at lower rates, to tell the machine's limit from the agent's:\n\n"
 	body += table([]string{"measure", "value"}, b.sustained(ctx)...)
+	body += "\nThe agent's write-ahead journal: its CPU cost at this rate.\n\n"
+	body += table([]string{"measure", "value"}, b.journalCPU(ctx, b.p.Run/2)...)
 	b.rep.section("2", fmt.Sprintf("%d VMs, %g events/s in total", b.p.VMs, b.p.Rate), body)
 	b.chart("2", fmt.Sprintf("Scenario 2: latency at %g events/s over %d VMs", b.p.Rate, b.p.VMs),
 		series{"to Event readable", lat.ev}, series{"to status", lat.st}, series{"pausing fault to condition True", cond.all})
@@ -320,6 +323,7 @@ func (b *bench) scenario3(ctx context.Context) error {
 		[]string{"... per second", f2(stormWritesPerS)},
 		[]string{"... including the catch-up after the storm: VM / Event", fmt.Sprintf("%d / %d", vmW2, evW2)},
 		[]string{"agent CPU during the storm, first half / whole (share of one core)", fmt.Sprintf("%.1f %% / %.1f %%", cpuPercent(a.proc, mid), cpuPercent(a.proc, end))},
+		[]string{"agent journal (write-ahead spool), storm to the end of the catch-up", journalCost(a, c)},
 		[]string{"agent peak RSS (VmHWM)", mib(c.proc.HWMKiB)},
 		[]string{"events shed by the agent's QMP queue (by reason)", mapLine(shed)},
 		[]string{"occurrences coalesced into existing series (all VMs)", f0(coalesced)},
