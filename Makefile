@@ -105,7 +105,7 @@ fuzz: ## Run every fuzz target for FUZZTIME each.
 	done
 
 .PHONY: bench
-bench: build control-plane $(KUSTOMIZE) ## Benchmarks: the six scale scenarios (docs/benchmarks.md) and the QMP client against go-qemu.
+bench: build control-plane $(KUSTOMIZE) ## Benchmarks: the six scale scenarios (docs/benchmarks.md) and the QMP client against go-qemu (docs/qmp-benchmark.md); both pages are written from the run.
 	KUSTOMIZE=$(KUSTOMIZE) hack/bench.sh
 	hack/bench-qmp.sh
 

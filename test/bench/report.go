@@ -3,15 +3,14 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"runtime"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/vmevents/vmevents/qmpagent"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
+	"github.com/vmevents/vmevents/test/framework/benchdoc"
 )
 
 type goal struct {
@@ -36,7 +35,7 @@ type report struct {
 
 func newReport(o options, p params) *report {
 	r := &report{o: o, p: p, sections: map[string]string{}, titles: map[string]string{}, errors: map[string]string{}, links: map[string][]string{}}
-	r.machine = machine()
+	r.machine = benchdoc.Machine()
 	return r
 }
 
@@ -57,31 +56,6 @@ func (r *report) finding(n, text string) {
 
 func (r *report) failed(n string, err error) { r.errors[n] = err.Error() }
 
-func machine() []string {
-	var out []string
-	cpu := "unknown"
-	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
-		for _, l := range strings.Split(string(b), "\n") {
-			if k, v, ok := strings.Cut(l, ":"); ok && strings.TrimSpace(k) == "model name" {
-				cpu = strings.TrimSpace(v)
-				break
-			}
-		}
-	}
-	mem := ""
-	if b, err := os.ReadFile("/proc/meminfo"); err == nil {
-		var kb int64
-		fmt.Sscanf(strings.TrimPrefix(strings.Split(string(b), "\n")[0], "MemTotal:"), "%d", &kb)
-		mem = fmt.Sprintf("%.0f GiB RAM", float64(kb)/1024/1024)
-	}
-	kernel, _ := os.ReadFile("/proc/sys/kernel/osrelease")
-	load, _ := os.ReadFile("/proc/loadavg")
-	out = append(out,
-		fmt.Sprintf("%d CPUs (`nproc`), `%s`, %s, Linux %s", runtime.NumCPU(), cpu, mem, strings.TrimSpace(string(kernel))),
-		fmt.Sprintf("load average when the run started: %s (the machine is shared with other builds and tests)", strings.Join(strings.Fields(string(load))[:3], ", ")))
-	return out
-}
-
 func (r *report) versions(ctx context.Context, b *bench) {
 	goVer, _ := exec.Command("go", "version").Output()
 	r.vers = append(r.vers, "Go: `"+strings.TrimSpace(string(goVer))+"`")
@@ -91,12 +65,8 @@ func (r *report) versions(ctx context.Context, b *bench) {
 	if out, err := exec.Command(b.o.Binary, "version").CombinedOutput(); err == nil {
 		r.vers = append(r.vers, "vmevents: `"+strings.TrimSpace(string(out))+"`")
 	}
-	if out, err := exec.Command("git", "rev-parse", "--short", "HEAD").Output(); err == nil {
-		dirty := ""
-		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(st) > 0 {
-			dirty = " with uncommitted changes"
-		}
-		r.vers = append(r.vers, "source: commit `"+strings.TrimSpace(string(out))+"`"+dirty)
+	if src := benchdoc.Source(); src != "" {
+		r.vers = append(r.vers, src)
 	}
 	agent := fmt.Sprintf("the DaemonSet's flags (defaults: `--status-interval %s`, `--kube-api-qps %d`, `--kube-api-burst %d`, `--qmp-event-queue %d`) and `%s` (every event an Event)",
 		qmpagent.DefaultStatusInterval, qmpagent.DefaultKubeAPIQPS, qmpagent.DefaultKubeAPIBurst, qmp.DefaultQueueSize, benchSilence)
@@ -182,7 +152,8 @@ func (r *report) markdown() string {
 	w("- **Lost / duplicated**: per VM and event name, what the Event series counts and `status.eventCounts` gained during the scenario against what was written to the agent.\n")
 	w("- **API requests**: kube-apiserver's `apiserver_request_total` (read from its `/metrics` as the admin), watches left out, and the agent's own `vmevents_agent_api_write_duration_seconds_count`.\n")
 	w("- **CPU and memory**: `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS, VmHWM) of the agent and controller processes.\n\n")
-	w("The charts are the cumulative latency distributions of a scenario's events (share seen by a given time, log scale), drawn by the bench beside this page (`docs/bench/`).\n\n")
+	w("The charts are the cumulative latency distributions of a scenario's events (share seen by a given time, log scale) and, for scenario 3, the write rates ")
+	w("sampled every second (the agent's metrics, the bench's watches), drawn by the bench beside this page (`docs/bench/`).\n\n")
 	w("Run it: `make bench` (this page, about 12 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
 	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
 	return b.String()

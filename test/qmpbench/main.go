@@ -7,7 +7,8 @@
 // of real QEMU 7.2 event lines, then end of stream. Each client connects,
 // counts the events it receives until the stream ends, and the benchmark
 // reports events per second and events lost, on one socket and on many
-// sockets at once. It prints a markdown section.
+// sockets at once. It runs the qmp package's micro-benchmarks too, and
+// prints docs/qmp-benchmark.md (written there by hack/bench-qmp.sh).
 //
 // It lives in its own module so that the product never depends on
 // go-qemu. Run it with hack/bench-qmp.sh (or "make bench").
@@ -15,15 +16,14 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"flag"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,17 +40,44 @@ func main() {
 		}
 		return
 	}
-	single := flag.Int("events", 1_000_000, "events on the single-socket run")
-	sockets := flag.Int("sockets", 1000, "sockets in the many-socket run")
-	perSocket := flag.Int("per-socket", 1000, "events per socket in the many-socket run")
-	burst := flag.Int("burst", 10, "events QEMU sends in the same write as the qmp_capabilities reply")
-	runs := flag.Int("runs", 3, "runs per client and scenario; the median is reported")
-	bigQueue := flag.Int("big-queue", 1<<16, "QueueSize of the second vmevents configuration")
+	var c config
+	flag.IntVar(&c.single, "events", 1_000_000, "events on the single-socket run")
+	flag.IntVar(&c.sockets, "sockets", 1000, "sockets in the many-socket run")
+	flag.IntVar(&c.perSocket, "per-socket", 1000, "events per socket in the many-socket run")
+	flag.IntVar(&c.burst, "burst", 10, "events QEMU sends in the same write as the qmp_capabilities reply")
+	flag.IntVar(&c.runs, "runs", 3, "runs per client and scenario; the median is reported")
+	flag.IntVar(&c.bigQueue, "big-queue", 1<<16, "QueueSize of the second vmevents configuration")
+	quick := flag.Bool("quick", false, "small and short, to try things: 100,000 events, 100 sockets, 1 run, short micro-benchmarks")
+	flag.BoolVar(&c.micro, "micro", true, "also run the qmp package's micro-benchmarks (go test -bench in the repository this runs in)")
+	out := flag.String("out", "", "also write the markdown to this file")
+	flag.StringVar(&c.command, "command", "make bench", "the command to name in the page")
 	flag.Parse()
-	if err := run(*single, *sockets, *perSocket, *burst, *runs, *bigQueue); err != nil {
+	if *quick {
+		c.quick, c.single, c.sockets, c.runs, c.benchtime = true, 100_000, 100, 1, "100ms"
+	}
+	start := time.Now()
+	res, err := run(c)
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "qmpbench:", err)
 		os.Exit(1)
 	}
+	res.took = time.Since(start)
+	md := page(c, res)
+	fmt.Print(md)
+	if *out != "" {
+		if err := os.WriteFile(*out, []byte(md), 0o644); err != nil {
+			fmt.Fprintln(os.Stderr, "qmpbench:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// config is a run's sizes and what the page says of it.
+type config struct {
+	single, sockets, perSocket, burst, runs, bigQueue int
+	quick, micro                                      bool
+	benchtime                                         string // go test -benchtime for the micro-benchmarks; "" for its default
+	command                                           string
 }
 
 // result is one run of one client in one scenario.
@@ -62,6 +89,7 @@ type result struct {
 }
 
 func (r result) rate() float64 { return float64(r.received) / r.elapsed.Seconds() }
+func (r result) lost() uint64  { return r.sent - r.received }
 
 // client connects to one socket and counts events until the stream ends.
 type client struct {
@@ -70,39 +98,72 @@ type client struct {
 	conn func(path string) result
 }
 
-func run(single, sockets, perSocket, burst, runs, bigQueue int) error {
+// row is the median run of one client in one scenario.
+type row struct {
+	scenario string
+	sockets  int
+	client   client
+	median   result
+}
+
+// results is what a run measured.
+type results struct {
+	rows  []row
+	micro []micro
+	took  time.Duration
+}
+
+// find returns the row of a scenario (by its socket count) and client
+// configuration.
+func (rs results) find(sockets int, name, note string) (row, bool) {
+	for _, r := range rs.rows {
+		if r.sockets == sockets && r.client.name == name && r.client.note == note {
+			return r, true
+		}
+	}
+	return row{}, false
+}
+
+const (
+	goQEMUName   = "digitalocean/go-qemu qmp"
+	vmeventsName = "vmevents qmp"
+	defaultNote  = "default options (QueueSize 1024)"
+)
+
+func run(c config) (results, error) {
+	var res results
 	dir, err := os.MkdirTemp("", "qmpbench")
 	if err != nil {
-		return err
+		return res, err
 	}
 	defer os.RemoveAll(dir)
 	self, err := os.Executable()
 	if err != nil {
-		return err
+		return res, err
 	}
 	srv := exec.Command(self, "serve", "-dir", dir,
-		fmt.Sprint("-single=", single), fmt.Sprint("-multi=", perSocket), fmt.Sprint("-burst=", burst))
+		fmt.Sprint("-single=", c.single), fmt.Sprint("-multi=", c.perSocket), fmt.Sprint("-burst=", c.burst))
 	srv.Stderr = os.Stderr
 	stdin, err := srv.StdinPipe()
 	if err != nil {
-		return err
+		return res, err
 	}
 	stdout, err := srv.StdoutPipe()
 	if err != nil {
-		return err
+		return res, err
 	}
 	if err := srv.Start(); err != nil {
-		return err
+		return res, err
 	}
 	defer func() { _ = stdin.Close(); _ = srv.Wait() }()
 	if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
-		return fmt.Errorf("server did not start: %q %v", line, err)
+		return res, fmt.Errorf("server did not start: %q %v", line, err)
 	}
 
 	clients := []client{
-		{"digitalocean/go-qemu qmp", "", goQEMU},
-		{"vmevents qmp", "default options (QueueSize 1024)", vmevents(qmp.Options{})},
-		{"vmevents qmp", fmt.Sprintf("QueueSize %d", bigQueue), vmevents(qmp.Options{QueueSize: bigQueue})},
+		{goQEMUName, "", goQEMU},
+		{vmeventsName, defaultNote, vmevents(qmp.Options{})},
+		{vmeventsName, bigQueueNote(c.bigQueue), vmevents(qmp.Options{QueueSize: c.bigQueue})},
 	}
 	scenarios := []struct {
 		name    string
@@ -110,52 +171,35 @@ func run(single, sockets, perSocket, burst, runs, bigQueue int) error {
 		sockets int
 		events  int
 	}{
-		{"1 socket", filepath.Join(dir, "single.sock"), 1, single},
-		{fmt.Sprintf("%d sockets", sockets), filepath.Join(dir, "multi.sock"), sockets, perSocket},
+		{"1 socket", filepath.Join(dir, "single.sock"), 1, c.single},
+		{fmt.Sprintf("%d sockets", c.sockets), filepath.Join(dir, "multi.sock"), c.sockets, c.perSocket},
 	}
-
-	fmt.Println("## QMP client benchmark")
-	fmt.Println()
-	fmt.Printf("Machine: %d CPUs (%s), %s, %s/%s, GOMAXPROCS %d.\n\n",
-		runtime.NumCPU(), cpuModel(), runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0))
-	fmt.Printf("Stream: real QEMU 7.2 event lines (%d kinds, about %d bytes each), over unix sockets from a separate server process; "+
-		"%d events of each stream arrive in the same write as the qmp_capabilities reply. "+
-		"Each client's consumer only counts events. Median of %d runs.\n\n",
-		len(eventLines), avgLine(), burst, runs)
-	fmt.Println("| scenario | client | configuration | events sent | received | lost | lost, reported to the consumer | events/s |")
-	fmt.Println("|---|---|---|---:|---:|---:|---:|---:|")
 	for _, sc := range scenarios {
 		for _, cl := range clients {
+			fmt.Fprintf(os.Stderr, "qmpbench: %s, %s %s\n", sc.name, cl.name, cl.note)
 			var rs []result
-			for i := 0; i < runs; i++ {
+			for i := 0; i < c.runs; i++ {
 				r := fanOut(sc.path, sc.sockets, cl.conn)
 				r.sent = uint64(sc.sockets) * uint64(sc.events)
 				if r.err != nil {
-					return fmt.Errorf("%s, %s: %w", sc.name, cl.name, r.err)
+					return res, fmt.Errorf("%s, %s: %w", sc.name, cl.name, r.err)
 				}
 				rs = append(rs, r)
 			}
-			slices.SortFunc(rs, func(a, b result) int {
-				switch {
-				case a.rate() < b.rate():
-					return -1
-				case a.rate() > b.rate():
-					return 1
-				}
-				return 0
-			})
-			m := rs[len(rs)/2]
-			conf := cl.note
-			if conf == "" {
-				conf = "-"
-			}
-			fmt.Printf("| %s | %s | %s | %d | %d | %d | %d | %s |\n",
-				sc.name, cl.name, conf, m.sent, m.received, m.sent-m.received, m.reported, human(m.rate()))
+			slices.SortFunc(rs, func(a, b result) int { return cmp.Compare(a.rate(), b.rate()) })
+			res.rows = append(res.rows, row{sc.name, sc.sockets, cl, rs[len(rs)/2]})
 		}
 	}
-	fmt.Println()
-	return nil
+	if c.micro {
+		fmt.Fprintln(os.Stderr, "qmpbench: the qmp package's micro-benchmarks")
+		if res.micro, err = microBenchmarks(c.benchtime); err != nil {
+			return res, err
+		}
+	}
+	return res, nil
 }
+
+func bigQueueNote(n int) string { return fmt.Sprintf("QueueSize %d", n) }
 
 // fanOut runs conn against n connections at once and sums the results.
 func fanOut(path string, n int, conn func(string) result) result {
@@ -225,19 +269,6 @@ func vmevents(opts qmp.Options) func(string) result {
 		}
 		return r
 	}
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return "unknown CPU"
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return "unknown CPU"
 }
 
 func avgLine() int {

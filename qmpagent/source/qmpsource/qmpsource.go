@@ -163,13 +163,25 @@ func (s *Source) Follow(vm *vmv1.VirtualMachine) {
 		Log:        ctrl.Log.WithName("session").WithValues("vm", key.String()),
 		Live:       &r.conn,
 	}
-	go func() {
-		defer close(r.done)
-		defer s.claims.Release(key)
-		defer metrics.Sessions.Dec()
-		defer sk.close()
-		session.Run(ctx)
-	}()
+	go s.run(ctx, r, sk, session)
+}
+
+// run runs a session to its end, then releases what it held.
+//
+// The session's goroutine waits for events beneath this frame for its
+// whole life, so the frame is kept small: no defers (a panic ends the
+// agent anyway), few arguments. With the frames above it (Session.Run,
+// connectOnce, the qmp client's wait) an idle session then uses under a
+// quarter of 8 KiB, and the runtime shrinks its stack to 4 KiB: 4 MiB less
+// with a thousand sessions.
+//
+//go:noinline
+func (s *Source) run(ctx context.Context, r *running, sk *sink, session *Session) {
+	session.Run(ctx)
+	sk.close()
+	metrics.Sessions.Dec()
+	s.claims.Release(session.Key)
+	close(r.done)
 }
 
 // Forget implements source.Follower: it ends the VM's session and waits

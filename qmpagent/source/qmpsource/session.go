@@ -135,27 +135,40 @@ func (s *Session) connectOnce(ctx context.Context, f *model.Facts, reconnect boo
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
+	// No defers: their records would sit in this frame for the
+	// connection's life (and a panic ends the agent anyway).
 	if s.Live != nil {
 		s.Live.Store(conn)
-		defer s.Live.CompareAndSwap(conn, nil) // before Close: never hand out a closing conn
 	}
-	// NextEvent rather than Events: the channel would cost every session a
-	// goroutine and a buffer.
-	for {
-		ev, err := conn.NextEvent(ctx)
-		if err != nil {
-			break // the connection ended, or the session was told to stop
-		}
-		if err := s.handle(ctx, conn, f, ev); err != nil {
-			return err
-		}
+	err = s.follow(ctx, conn, f)
+	if s.Live != nil {
+		s.Live.CompareAndSwap(conn, nil) // before Close: never hand out a closing conn
+	}
+	_ = conn.Close()
+	if err != nil {
+		return err
 	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
 	s.disconnected(conn, path, f)
 	return nil
+}
+
+// follow handles the connection's events until it ends (nil) or handling
+// one fails.
+func (s *Session) follow(ctx context.Context, conn *qmp.Conn, f *model.Facts) error {
+	// NextEvent rather than Events: the channel would cost every session a
+	// goroutine and a buffer.
+	for {
+		ev, err := conn.NextEvent(ctx)
+		if err != nil {
+			return nil // the connection ended, or the session was told to stop
+		}
+		if err := s.handle(ctx, conn, f, ev); err != nil {
+			return err
+		}
+	}
 }
 
 // connect dials the socket and reads QEMU's present state into f. It
