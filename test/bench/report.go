@@ -149,7 +149,7 @@ func (r *report) markdown() string {
 		}
 		w("\n")
 	}
-	for _, n := range []string{"1", "2", "3", "4", "5", "6"} {
+	for _, n := range []string{"1", "2", "3", "4", "5", "6", "7"} {
 		body, ok := r.sections[n]
 		if !ok && r.errors[n] == "" {
 			continue

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/test/framework/stack"
+)
+
+// nodesNS holds scenario 7's VirtualMachines, apart from the other
+// scenarios' so that its tracker sees only its own.
+const nodesNS = "bench-nodes"
+
+// fleet is scenario 7's agents, one per node, and their /metrics URLs.
+type fleet struct {
+	agents []*stack.NodeAgent
+	urls   []string
+}
+
+// fleetSnap is the counters of the apiserver, the controller and every
+// agent of the fleet at one moment.
+type fleetSnap struct {
+	at     time.Time
+	api    metrics
+	ctrl   metrics
+	ctrlP  procSample
+	agents []metrics
+	procs  []procSample
+}
+
+func (b *bench) fleetSnap(ctx context.Context, f *fleet) fleetSnap {
+	s := fleetSnap{at: time.Now(), agents: make([]metrics, len(f.agents)), procs: make([]procSample, len(f.agents))}
+	var wg sync.WaitGroup
+	for i, a := range f.agents {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.procs[i], _ = readProc(a.Pid())
+			m, err := scrapeHTTP(f.urls[i])
+			if err != nil {
+				logf("scraping the agent of %s: %v", a.Node, err)
+				m = metrics{}
+			}
+			s.agents[i] = m
+		}()
+	}
+	var err error
+	if s.api, err = scrapeAPIServer(ctx, b.kc); err != nil {
+		logf("scraping the apiserver: %v", err)
+		s.api = metrics{}
+	}
+	if s.ctrl, err = scrapeHTTP(b.ctrlM); err != nil {
+		logf("scraping the controller: %v", err)
+		s.ctrl = metrics{}
+	}
+	s.ctrlP, _ = readProc(b.ctrlS.pidNow())
+	wg.Wait()
+	return s
+}
+
+// phaseCost is what a window between two fleet snapshots cost, rates per
+// second over the window.
+type phaseCost struct {
+	secs float64
+	// api is the apiserver's requests by "VERB resource" (all clients,
+	// watches excluded).
+	api map[string]float64
+	// agentReq is the agents' requests by method, all agents together
+	// (their client's rest_client_requests_total); agentWrites their API
+	// writes by kind (vmevents_agent_api_write_duration_seconds_count).
+	agentReq, agentWrites map[string]float64
+	// ctrlReq is the controller's requests by method.
+	ctrlReq map[string]float64
+	// apf is the requests the apiserver's priority and fairness dispatched
+	// by priority level and flow schema.
+	apf                       map[string]float64
+	reconciles                float64
+	queueWait, reconcileTime  time.Duration // means
+	readLatency, writeLatency time.Duration // the apiserver's means, watches excluded
+	agentCPU, agentRSS        spread        // per agent, % of a core and KiB
+	ctrlCPU                   float64
+	ctrlRSS                   int64
+}
+
+// spread is the mean and maximum of a value over the agents.
+type spread struct{ mean, max float64 }
+
+func spreadOf(v []float64) spread {
+	var s spread
+	for _, x := range v {
+		s.mean += x / float64(len(v))
+		s.max = max(s.max, x)
+	}
+	return s
+}
+
+func costOf(a, c fleetSnap) phaseCost {
+	p := phaseCost{secs: c.at.Sub(a.at).Seconds(), agentReq: map[string]float64{}, agentWrites: map[string]float64{}}
+	perS := func(m map[string]float64) map[string]float64 {
+		for k := range m {
+			m[k] /= p.secs
+		}
+		return m
+	}
+	p.api = perS(apiRequests(snapshot{api: a.api}, snapshot{api: c.api}))
+	var cpu, rss []float64
+	for i := range c.agents {
+		for k, v := range groupDelta(a.agents[i], c.agents[i], "rest_client_requests_total", func(l map[string]string) string { return l["method"] }) {
+			p.agentReq[k] += v / p.secs
+		}
+		for k, v := range agentWrites(snapshot{agent: a.agents[i]}, snapshot{agent: c.agents[i]}) {
+			p.agentWrites[k] += v / p.secs
+		}
+		cpu = append(cpu, cpuPercent(a.procs[i], c.procs[i]))
+		rss = append(rss, float64(c.procs[i].RSSKiB))
+	}
+	p.agentCPU, p.agentRSS = spreadOf(cpu), spreadOf(rss)
+	p.ctrlReq = perS(groupDelta(a.ctrl, c.ctrl, "rest_client_requests_total", func(l map[string]string) string { return l["method"] }))
+	p.apf = perS(groupDelta(a.api, c.api, "apiserver_flowcontrol_dispatched_requests_total", func(l map[string]string) string {
+		return l["priority_level"] + " (" + l["flow_schema"] + ")"
+	}))
+	delta := func(m0, m1 metrics, name string) float64 { return m1.sum(name, nil) - m0.sum(name, nil) }
+	n := delta(a.ctrl, c.ctrl, "controller_runtime_reconcile_total")
+	p.reconciles = n / p.secs
+	p.reconcileTime = meanOf(delta(a.ctrl, c.ctrl, "controller_runtime_reconcile_time_seconds_sum"), delta(a.ctrl, c.ctrl, "controller_runtime_reconcile_time_seconds_count"))
+	p.queueWait = meanOf(delta(a.ctrl, c.ctrl, "workqueue_queue_duration_seconds_sum"), delta(a.ctrl, c.ctrl, "workqueue_queue_duration_seconds_count"))
+	latency := func(write bool) time.Duration {
+		keep := func(l map[string]string) bool {
+			return l["verb"] != "WATCH" && l["verb"] != "CONNECT" && l["resource"] != "" && isWrite(l["verb"]+" ") == write
+		}
+		return meanOf(c.api.sum("apiserver_request_duration_seconds_sum", keep)-a.api.sum("apiserver_request_duration_seconds_sum", keep),
+			c.api.sum("apiserver_request_duration_seconds_count", keep)-a.api.sum("apiserver_request_duration_seconds_count", keep))
+	}
+	p.readLatency, p.writeLatency = latency(false), latency(true)
+	p.ctrlCPU, p.ctrlRSS = cpuPercent(a.ctrlP, c.ctrlP), c.ctrlP.RSSKiB
+	return p
+}
+
+// meanOf is a histogram's mean from its sum (seconds) and count.
+func meanOf(sum, count float64) time.Duration {
+	if count <= 0 {
+		return 0
+	}
+	return time.Duration(sum / count * float64(time.Second))
+}
+
+// mapLineP renders "k v, k v" sorted by key, values with prec decimals.
+func mapLineP(m map[string]float64, prec int) string {
+	var keys []string
+	for k, v := range m {
+		if fmt.Sprintf("%.*f", prec, v) != fmt.Sprintf("%.*f", prec, 0.0) {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	var parts []string
+	for _, k := range keys {
+		parts = append(parts, fmt.Sprintf("%s %.*f", k, prec, m[k]))
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+func scaled(m map[string]float64, by float64) map[string]float64 {
+	out := map[string]float64{}
+	for k, v := range m {
+		out[k] = v * by
+	}
+	return out
+}
+
+// watches is the apiserver's open watches by resource.
+func watches(m metrics) map[string]float64 {
+	out := map[string]float64{}
+	for series, v := range m {
+		n, l := labels(series)
+		if n == "apiserver_longrunning_requests" && l["verb"] == "WATCH" {
+			out[l["resource"]] += v
+		}
+	}
+	return out
+}
+
+// startFleet starts one agent per node, node j trusting the sockets under
+// root/j (the load generator's -per-folder layout).
+func (b *bench) startFleet(ctx context.Context, root string) (*fleet, error) {
+	f := &fleet{}
+	for j := range b.p.Nodes {
+		port, err := freePort()
+		if err != nil {
+			return f, err
+		}
+		args := append([]string{"--metrics-bind-address", fmt.Sprintf("127.0.0.1:%d", port), "--metrics-secure=false", benchSilence}, strings.Fields(b.o.agentArgs)...)
+		a, err := b.st.StartAgentOn(ctx, nodeName(j), filepath.Join(root, strconv.Itoa(j)), args...)
+		if err != nil {
+			return f, err
+		}
+		f.agents = append(f.agents, a)
+		f.urls = append(f.urls, fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	}
+	return f, nil
+}
+
+func nodeName(j int) string { return fmt.Sprintf("node-%03d", j) }
+
+// scenario7: many nodes, each with its own agent, Lease and VMs: the cost
+// per node and per VM when idle and under the scenario-2 mix, and the
+// controller with all of them; then the extrapolation to a large cluster.
+func (b *bench) scenario7(ctx context.Context) error {
+	n, m := b.p.Nodes, b.p.NodeVMs
+	total := n * m
+	if err := b.cl.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: nodesNS}}); err != nil && !apierrors.IsAlreadyExists(err) {
+		return err
+	}
+	tr := newTracker()
+	w := &watchers{kc: b.kc, cl: b.cl, ns: nodesNS, tr: tr}
+	w.start(ctx)
+	defer w.cancel()
+	root := filepath.Join(b.o.sockets, "n")
+	logf("starting %d fake QEMUs for %d nodes under %s", total, n, root)
+	lg, err := startLoadgen(b.o.loadgen, root, total, tr, filepath.Join(b.o.Dir, "logs", "loadgen-nodes.log"),
+		"-per-folder", strconv.Itoa(m), "-sub", nodesNS, "-seed", "7")
+	if err != nil {
+		return err
+	}
+	defer lg.stop()
+	logf("creating %d VirtualMachines on %d nodes", total, n)
+	if _, err := b.createVMsWith(ctx, 0, total, func(i int) *vmv1.VirtualMachine {
+		return &vmv1.VirtualMachine{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vm-%04d", i), Namespace: nodesNS},
+			Spec: vmv1.VirtualMachineSpec{
+				NodeName: nodeName(i / m),
+				UUID:     fmt.Sprintf("7a0c3a3e-8d1b-4c55-9a4e-%012x", i),
+				QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(root, strconv.Itoa(i/m), nodesNS, strconv.Itoa(i)+".qmp")},
+			},
+		}
+	}); err != nil {
+		return err
+	}
+	// Let the controller finish with the new VMs before the fleet starts.
+	b.ctrlQuiet(ctx)
+	before, err := scrapeAPIServer(ctx, b.kc)
+	if err != nil {
+		return err
+	}
+	ctrl0, _ := scrapeHTTP(b.ctrlM)
+
+	logf("starting %d agents", n)
+	t0 := time.Now()
+	f, err := b.startFleet(ctx, root)
+	defer b.st.StopNodeAgents()
+	if err != nil {
+		return err
+	}
+	var tAPI time.Duration
+	if !waitFor(ctx, b.p.ConnectTimeout, func() bool { c, _ := tr.connectedVMs(nil); return c >= total }) {
+		c, _ := tr.connectedVMs(nil)
+		return fmt.Errorf("after %s only %d of %d VMs show Connected (agent logs: %s)", b.p.ConnectTimeout, c, total, f.agents[0].Log)
+	}
+	tAPI = time.Since(t0)
+	quiet := b.ctrlQuiet(ctx)
+	ctrl1, _ := scrapeHTTP(b.ctrlM)
+	waveReconciles := ctrl1.sum("controller_runtime_reconcile_total", nil) - ctrl0.sum("controller_runtime_reconcile_total", nil)
+	logf("all %d VMs on %d nodes connected after %s; the controller's queue was empty after %s", total, n, ms(tAPI), ms(quiet.Sub(t0)))
+
+	settle := b.p.NodeIdle / 3
+	sleepCtx(ctx, settle)
+	s0 := b.fleetSnap(ctx, f)
+	sleepCtx(ctx, b.p.NodeIdle)
+	s1 := b.fleetSnap(ctx, f)
+	idle := costOf(s0, s1)
+
+	logf("the scenario-2 mix at %g events/s over %d VMs for %s", b.p.Rate, total, b.p.NodeRun)
+	tr.newPhase()
+	lg.send("rate %g", b.p.Rate)
+	sleepCtx(ctx, b.p.NodeRun)
+	lg.send("rate 0")
+	evMiss, stMiss := b.drainOf(ctx, tr)
+	b.ctrlQuiet(ctx)
+	s2 := b.fleetSnap(ctx, f)
+	load := costOf(s1, s2)
+	res := tr.result()
+	lat := latencyOf(res.events, nil)
+
+	open := watches(s2.api)
+	for k, v := range watches(before) {
+		open[k] -= v
+	}
+	rows := nodeRows(idle, load, n, m)
+	rows = append(rows,
+		[]string{"events written (the mix)", "-", fmt.Sprintf("%d (%s)", len(res.events), mapLineI(res.sent))},
+		[]string{"QEMU timestamp to Event readable, p50 / p99 / max", "-", lat.ev.String()},
+		[]string{"QEMU timestamp to VM status showing it, p50 / p99 / max", "-", lat.st.String()},
+		[]string{"events never seen as an Event / in status (drain ended)", "-", fmt.Sprintf("%d / %d", evMiss, stMiss)},
+	)
+	body := fmt.Sprintf("%d agents, each a `vmevents agent` process with its node's identity (a token bound to a pod on its node, which the admission policy of config/policy reads), "+
+		"its own heartbeat Lease, socket root and spool; %d VMs per node (%d in all, in namespace `%s`), played by one load generator. The agents of the scenarios above are stopped or idle on their own node. "+
+		"**Idle**: %s after every VM showed `monitor.state: Connected` and the controller's queue was empty (plus %s of settling). "+
+		"**Mix**: the scenario-2 mix at %g events/s in total over the %d VMs (%.3g events/s per VM) for %s, until the last event showed or the drain gave up. "+
+		"Per-node figures are the total divided by %d; the apiserver's counts include the controller's requests (and any other agent still running), the agents' own are their clients' `rest_client_requests_total`.\n\n",
+		n, m, total, nodesNS, b.p.NodeIdle, settle, b.p.Rate, total, b.p.Rate/float64(total), b.p.NodeRun, n)
+	body += table([]string{"measure", "idle", "mix"}, rows...)
+	body += "\n" + table([]string{"connecting", "value"},
+		[]string{fmt.Sprintf("agents start to all %d VMs showing `monitor.state: Connected`", total), ms(tAPI)},
+		[]string{"agents start to the controller's queue empty", ms(quiet.Sub(t0))},
+		[]string{"controller reconciles in that wave (per VM)", fmt.Sprintf("%.0f (%.1f)", waveReconciles, waveReconciles/float64(total))},
+		[]string{"watches the agents opened (apiserver's `apiserver_longrunning_requests`, per agent)", mapLineP(scaled(open, 1/float64(n)), 1)},
+	)
+	mdl := b.costModel(s2, idle, load, n, m, len(res.events), open)
+	body += "\n" + mdl.markdown()
+	b.rep.section("7", fmt.Sprintf("%d nodes x %d VMs", n, m), body)
+	b.rep.finding("7", fmt.Sprintf("with %d agents idle, each node cost the apiserver %.2f requests/s (its Lease: %.2f renewals/s) and each agent used %.2f %% of a core and %s on average; "+
+		"the mix cost %.2f apiserver requests and %.2f writes per event",
+		n, sumMap(idle.agentReq, nil)/float64(n), mdl.leasePerNode, idle.agentCPU.mean, mib(int64(idle.agentRSS.mean)), mdl.reqPerEvent, mdl.writesPerEvent))
+	return nil
+}
+
+// ctrlQuiet waits until the controller's work queue has been empty for two
+// seconds in a row (or p.Reconcile passed) and returns when it first was.
+func (b *bench) ctrlQuiet(ctx context.Context) time.Time {
+	var since time.Time
+	waitFor(ctx, b.p.Reconcile, func() bool {
+		m, err := scrapeHTTP(b.ctrlM)
+		if err != nil || m.sum("workqueue_depth", nil) > 0 {
+			since = time.Time{}
+			return false
+		}
+		if since.IsZero() {
+			since = time.Now()
+		}
+		return time.Since(since) >= 2*time.Second
+	})
+	return since
+}
+
+// nodeRows are the per-phase rows of scenario 7's table.
+func nodeRows(idle, load phaseCost, n, m int) [][]string {
+	perNode := 1 / float64(n)
+	both := func(f func(p phaseCost) string) []string { return []string{f(idle), f(load)} }
+	row := func(name string, f func(p phaseCost) string) []string { return append([]string{name}, both(f)...) }
+	return [][]string{
+		row("window", func(p phaseCost) string { return fmt.Sprintf("%.0f s", p.secs) }),
+		row("apiserver requests/s per node, all clients (watches excluded)", func(p phaseCost) string { return f2(sumMap(p.api, nil) * perNode) }),
+		row("... writes/s per node", func(p phaseCost) string { return f2(sumMap(p.api, isWrite) * perNode) }),
+		row("... per node by verb and resource", func(p phaseCost) string { return mapLineP(scaled(p.api, perNode), 2) }),
+		row("agent's requests/s per node, by method (its client)", func(p phaseCost) string { return mapLineP(scaled(p.agentReq, perNode), 2) }),
+		row("agent's API writes/s per node, by kind and result", func(p phaseCost) string { return mapLineP(scaled(p.agentWrites, perNode), 2) }),
+		row("agent's requests/s per VM", func(p phaseCost) string { return fmt.Sprintf("%.4f", sumMap(p.agentReq, nil)*perNode/float64(m)) }),
+		row("controller's requests/s, by method (its client)", func(p phaseCost) string { return mapLineP(p.ctrlReq, 2) }),
+		row("apiserver dispatches/s by priority level (flow schema)", func(p phaseCost) string { return mapLineP(p.apf, 2) }),
+		row("apiserver mean latency, reads / writes", func(p phaseCost) string { return ms(p.readLatency) + " / " + ms(p.writeLatency) }),
+		row("controller reconciles/s; mean queue wait; mean reconcile", func(p phaseCost) string {
+			return fmt.Sprintf("%.2f; %s; %s", p.reconciles, ms(p.queueWait), ms(p.reconcileTime))
+		}),
+		row("agent CPU, share of one core: mean / max over agents", func(p phaseCost) string {
+			return fmt.Sprintf("%.2f %% / %.2f %%", p.agentCPU.mean, p.agentCPU.max)
+		}),
+		row("agent RSS at the end: mean / max over agents", func(p phaseCost) string {
+			return mib(int64(p.agentRSS.mean)) + " / " + mib(int64(p.agentRSS.max))
+		}),
+		row("controller CPU (share of one core); RSS at the end", func(p phaseCost) string { return fmt.Sprintf("%.1f %%; %s", p.ctrlCPU, mib(p.ctrlRSS)) }),
+	}
+}
