@@ -303,12 +303,16 @@ func (b *bench) createVMs(ctx context.Context, from, to int, node string) (time.
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vm-%04d", i), Namespace: b.ns},
 			Spec: vmv1.VirtualMachineSpec{
 				NodeName: node,
-				UUID:     fmt.Sprintf("5f0c3a3e-8d1b-4c55-9a4e-%012x", i),
+				UUID:     loadgenUUID(i),
 				QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(b.o.sockets, b.ns, strconv.Itoa(i)+".qmp")},
 			},
 		}
 	})
 }
+
+// loadgenUUID is the UUID the load generator's socket i answers
+// query-uuid with (test/loadgen's vmUUID): the agent checks it.
+func loadgenUUID(i int) string { return fmt.Sprintf("5f0c3a3e-8d1b-4c55-9a4e-%012x", i) }
 
 // createVMsWith creates the VirtualMachines vm(from) .. vm(to-1) with 8
 // writers and returns how long it took.

@@ -13,6 +13,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 	"github.com/vmevents/vmevents/test/framework/stack"
@@ -243,7 +244,7 @@ func (b *bench) scenario7(ctx context.Context) error {
 			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vm-%04d", i), Namespace: nodesNS},
 			Spec: vmv1.VirtualMachineSpec{
 				NodeName: nodeName(i / m),
-				UUID:     fmt.Sprintf("7a0c3a3e-8d1b-4c55-9a4e-%012x", i),
+				UUID:     loadgenUUID(i),
 				QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(root, strconv.Itoa(i/m), nodesNS, strconv.Itoa(i)+".qmp")},
 			},
 		}
@@ -268,7 +269,12 @@ func (b *bench) scenario7(ctx context.Context) error {
 	var tAPI time.Duration
 	if !waitFor(ctx, b.p.ConnectTimeout, func() bool { c, _ := tr.connectedVMs(nil); return c >= total }) {
 		c, _ := tr.connectedVMs(nil)
-		return fmt.Errorf("after %s only %d of %d VMs show Connected (agent logs: %s)", b.p.ConnectTimeout, c, total, f.agents[0].Log)
+		var vm vmv1.VirtualMachine
+		state := "unreadable"
+		if err := b.cl.Get(ctx, client.ObjectKey{Namespace: nodesNS, Name: "vm-0000"}, &vm); err == nil && vm.Status.Monitor != nil {
+			state = fmt.Sprintf("%s: %s", vm.Status.Monitor.State, vm.Status.Monitor.LastError)
+		}
+		return fmt.Errorf("after %s only %d of %d VMs show Connected (vm-0000's monitor: %s; agent logs: %s)", b.p.ConnectTimeout, c, total, state, f.agents[0].Log)
 	}
 	tAPI = time.Since(t0)
 	quiet := b.ctrlQuiet(ctx)
