@@ -315,9 +315,10 @@ func (b *bench) scenario7(ctx context.Context) error {
 	body := fmt.Sprintf("%d agents, each a `vmevents agent` process with its node's identity (a token bound to a pod on its node, which the admission policy of config/policy reads), "+
 		"its own heartbeat Lease, socket root and spool; %d VMs per node (%d in all, in namespace `%s`), played by one load generator. The agents of the scenarios above are stopped or idle on their own node. "+
 		"**Idle**: %s after every VM showed `monitor.state: Connected` and the controller's queue was empty (plus %s of settling). "+
-		"**Mix**: the scenario-2 mix at %g events/s in total over the %d VMs (%.3g events/s per VM) for %s, until the last event showed or the drain gave up. "+
-		"Per-node figures are the total divided by %d; the apiserver's counts include the controller's requests (and any other agent still running), the agents' own are their clients' `rest_client_requests_total`.\n\n",
-		n, m, total, nodesNS, b.p.NodeIdle, settle, b.p.Rate, total, b.p.Rate/float64(total), b.p.NodeRun, n)
+		"**Mix**: the scenario-2 mix at %g events/s in total over the %d VMs (%.3g events/s per VM) for %s; its window runs from the start of the load until the last event showed "+
+		"and the controller's queue was empty again. Per-node figures are the total divided by %d. The apiserver's counts are all clients': the controller's (its leader Lease too), "+
+		"the apiserver's own (endpoints, its identity Lease) and any other agent still running; the agents' own are their clients' `rest_client_requests_total`, the extrapolation's inputs.\n\n",
+		n, m, total, nodesNS, b.p.NodeIdle, ms(settle), b.p.Rate, total, b.p.Rate/float64(total), b.p.NodeRun, n)
 	body += table([]string{"measure", "idle", "mix"}, rows...)
 	body += "\n" + table([]string{"connecting", "value"},
 		[]string{fmt.Sprintf("agents start to all %d VMs showing `monitor.state: Connected`", total), ms(tAPI)},

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"math"
 	"os/exec"
 	"regexp"
 	"strconv"
@@ -139,8 +140,8 @@ func (c costModel) markdown() string {
 	if c.reconcileTime > 0 {
 		capacity = c.workers / c.reconcileTime.Seconds()
 	}
-	w("### Extrapolation: %d nodes x %d VMs\n\n", bigNodes, bigVMsPerNode)
-	w("From the costs measured above (per node, per VM, per event), scaled linearly to %d nodes with %d VMs each (%d VMs) against a production control plane. ", bigNodes, bigVMsPerNode, vms)
+	w("### Extrapolation: %s nodes x %d VMs\n\n", thousands(bigNodes), bigVMsPerNode)
+	w("From the costs measured above (per node, per VM, per event), scaled linearly to %s nodes with %d VMs each (%s VMs) against a production control plane. ", thousands(bigNodes), bigVMsPerNode, thousands(float64(vms)))
 	w("**Measured** in this run:\n\n")
 	w("%s\n", table([]string{"input (measured)", "value"},
 		[]string{"agent Lease renewals/s per node (each a GET and a PUT)", fmt.Sprintf("%.3f", c.leasePerNode)},
@@ -163,32 +164,44 @@ func (c costModel) markdown() string {
 	var rows [][]string
 	for _, r := range rates {
 		l := c.at(r.r)
-		rows = append(rows, []string{r.name, f0(l.events), f0(l.reqs), f0(l.writes), fmt.Sprintf("%.1f", l.seats),
-			f0(l.reconciles), f0(l.ctrlReqs), f0(l.alive)})
+		rows = append(rows, []string{r.name, thousands(l.events), thousands(l.reqs), thousands(l.writes), fmt.Sprintf("%.1f", l.seats),
+			thousands(l.reconciles), thousands(l.ctrlReqs), thousands(l.alive)})
 	}
 	w("%s\n", table([]string{"events", "events/s", "apiserver requests/s", "writes/s", "seats busy per apiserver", "controller reconciles/s", "controller requests/s", "Event objects alive"}, rows...))
 	idle := c.at(0)
-	w("Read: idle, %d agents cost the control plane %.0f requests/s and %.0f writes/s, almost all Lease renewals (one more Lease per node beside the kubelet's, renewed every %s), "+
+	w("Read: idle, %s agents cost the control plane %.0f requests/s and %.0f writes/s, almost all Lease renewals (one more Lease per node beside the kubelet's, renewed every %s), "+
 		"and hold %.0f watches (%.0f per agent; each VirtualMachine change is matched against every agent's field selector). ",
-		bigNodes, idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, c.watchesPerAgent*bigNodes, c.watchesPerAgent)
-	w("Events cost %.2f writes each: within an assumed budget of %.0f writes/s for vmevents the cluster takes %.3g events/s per VM (one per VM every %s); "+
-		"the whole assumed etcd capacity of %.0f writes/s would take %.3g (one every %s). ",
-		c.writesPerEvent, writeBudget, c.maxRate(writeBudget), every(c.maxRate(writeBudget)), clusterWriteCap, c.maxRate(clusterWriteCap), every(c.maxRate(clusterWriteCap)))
+		thousands(bigNodes), idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, c.watchesPerAgent*bigNodes, c.watchesPerAgent)
+	w("Events cost %.2f writes each: within an assumed budget of %s writes/s for vmevents the cluster takes %.3g events/s per VM (one per VM every %s); "+
+		"the whole assumed etcd capacity of %s writes/s would take %.3g (one every %s). ",
+		c.writesPerEvent, thousands(writeBudget), c.maxRate(writeBudget), every(c.maxRate(writeBudget)), thousands(clusterWriteCap), c.maxRate(clusterWriteCap), every(c.maxRate(clusterWriteCap)))
 	mix := c.at(c.mixRate)
-	w("At the scenario-2 rate per VM the cluster would send %.0f events/s: %.0f writes/s, beyond any single etcd; the controller would need %.0f reconciles/s (it does at most about %.0f on this machine) "+
-		"and %.0f requests/s (its client allows %.0f). Per node that rate is %.0f events/s and %.0f agent writes/s, against the agent's client limit of %.0f requests/s.\n\n",
-		mix.events, mix.writes, mix.reconciles, capacity, mix.ctrlReqs, c.ctrlQPS, c.mixRate*bigVMsPerNode, c.mixRate*bigVMsPerNode*c.agentWritesPerEvent, c.agentQPS)
+	w("At the scenario-2 rate per VM the cluster would send %s events/s: %s writes/s, beyond any single etcd; the controller would need %s reconciles/s (it does at most about %.0f on this machine) "+
+		"and %s requests/s (its client allows %.0f). Per node that rate is %.0f events/s and %.0f agent writes/s, against the agent's client limit of %.0f requests/s.\n\n",
+		thousands(mix.events), thousands(mix.writes), thousands(mix.reconciles), capacity, thousands(mix.ctrlReqs), c.ctrlQPS, c.mixRate*bigVMsPerNode, c.mixRate*bigVMsPerNode*c.agentWritesPerEvent, c.agentQPS)
 	w("**Assumed**:\n\n")
 	w("- Costs scale linearly: a node's idle cost does not depend on how many nodes there are, a VM's on how many VMs its node has, and an event costs what it cost here whatever the cluster's size. ")
 	w("Events spread over many VMs rarely fold into an Event series (as in the mix), so each is an Event write; a VM that repeats one event costs less (scenario 3).\n")
 	w("- The control plane: %d kube-apiservers with the default flags (`--max-requests-inflight 400`, `--max-mutating-requests-inflight 200`) and the default API priority and fairness configuration, ", apiservers)
 	w("so each has the nominal seats this apiserver reports for the level above (the vmevents service accounts are not given a FlowSchema of their own); ")
 	w("requests spread evenly over the apiservers; the seats busy are requests/s times the mean latency measured here (Little's law), which on a loaded 2-core machine overstates a production apiserver's.\n")
-	w("- etcd: 3 members on SSDs; %.0f writes/s of objects of about 1 KiB is assumed as what the cluster sustains in all (etcd's own benchmarks reach tens of thousands of small writes/s; ", clusterWriteCap)
-	w("Kubernetes objects are larger and every write also goes through an apiserver and every watch), of which vmevents may take %.0f writes/s beside the kubelets, the scheduler and the other controllers.\n", writeBudget)
+	w("- etcd: 3 members on SSDs; %s writes/s of objects of about 1 KiB is assumed as what the cluster sustains in all (etcd's own benchmarks reach tens of thousands of small writes/s; ", thousands(clusterWriteCap))
+	w("Kubernetes objects are larger and every write also goes through an apiserver and every watch), of which vmevents may take %s writes/s beside the kubelets, the scheduler and the other controllers.\n", thousands(writeBudget))
 	w("- Events live %s (`--event-ttl` default): the Event objects alive are Event creations/s times that.\n", eventTTL)
 	w("- One controller leader, as deployed (config/default), with the workers and client limit measured above; its reconcile time is this machine's.\n")
 	return b.String()
+}
+
+// thousands renders v rounded, thousands separated by commas.
+func thousands(v float64) string {
+	s := strconv.FormatFloat(math.Abs(v), 'f', 0, 64)
+	for i := len(s) - 3; i > 0; i -= 3 {
+		s = s[:i] + "," + s[i:]
+	}
+	if v <= -0.5 {
+		return "-" + s
+	}
+	return s
 }
 
 // every renders 1/rate as a duration ("-" for zero).
