@@ -321,8 +321,8 @@ func (b *bench) scenario7(ctx context.Context) error {
 		n, m, total, nodesNS, b.p.NodeIdle, ms(settle), b.p.Rate, total, b.p.Rate/float64(total), b.p.NodeRun, n)
 	body += table([]string{"measure", "idle", "mix"}, rows...)
 	body += "\n" + table([]string{"connecting", "value"},
-		[]string{fmt.Sprintf("agents start to all %d VMs showing `monitor.state: Connected`", total), ms(tAPI)},
-		[]string{"agents start to the controller's queue empty", ms(quiet.Sub(t0))},
+		[]string{fmt.Sprintf("first agent's start to all %d VMs showing `monitor.state: Connected` (the agents start one after the other, each once its Node, pod and token exist)", total), ms(tAPI)},
+		[]string{"first agent's start to the controller's queue empty", ms(quiet.Sub(t0))},
 		[]string{"controller reconciles in that wave (per VM)", fmt.Sprintf("%.0f (%.1f)", waveReconciles, waveReconciles/float64(total))},
 		[]string{"watches the agents opened (apiserver's `apiserver_longrunning_requests`, per agent)", mapLineP(scaled(open, 1/float64(n)), 1)},
 	)
