@@ -10,12 +10,14 @@ import (
 	"sync"
 	"time"
 
+	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
+	"github.com/vmevents/vmevents/internal/heartbeat"
 	"github.com/vmevents/vmevents/test/framework/stack"
 )
 
@@ -288,6 +290,10 @@ func (b *bench) scenario7(ctx context.Context) error {
 	sleepCtx(ctx, b.p.NodeIdle)
 	s1 := b.fleetSnap(ctx, f)
 	idle := costOf(s0, s1)
+	live, err := b.liveVMs(ctx)
+	if err != nil {
+		return err
+	}
 
 	logf("the scenario-2 mix at %g events/s over %d VMs for %s", b.p.Rate, total, b.p.NodeRun)
 	tr.newPhase()
@@ -326,13 +332,40 @@ func (b *bench) scenario7(ctx context.Context) error {
 		[]string{"controller reconciles in that wave (per VM)", fmt.Sprintf("%.0f (%.1f)", waveReconciles, waveReconciles/float64(total))},
 		[]string{"watches the agents opened (apiserver's `apiserver_longrunning_requests`, per agent)", mapLineP(scaled(open, 1/float64(n)), 1)},
 	)
-	mdl := b.costModel(s2, idle, load, n, m, len(res.events), open)
+	mdl := b.costModel(s2, idle, load, n, m, len(res.events), open, live)
 	body += "\n" + mdl.markdown()
 	b.rep.section("7", fmt.Sprintf("%d nodes x %d VMs", n, m), body)
 	b.rep.finding("7", fmt.Sprintf("with %d agents idle, each node cost the apiserver %.2f requests/s (its Lease: %.2f renewals/s) and each agent used %.2f %% of a core and %s on average; "+
 		"the mix cost %.2f apiserver requests and %.2f writes per event",
 		n, sumMap(idle.agentReq, nil)/float64(n), mdl.leasePerNode, idle.agentCPU.mean, mib(int64(idle.agentRSS.mean)), mdl.reqPerEvent, mdl.writesPerEvent))
 	return nil
+}
+
+// liveVMs is how many VirtualMachines in the cluster are on a node whose
+// agent Lease is fresh: those the controller requeues for the moment the
+// Lease would go stale, idle or not.
+func (b *bench) liveVMs(ctx context.Context) (int, error) {
+	var leases coordinationv1.LeaseList
+	if err := b.cl.List(ctx, &leases, client.InNamespace(heartbeat.DefaultNamespace), client.HasLabels{heartbeat.NodeLabel}); err != nil {
+		return 0, err
+	}
+	fresh := map[string]bool{}
+	for i := range leases.Items {
+		if node, ok := heartbeat.Node(&leases.Items[i]); ok && !heartbeat.Stale(&leases.Items[i], time.Now(), 0) {
+			fresh[node] = true
+		}
+	}
+	var vms vmv1.VirtualMachineList
+	if err := b.cl.List(ctx, &vms); err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, vm := range vms.Items {
+		if fresh[vm.Spec.NodeName] {
+			n++
+		}
+	}
+	return n, nil
 }
 
 // ctrlQuiet waits until the controller's work queue has been empty for two

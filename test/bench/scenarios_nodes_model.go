@@ -44,6 +44,11 @@ type costModel struct {
 	reqPerEvent, writesPerEvent, createsPerEvent float64
 	agentWritesPerEvent, ctrlReqPerEvent         float64
 	reconcilesPerEvent                           float64
+	// vmReconciles is the controller's reconciles/s per VM when idle: it
+	// requeues each VM of a live agent for the moment its Lease would go
+	// stale. reconcileCPU and eventCPU are the controller's CPU seconds per
+	// idle reconcile and per event.
+	vmReconciles, reconcileCPU, eventCPU float64
 	watchesPerAgent                              float64
 	readLat, writeLat, reconcileTime             time.Duration
 	workers, ctrlQPS, agentQPS                   float64
@@ -52,9 +57,18 @@ type costModel struct {
 	mixRate                                      float64 // events/s per VM in the mix
 }
 
-func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int, open map[string]float64) costModel {
-	c := costModel{n: n, m: m, ctrlIdle: sumMap(idle.ctrlReq, nil), readLat: load.readLatency, writeLat: load.writeLatency,
+func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int, open map[string]float64, live int) costModel {
+	// The apiserver's service time: its latency idle, when nothing queues
+	// (under the mix this machine's apiserver queues, and Little's law
+	// would count the queueing twice).
+	c := costModel{n: n, m: m, ctrlIdle: sumMap(idle.ctrlReq, nil), readLat: idle.readLatency, writeLat: idle.writeLatency,
 		reconcileTime: load.reconcileTime, agentQPS: qmpagent.DefaultKubeAPIQPS, mixRate: b.p.Rate / float64(n*m)}
+	if live > 0 {
+		c.vmReconciles = idle.reconciles / float64(live)
+	}
+	if idle.reconciles > 0 {
+		c.reconcileCPU = idle.ctrlCPU / 100 / idle.reconciles
+	}
 	isLease := func(k string) bool { return strings.HasPrefix(k, "lease ") }
 	c.leasePerNode = sumMap(idle.agentWrites, isLease) / float64(n)
 	c.vmReq = max(0, sumMap(idle.agentReq, nil)/float64(n)-2*c.leasePerNode) / float64(m)
@@ -70,6 +84,7 @@ func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int,
 		c.agentWritesPerEvent = net(sumMap(load.agentWrites, nil), sumMap(idle.agentWrites, nil))
 		c.ctrlReqPerEvent = net(sumMap(load.ctrlReq, nil), sumMap(idle.ctrlReq, nil))
 		c.reconcilesPerEvent = net(load.reconciles, idle.reconciles)
+		c.eventCPU = net(load.ctrlCPU/100, idle.ctrlCPU/100)
 	}
 	c.watchesPerAgent = sumMap(open, nil) / float64(n)
 	c.workers = end.ctrl.sum("controller_runtime_max_concurrent_reconciles", nil)
@@ -103,7 +118,7 @@ func flagDefault(binary, sub, flag string) float64 {
 
 // load is what the big cluster asks at rate events/s per VM.
 type bigLoad struct {
-	events, reqs, writes, reconciles, ctrlReqs, seats, alive float64
+	events, reqs, writes, reconciles, ctrlReqs, ctrlCores, seats, alive float64
 }
 
 func (c costModel) at(rate float64) bigLoad {
@@ -113,7 +128,8 @@ func (c costModel) at(rate float64) bigLoad {
 	leaseReqs := bigNodes * 2 * c.leasePerNode
 	l.reqs = leaseReqs + vms*c.vmReq + c.ctrlIdle + l.events*c.reqPerEvent
 	l.writes = bigNodes*c.leasePerNode + vms*c.vmWrites + l.events*c.writesPerEvent
-	l.reconciles = l.events * c.reconcilesPerEvent
+	l.reconciles = vms*c.vmReconciles + l.events*c.reconcilesPerEvent
+	l.ctrlCores = vms*c.vmReconciles*c.reconcileCPU + l.events*c.eventCPU
 	l.ctrlReqs = c.ctrlIdle + l.events*c.ctrlReqPerEvent
 	// Little's law: requests in flight = rate x time in the apiserver,
 	// spread over the apiservers.
@@ -150,8 +166,10 @@ func (c costModel) markdown() string {
 		[]string{"controller requests/s when idle (fixed: its leader Lease)", f2(c.ctrlIdle)},
 		[]string{"per event of the mix (net of idle): apiserver requests / writes / Event creations", fmt.Sprintf("%.2f / %.2f / %.2f", c.reqPerEvent, c.writesPerEvent, c.createsPerEvent)},
 		[]string{"per event: agent writes / controller requests / controller reconciles", fmt.Sprintf("%.2f / %.2f / %.2f", c.agentWritesPerEvent, c.ctrlReqPerEvent, c.reconcilesPerEvent)},
+		[]string{"controller reconciles/s per VM when idle (each VM of a live agent is requeued for when its Lease would go stale), so one every", fmt.Sprintf("%.5f, %s", c.vmReconciles, every(c.vmReconciles))},
+		[]string{"controller CPU seconds per idle reconcile / per event of the mix", fmt.Sprintf("%.2f ms / %.2f ms", c.reconcileCPU*1000, c.eventCPU*1000)},
 		[]string{"watches per agent", fmt.Sprintf("%.1f", c.watchesPerAgent)},
-		[]string{"apiserver mean latency under the mix, reads / writes (this machine)", ms(c.readLat) + " / " + ms(c.writeLat)},
+		[]string{"apiserver mean latency idle, reads / writes: its service time without queueing (this machine)", fmt.Sprintf("%.1f ms / %.1f ms", c.readLat.Seconds()*1000, c.writeLat.Seconds()*1000)},
 		[]string{"controller: workers (`controller_runtime_max_concurrent_reconciles`), mean reconcile under the mix, so at most reconciles/s", fmt.Sprintf("%.0f, %s, %.0f/s", c.workers, ms(c.reconcileTime), capacity)},
 		[]string{"controller client limit (`vmevents controller --kube-api-qps` default); agent's", fmt.Sprintf("%.0f/s; %.0f/s", c.ctrlQPS, c.agentQPS)},
 		[]string{"priority level (flow schema) of the busiest non-exempt requests; its nominal seats on this apiserver", fmt.Sprintf("%s; %.0f", c.level, c.seats)},
@@ -165,13 +183,15 @@ func (c costModel) markdown() string {
 	for _, r := range rates {
 		l := c.at(r.r)
 		rows = append(rows, []string{r.name, thousands(l.events), thousands(l.reqs), thousands(l.writes), fmt.Sprintf("%.1f", l.seats),
-			thousands(l.reconciles), thousands(l.ctrlReqs), thousands(l.alive)})
+			thousands(l.reconciles), thousands(l.ctrlReqs), fmt.Sprintf("%.2f", l.ctrlCores), thousands(l.alive)})
 	}
-	w("%s\n", table([]string{"events", "events/s", "apiserver requests/s", "writes/s", "seats busy per apiserver", "controller reconciles/s", "controller requests/s", "Event objects alive"}, rows...))
+	w("%s\n", table([]string{"events", "events/s", "apiserver requests/s", "writes/s", "seats busy per apiserver", "controller reconciles/s", "controller requests/s", "controller CPU, cores", "Event objects alive"}, rows...))
 	idle := c.at(0)
 	w("Read: idle, %s agents cost the control plane %.0f requests/s and %.0f writes/s, almost all Lease renewals (one more Lease per node beside the kubelet's, renewed every %s), "+
-		"and hold %.0f watches (%.0f per agent; each VirtualMachine change is matched against every agent's field selector). ",
-		thousands(bigNodes), idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, c.watchesPerAgent*bigNodes, c.watchesPerAgent)
+		"and hold %s watches (%.0f per agent; each VirtualMachine change is matched against every agent's field selector). "+
+		"The controller, idle, reconciles %s times a second (each VM every %s, writing nothing) on %.2f cores. ",
+		thousands(bigNodes), idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, thousands(c.watchesPerAgent*bigNodes), c.watchesPerAgent,
+		thousands(idle.reconciles), every(c.vmReconciles), idle.ctrlCores)
 	w("Events cost %.2f writes each: within an assumed budget of %s writes/s for vmevents the cluster takes %.3g events/s per VM (one per VM every %s); "+
 		"the whole assumed etcd capacity of %s writes/s would take %.3g (one every %s). ",
 		c.writesPerEvent, thousands(writeBudget), c.maxRate(writeBudget), every(c.maxRate(writeBudget)), thousands(clusterWriteCap), c.maxRate(clusterWriteCap), every(c.maxRate(clusterWriteCap)))
@@ -184,7 +204,7 @@ func (c costModel) markdown() string {
 	w("Events spread over many VMs rarely fold into an Event series (as in the mix), so each is an Event write; a VM that repeats one event costs less (scenario 3).\n")
 	w("- The control plane: %d kube-apiservers with the default flags (`--max-requests-inflight 400`, `--max-mutating-requests-inflight 200`) and the default API priority and fairness configuration, ", apiservers)
 	w("so each has the nominal seats this apiserver reports for the level above (the vmevents service accounts are not given a FlowSchema of their own); ")
-	w("requests spread evenly over the apiservers; the seats busy are requests/s times the mean latency measured here (Little's law), which on a loaded 2-core machine overstates a production apiserver's.\n")
+	w("requests spread evenly over the apiservers; the seats busy are requests/s times the mean latency this apiserver had idle (Little's law, service time without queueing), which on a shared 2-core machine likely overstates a production apiserver's.\n")
 	w("- etcd: 3 members on SSDs; %s writes/s of objects of about 1 KiB is assumed as what the cluster sustains in all (etcd's own benchmarks reach tens of thousands of small writes/s; ", thousands(clusterWriteCap))
 	w("Kubernetes objects are larger and every write also goes through an apiserver and every watch), of which vmevents may take %s writes/s beside the kubelets, the scheduler and the other controllers.\n", thousands(writeBudget))
 	w("- Events live %s (`--event-ttl` default): the Event objects alive are Event creations/s times that.\n", eventTTL)

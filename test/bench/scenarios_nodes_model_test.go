@@ -24,15 +24,17 @@ func TestThousands(t *testing.T) {
 func TestCostModel(t *testing.T) {
 	c := costModel{leasePerNode: 0.1, vmReq: 0.001, vmWrites: 0.0005, ctrlIdle: 0.5,
 		reqPerEvent: 2, writesPerEvent: 1.5, createsPerEvent: 1, reconcilesPerEvent: 0.7, ctrlReqPerEvent: 0.6,
+		vmReconciles: 0.01, reconcileCPU: 0.0005, eventCPU: 0.002,
 		readLat: 10 * time.Millisecond, writeLat: 30 * time.Millisecond}
 	vms := float64(bigNodes * bigVMsPerNode)
 	for _, tc := range []struct {
 		rate float64
 		want bigLoad
 	}{
-		{0, bigLoad{reqs: bigNodes*0.2 + vms*0.001 + 0.5, writes: bigNodes*0.1 + vms*0.0005, ctrlReqs: 0.5}},
+		{0, bigLoad{reqs: bigNodes*0.2 + vms*0.001 + 0.5, writes: bigNodes*0.1 + vms*0.0005, ctrlReqs: 0.5,
+			reconciles: vms * 0.01, ctrlCores: vms * 0.01 * 0.0005}},
 		{0.01, bigLoad{events: vms * 0.01, reqs: bigNodes*0.2 + vms*0.001 + 0.5 + vms*0.01*2, writes: bigNodes*0.1 + vms*0.0005 + vms*0.01*1.5,
-			reconciles: vms * 0.01 * 0.7, ctrlReqs: 0.5 + vms*0.01*0.6, alive: vms * 0.01 * 3600}},
+			reconciles: vms*0.01 + vms*0.01*0.7, ctrlReqs: 0.5 + vms*0.01*0.6, ctrlCores: vms*0.01*0.0005 + vms*0.01*0.002, alive: vms * 0.01 * 3600}},
 	} {
 		got := c.at(tc.rate)
 		tc.want.seats = ((tc.want.reqs-tc.want.writes)*0.010 + tc.want.writes*0.030) / apiservers
@@ -41,7 +43,7 @@ func TestCostModel(t *testing.T) {
 			got, want float64
 		}{
 			{"events", got.events, tc.want.events}, {"reqs", got.reqs, tc.want.reqs}, {"writes", got.writes, tc.want.writes},
-			{"reconciles", got.reconciles, tc.want.reconciles}, {"ctrlReqs", got.ctrlReqs, tc.want.ctrlReqs},
+			{"reconciles", got.reconciles, tc.want.reconciles}, {"ctrlReqs", got.ctrlReqs, tc.want.ctrlReqs}, {"ctrlCores", got.ctrlCores, tc.want.ctrlCores},
 			{"seats", got.seats, tc.want.seats}, {"alive", got.alive, tc.want.alive},
 		} {
 			if math.Abs(f.got-f.want) > 1e-6*max(1, math.Abs(f.want)) {
