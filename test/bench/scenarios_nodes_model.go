@@ -49,12 +49,12 @@ type costModel struct {
 	// stale. reconcileCPU and eventCPU are the controller's CPU seconds per
 	// idle reconcile and per event.
 	vmReconciles, reconcileCPU, eventCPU float64
-	watchesPerAgent                              float64
-	readLat, writeLat, reconcileTime             time.Duration
-	workers, ctrlQPS, agentQPS                   float64
-	level                                        string
-	seats                                        float64
-	mixRate                                      float64 // events/s per VM in the mix
+	watchesPerAgent                      float64
+	readLat, writeLat, reconcileTime     time.Duration
+	workers, ctrlQPS, agentQPS           float64
+	level                                string
+	seats                                float64
+	mixRate                              float64 // events/s per VM in the mix
 }
 
 func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int, open map[string]float64, live int) costModel {
