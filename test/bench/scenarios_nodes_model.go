@@ -170,7 +170,7 @@ func (c costModel) markdown() string {
 		[]string{"controller CPU seconds per idle reconcile / per event of the mix", fmt.Sprintf("%.2f ms / %.2f ms", c.reconcileCPU*1000, c.eventCPU*1000)},
 		[]string{"watches per agent", fmt.Sprintf("%.1f", c.watchesPerAgent)},
 		[]string{"apiserver mean latency idle, reads / writes: its service time without queueing (this machine)", fmt.Sprintf("%.1f ms / %.1f ms", c.readLat.Seconds()*1000, c.writeLat.Seconds()*1000)},
-		[]string{"controller: workers (`controller_runtime_max_concurrent_reconciles`), mean reconcile under the mix, so at most reconciles/s", fmt.Sprintf("%.0f, %s, %.0f/s", c.workers, ms(c.reconcileTime), capacity)},
+		[]string{"controller: workers (`controller_runtime_max_concurrent_reconciles`), mean reconcile under the mix (most write), so at most writing reconciles/s", fmt.Sprintf("%.0f, %s, %.0f/s", c.workers, ms(c.reconcileTime), capacity)},
 		[]string{"controller client limit (`vmevents controller --kube-api-qps` default); agent's", fmt.Sprintf("%.0f/s; %.0f/s", c.ctrlQPS, c.agentQPS)},
 		[]string{"priority level (flow schema) of the busiest non-exempt requests; its nominal seats on this apiserver", fmt.Sprintf("%s; %.0f", c.level, c.seats)},
 	))
@@ -196,9 +196,9 @@ func (c costModel) markdown() string {
 		"the whole assumed etcd capacity of %s writes/s would take %.3g (one every %s). ",
 		c.writesPerEvent, thousands(writeBudget), c.maxRate(writeBudget), every(c.maxRate(writeBudget)), thousands(clusterWriteCap), c.maxRate(clusterWriteCap), every(c.maxRate(clusterWriteCap)))
 	mix := c.at(c.mixRate)
-	w("At the scenario-2 rate per VM the cluster would send %s events/s: %s writes/s, beyond any single etcd; the controller would need %s reconciles/s (it does at most about %.0f on this machine) "+
+	w("At the scenario-2 rate per VM the cluster would send %s events/s: %s writes/s, beyond any single etcd; the controller would need %s reconciles/s, of which %s for events (it managed about %.0f writing reconciles/s here) "+
 		"and %s requests/s (its client allows %.0f). Per node that rate is %.0f events/s and %.0f agent writes/s, against the agent's client limit of %.0f requests/s.\n\n",
-		thousands(mix.events), thousands(mix.writes), thousands(mix.reconciles), capacity, thousands(mix.ctrlReqs), c.ctrlQPS, c.mixRate*bigVMsPerNode, c.mixRate*bigVMsPerNode*c.agentWritesPerEvent, c.agentQPS)
+		thousands(mix.events), thousands(mix.writes), thousands(mix.reconciles), thousands(mix.events*c.reconcilesPerEvent), capacity, thousands(mix.ctrlReqs), c.ctrlQPS, c.mixRate*bigVMsPerNode, c.mixRate*bigVMsPerNode*c.agentWritesPerEvent, c.agentQPS)
 	w("**Assumed**:\n\n")
 	w("- Costs scale linearly: a node's idle cost does not depend on how many nodes there are, a VM's on how many VMs its node has, and an event costs what it cost here whatever the cluster's size. ")
 	w("Events spread over many VMs rarely fold into an Event series (as in the mix), so each is an Event write; a VM that repeats one event costs less (scenario 3).\n")
