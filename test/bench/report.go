@@ -183,7 +183,7 @@ func (r *report) markdown() string {
 	w("- **API requests**: kube-apiserver's `apiserver_request_total` (read from its `/metrics` as the admin), watches left out, and the agent's own `vmevents_agent_api_write_duration_seconds_count`.\n")
 	w("- **CPU and memory**: `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS, VmHWM) of the agent and controller processes.\n\n")
 	w("The charts are the cumulative latency distributions of a scenario's events (share seen by a given time, log scale), drawn by the bench beside this page (`docs/bench/`).\n\n")
-	w("Run it: `make bench` (this page, about 12 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
+	w("Run it: `make bench` (this page, about 15 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
 	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
 	return b.String()
 }
