@@ -52,8 +52,10 @@ type params struct {
 	Stall          time.Duration // a drain ends early after this long without progress
 	Reconcile      time.Duration // longest wait for the controller in scenario 6
 	ConnectTimeout time.Duration
-	// Scenario 7: Nodes agents with NodeVMs VMs each, idle for NodeIdle,
-	// then the scenario-2 mix at Rate in total for NodeRun.
+	// Scenario 7: Nodes agents with NodeVMs VMs each, idle for NodeIdle
+	// (a minute: the controller requeues each VM about once a minute, for
+	// when its agent's Lease would go stale), then the scenario-2 mix at
+	// Rate in total for NodeRun.
 	Nodes, NodeVMs    int
 	NodeIdle, NodeRun time.Duration
 }
@@ -63,7 +65,7 @@ var full = params{VMs: 1000, Idle: 30 * time.Second, Rate: 200, Run: 60 * time.S
 	OutageBefore: 15 * time.Second, Outage: 60 * time.Second, OutageAfter: 15 * time.Second,
 	KillAfter: 20 * time.Second, KillRun: 60 * time.Second, ClusterVMs: 10000,
 	Drain: 150 * time.Second, Stall: 45 * time.Second, Reconcile: 5 * time.Minute, ConnectTimeout: 5 * time.Minute,
-	Nodes: 20, NodeVMs: 50, NodeIdle: 30 * time.Second, NodeRun: 60 * time.Second}
+	Nodes: 20, NodeVMs: 50, NodeIdle: time.Minute, NodeRun: 60 * time.Second}
 
 var quick = params{VMs: 100, Idle: 10 * time.Second, Rate: 50, Run: 10 * time.Second,
 	StormRate: 10000, Storm: 10 * time.Second,

@@ -188,10 +188,12 @@ func (c costModel) markdown() string {
 	w("%s\n", table([]string{"events", "events/s", "apiserver requests/s", "writes/s", "seats busy per apiserver", "controller reconciles/s", "controller requests/s", "controller CPU, cores", "Event objects alive"}, rows...))
 	idle := c.at(0)
 	w("Read: idle, %s agents cost the control plane %.0f requests/s and %.0f writes/s, almost all Lease renewals (one more Lease per node beside the kubelet's, renewed every %s), "+
-		"and hold %s watches (%.0f per agent; each VirtualMachine change is matched against every agent's field selector). "+
-		"The controller, idle, reconciles %s times a second (each VM every %s, writing nothing) on %.2f cores. ",
-		thousands(bigNodes), idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, thousands(c.watchesPerAgent*bigNodes), c.watchesPerAgent,
-		thousands(idle.reconciles), every(c.vmReconciles), idle.ctrlCores)
+		"and hold %s watches (%.0f per agent; each VirtualMachine change is matched against every agent's field selector). ",
+		thousands(bigNodes), idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, thousands(c.watchesPerAgent*bigNodes), c.watchesPerAgent)
+	if c.vmReconciles > 0 {
+		w("The controller, idle, reconciles %s times a second (each VM every %s, writing nothing) on %.2f cores. ",
+			thousands(idle.reconciles), every(c.vmReconciles), idle.ctrlCores)
+	}
 	w("Events cost %.2f writes each: within an assumed budget of %s writes/s for vmevents the cluster takes %.3g events/s per VM (one per VM every %s); "+
 		"the whole assumed etcd capacity of %s writes/s would take %.3g (one every %s). ",
 		c.writesPerEvent, thousands(writeBudget), c.maxRate(writeBudget), every(c.maxRate(writeBudget)), thousands(clusterWriteCap), c.maxRate(clusterWriteCap), every(c.maxRate(clusterWriteCap)))
