@@ -55,6 +55,10 @@ type costModel struct {
 	level                                string
 	seats                                float64
 	mixRate                              float64 // events/s per VM in the mix
+	// queueWait is the controller's mean queue wait under the mix: when
+	// long, it was saturated and its reconciles per event (requeues and
+	// events folding in its queue) are a lower bound.
+	queueWait time.Duration
 }
 
 func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int, open map[string]float64, live int) costModel {
@@ -62,7 +66,7 @@ func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int,
 	// (under the mix this machine's apiserver queues, and Little's law
 	// would count the queueing twice).
 	c := costModel{n: n, m: m, ctrlIdle: sumMap(idle.ctrlReq, nil), readLat: idle.readLatency, writeLat: idle.writeLatency,
-		reconcileTime: load.reconcileTime, agentQPS: qmpagent.DefaultKubeAPIQPS, mixRate: b.p.Rate / float64(n*m)}
+		reconcileTime: load.reconcileTime, queueWait: load.queueWait, agentQPS: qmpagent.DefaultKubeAPIQPS, mixRate: b.p.Rate / float64(n*m)}
 	if live > 0 {
 		c.vmReconciles = idle.reconciles / float64(live)
 	}
@@ -201,6 +205,10 @@ func (c costModel) markdown() string {
 	w("At the scenario-2 rate per VM the cluster would send %s events/s: %s writes/s, beyond any single etcd; the controller would need %s reconciles/s, of which %s for events (it managed about %.0f writing reconciles/s here) "+
 		"and %s requests/s (its client allows %.0f). Per node that rate is %.0f events/s and %.0f agent writes/s, against the agent's client limit of %.0f requests/s.\n\n",
 		thousands(mix.events), thousands(mix.writes), thousands(mix.reconciles), thousands(mix.events*c.reconcilesPerEvent), capacity, thousands(mix.ctrlReqs), c.ctrlQPS, c.mixRate*bigVMsPerNode, c.mixRate*bigVMsPerNode*c.agentWritesPerEvent, c.agentQPS)
+	if c.queueWait > time.Second {
+		w("The controller was saturated during the mix on this machine (mean queue wait %s; its writes waited on an apiserver answering in over a second): "+
+			"requests for one VM fold in its queue, so its reconciles per event above are a lower bound, and its writes per event are the firmer figure.\n\n", ms(c.queueWait))
+	}
 	w("**Assumed**:\n\n")
 	w("- Costs scale linearly: a node's idle cost does not depend on how many nodes there are, a VM's on how many VMs its node has, and an event costs what it cost here whatever the cluster's size. ")
 	w("Events spread over many VMs rarely fold into an Event series (as in the mix), so each is an Event write; a VM that repeats one event costs less (scenario 3).\n")
