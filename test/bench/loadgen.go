@@ -31,8 +31,10 @@ type loadgen struct {
 	ready      chan int
 }
 
-func startLoadgen(bin, dir string, n int, tr *tracker, logPath string) (*loadgen, error) {
-	cmd := exec.Command(bin, "-dir", dir, "-n", strconv.Itoa(n))
+// startLoadgen starts the load generator with n sockets under dir (args:
+// more of its flags) and waits until they listen.
+func startLoadgen(bin, dir string, n int, tr *tracker, logPath string, args ...string) (*loadgen, error) {
+	cmd := exec.Command(bin, append([]string{"-dir", dir, "-n", strconv.Itoa(n)}, args...)...)
 	log, err := os.Create(logPath)
 	if err != nil {
 		return nil, err

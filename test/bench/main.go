@@ -2,7 +2,7 @@
 // real agent and controller (test/framework/stack: real etcd and kube-apiserver
 // with token authentication and RBAC, vmevents installed from
 // config/default) against test/loadgen, a wire-exact fake QEMU serving N
-// QMP sockets, runs six scenarios and prints docs/benchmarks.md.
+// QMP sockets, runs seven scenarios and prints docs/benchmarks.md.
 //
 // Usage: go run ./hack/bench -assets DIR -kustomize PATH -binary PATH -loadgen PATH [-quick] [-out FILE]
 // (hack/bench.sh builds what it needs and passes all of that).
@@ -52,19 +52,27 @@ type params struct {
 	Stall          time.Duration // a drain ends early after this long without progress
 	Reconcile      time.Duration // longest wait for the controller in scenario 6
 	ConnectTimeout time.Duration
+	// Scenario 7: Nodes agents with NodeVMs VMs each, idle for NodeIdle
+	// (a minute: the controller requeues each VM about once a minute, for
+	// when its agent's Lease would go stale), then the scenario-2 mix at
+	// Rate in total for NodeRun.
+	Nodes, NodeVMs    int
+	NodeIdle, NodeRun time.Duration
 }
 
 var full = params{VMs: 1000, Idle: 30 * time.Second, Rate: 200, Run: 60 * time.Second,
 	StormRate: 10000, Storm: 60 * time.Second,
 	OutageBefore: 15 * time.Second, Outage: 60 * time.Second, OutageAfter: 15 * time.Second,
 	KillAfter: 20 * time.Second, KillRun: 60 * time.Second, ClusterVMs: 10000,
-	Drain: 150 * time.Second, Stall: 45 * time.Second, Reconcile: 5 * time.Minute, ConnectTimeout: 5 * time.Minute}
+	Drain: 150 * time.Second, Stall: 45 * time.Second, Reconcile: 5 * time.Minute, ConnectTimeout: 5 * time.Minute,
+	Nodes: 20, NodeVMs: 50, NodeIdle: time.Minute, NodeRun: 60 * time.Second}
 
 var quick = params{VMs: 100, Idle: 10 * time.Second, Rate: 50, Run: 10 * time.Second,
 	StormRate: 10000, Storm: 10 * time.Second,
 	OutageBefore: 5 * time.Second, Outage: 10 * time.Second, OutageAfter: 5 * time.Second,
 	KillAfter: 5 * time.Second, KillRun: 15 * time.Second, ClusterVMs: 1000,
-	Drain: 60 * time.Second, Stall: 15 * time.Second, Reconcile: 2 * time.Minute, ConnectTimeout: 2 * time.Minute}
+	Drain: 60 * time.Second, Stall: 15 * time.Second, Reconcile: 2 * time.Minute, ConnectTimeout: 2 * time.Minute,
+	Nodes: 4, NodeVMs: 25, NodeIdle: 10 * time.Second, NodeRun: 10 * time.Second}
 
 type options struct {
 	stack.Options
@@ -78,6 +86,8 @@ type options struct {
 	// charts is the folder the latency charts are drawn in ("": none);
 	// chartsLink the same folder as the markdown links it.
 	charts, chartsLink string
+	// nodes and nodeVMs override scenario 7's sizes (0: the mode's).
+	nodes, nodeVMs int
 }
 
 // benchSilence is the agent's event policy in the bench: it silences
@@ -94,10 +104,12 @@ func main() {
 	flag.StringVar(&o.sockets, "sockets", "", "folder for the fake QEMUs' sockets (short: 107-byte limit; default /tmp/vmb-PID)")
 	flag.StringVar(&o.out, "out", "", "also write the markdown to this file")
 	flag.BoolVar(&o.quick, "quick", false, "small and short: 100 VMs, 10 s runs, 1,000 VMs in scenario 6")
-	flag.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5,6", "scenarios to run (1 always runs: it sets up the others)")
+	flag.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5,6,7", "scenarios to run (1 always runs: it sets up the others)")
 	flag.StringVar(&o.agentArgs, "agent-args", "", "extra agent flags, space-separated (default: the DaemonSet's)")
 	flag.StringVar(&o.command, "command", "make bench", "the command to name in the report")
 	flag.StringVar(&o.charts, "charts", "", "folder for the latency charts (PNG; default: bench/ beside -out, none without -out)")
+	flag.IntVar(&o.nodes, "nodes", 0, "scenario 7's agents, one node each (default 20; 4 with -quick)")
+	flag.IntVar(&o.nodeVMs, "node-vms", 0, "scenario 7's VMs per node (default 50; 25 with -quick)")
 	flag.Parse()
 	if o.charts == "" && o.out != "" {
 		o.charts = filepath.Join(filepath.Dir(o.out), "bench")
@@ -144,6 +156,12 @@ func run(o options) error {
 	p := full
 	if o.quick {
 		p = quick
+	}
+	if o.nodes > 0 {
+		p.Nodes = o.nodes
+	}
+	if o.nodeVMs > 0 {
+		p.NodeVMs = o.nodeVMs
 	}
 	var err error
 	for _, path := range []*string{&o.Dir, &o.Binary, &o.loadgen, &o.Kustomize} {
@@ -237,7 +255,7 @@ func run(o options) error {
 		n   string
 		run func(context.Context) error
 	}{
-		{"1", b.scenario1}, {"2", b.scenario2}, {"3", b.scenario3}, {"4", b.scenario4}, {"5", b.scenario5}, {"6", b.scenario6},
+		{"1", b.scenario1}, {"2", b.scenario2}, {"3", b.scenario3}, {"4", b.scenario4}, {"5", b.scenario5}, {"6", b.scenario6}, {"7", b.scenario7},
 	}
 	for _, sc := range scenarios {
 		if sc.n != "1" && !want[sc.n] {
@@ -282,6 +300,25 @@ func (b *bench) trackController() {
 // createVMs creates VirtualMachines vm-from .. vm-(to-1) on node with 8
 // writers and returns how long it took.
 func (b *bench) createVMs(ctx context.Context, from, to int, node string) (time.Duration, error) {
+	return b.createVMsWith(ctx, from, to, func(i int) *vmv1.VirtualMachine {
+		return &vmv1.VirtualMachine{
+			ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vm-%04d", i), Namespace: b.ns},
+			Spec: vmv1.VirtualMachineSpec{
+				NodeName: node,
+				UUID:     loadgenUUID(i),
+				QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(b.o.sockets, b.ns, strconv.Itoa(i)+".qmp")},
+			},
+		}
+	})
+}
+
+// loadgenUUID is the UUID the load generator's socket i answers
+// query-uuid with (test/loadgen's vmUUID): the agent checks it.
+func loadgenUUID(i int) string { return fmt.Sprintf("5f0c3a3e-8d1b-4c55-9a4e-%012x", i) }
+
+// createVMsWith creates the VirtualMachines vm(from) .. vm(to-1) with 8
+// writers and returns how long it took.
+func (b *bench) createVMsWith(ctx context.Context, from, to int, vmOf func(i int) *vmv1.VirtualMachine) (time.Duration, error) {
 	start := time.Now()
 	idx := make(chan int)
 	var wg sync.WaitGroup
@@ -292,15 +329,7 @@ func (b *bench) createVMs(ctx context.Context, from, to int, node string) (time.
 		go func() {
 			defer wg.Done()
 			for i := range idx {
-				vm := &vmv1.VirtualMachine{
-					ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("vm-%04d", i), Namespace: b.ns},
-					Spec: vmv1.VirtualMachineSpec{
-						NodeName: node,
-						UUID:     fmt.Sprintf("5f0c3a3e-8d1b-4c55-9a4e-%012x", i),
-						QMP:      &vmv1.QMPSource{SocketPath: filepath.Join(b.o.sockets, b.ns, strconv.Itoa(i)+".qmp")},
-					},
-				}
-				err := b.cl.Create(ctx, vm)
+				err := b.cl.Create(ctx, vmOf(i))
 				if err != nil && !apierrors.IsAlreadyExists(err) {
 					mu.Lock()
 					if firstErr == nil {
@@ -336,10 +365,13 @@ func waitFor(ctx context.Context, timeout time.Duration, cond func() bool) bool 
 // drain waits until every event of the phase shows as an Event and in
 // status, or until nothing new showed for p.Stall, or p.Drain passed. It
 // returns how many stayed missing.
-func (b *bench) drain(ctx context.Context) (ev, st int) {
+func (b *bench) drain(ctx context.Context) (ev, st int) { return b.drainOf(ctx, b.tr) }
+
+// drainOf is drain for the events tr follows.
+func (b *bench) drainOf(ctx context.Context, tr *tracker) (ev, st int) {
 	deadline := time.Now().Add(b.p.Drain)
 	for ctx.Err() == nil {
-		ev, st, last := b.tr.pending()
+		ev, st, last := tr.pending()
 		if ev == 0 && st == 0 {
 			return 0, 0
 		}
@@ -348,7 +380,7 @@ func (b *bench) drain(ctx context.Context) (ev, st int) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	return b.tr.pendingCounts()
+	return tr.pendingCounts()
 }
 
 func (t *tracker) pendingCounts() (int, int) { ev, st, _ := t.pending(); return ev, st }

@@ -28,17 +28,36 @@ type Generator struct {
 	noMonitor atomic.Int64 // events emitted while no client was connected
 }
 
-// NewGenerator listens on n sockets under dir.
-func NewGenerator(dir string, n int, mix Mix, seed uint64, out *output) (*Generator, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, err
+// Layout places the sockets: socket i is Dir/i.qmp or, with PerFolder set,
+// Dir/<i/PerFolder>/Sub/i.qmp, so that consecutive groups of sockets sit
+// under one folder each: one node's socket root each, with the default
+// tenancy's namespace folder (Sub) below it.
+type Layout struct {
+	Dir       string
+	PerFolder int
+	Sub       string
+}
+
+// Path is socket i's path.
+func (l Layout) Path(i int) string {
+	if l.PerFolder <= 0 {
+		return filepath.Join(l.Dir, strconv.Itoa(i)+".qmp")
 	}
+	return filepath.Join(l.Dir, strconv.Itoa(i/l.PerFolder), l.Sub, strconv.Itoa(i)+".qmp")
+}
+
+// NewGenerator listens on n sockets laid out by l.
+func NewGenerator(l Layout, n int, mix Mix, seed uint64, out *output) (*Generator, error) {
 	g := &Generator{mix: mix, out: out, rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)), stop: make(chan struct{})}
 	for i := range n {
-		path := filepath.Join(dir, strconv.Itoa(i)+".qmp")
+		path := l.Path(i)
 		if len(path) > 107 {
 			g.Close()
 			return nil, fmt.Errorf("socket path %s is longer than 107 bytes", path)
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			g.Close()
+			return nil, err
 		}
 		_ = os.Remove(path)
 		ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})

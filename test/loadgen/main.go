@@ -33,7 +33,7 @@
 //	STORMDONE VM WRITTEN        a storm ended; WRITTEN events reached the socket
 //	S {json}                    statistics (see wire.Stats)
 //
-// Usage: go run ./test/loadgen -dir /tmp/vmb -n 1000 [-rate 200] [-mix ...]
+// Usage: go run ./test/loadgen -dir /tmp/vmb -n 1000 [-per-folder 50 -sub NS] [-rate 200] [-mix ...]
 package main
 
 import (
@@ -53,6 +53,8 @@ import (
 func main() {
 	dir := flag.String("dir", "", "folder for the sockets, created; socket i is DIR/i.qmp (keep it short: 107 bytes at most)")
 	n := flag.Int("n", 1000, "number of fake QEMUs (sockets)")
+	perFolder := flag.Int("per-folder", 0, "sockets per folder (0: all in DIR): socket i is DIR/<i/K>/SUB/i.qmp, one folder per node")
+	sub := flag.String("sub", "", "with -per-folder, the folder below each group's (the default tenancy's namespace)")
 	rate := flag.Float64("rate", 0, "initial total events/s of the normal mix")
 	mix := flag.String("mix", DefaultMix, "normal event mix: NAME=WEIGHT,... (names: "+strings.Join(knownEvents(), ", ")+")")
 	seed := flag.Uint64("seed", 1, "random seed for the choice of socket and event")
@@ -67,7 +69,7 @@ func main() {
 		os.Exit(2)
 	}
 	out := newOutput(os.Stdout)
-	g, err := NewGenerator(*dir, *n, m, *seed, out)
+	g, err := NewGenerator(Layout{Dir: *dir, PerFolder: *perFolder, Sub: *sub}, *n, m, *seed, out)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "loadgen:", err)
 		os.Exit(1)

@@ -51,6 +51,8 @@ type Stack struct {
 	// controllers are the controller replicas running, oldest first.
 	controllers []*proc.Process
 	agent       *proc.Process
+	// nodeAgents are the agents StartAgentOn started, on nodes of their own.
+	nodeAgents []*NodeAgent
 	// agentKubeconfig holds the agent's pod-bound token, which names its
 	// node as a kubelet-mounted token does (the admission policy in
 	// config/policy reads it).
@@ -150,17 +152,23 @@ func (s *Stack) StartController() error {
 // StartAgent starts `vmevents agent` as its service account, with the token
 // a pod of the agent on the stack's node holds.
 func (s *Stack) StartAgent() error {
-	args := append([]string{"agent",
-		"--kubeconfig", s.agentKubeconfig,
-		"--node-name", s.Node, "--namespace", "vmevents-system",
-		"--socket-root", s.SocketRoot,
-		"--spool-dir", s.SpoolDir(),
-		"--audit-log=", // no libvirt here: the host's audit log is not the stack's
-		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
-	}, s.AgentArgs...)
+	args := append(agentArgs(s.agentKubeconfig, s.Node, s.SocketRoot, s.SpoolDir()), s.AgentArgs...)
 	p, err := proc.Start("agent", s.LogFile("agent"), s.Binary, args...)
 	s.agent = p
 	return err
+}
+
+// agentArgs are `vmevents agent`'s arguments for a node, as its DaemonSet
+// pod on that node would run it.
+func agentArgs(kubeconfig, node, socketRoot, spool string) []string {
+	return []string{"agent",
+		"--kubeconfig", kubeconfig,
+		"--node-name", node, "--namespace", "vmevents-system",
+		"--socket-root", socketRoot,
+		"--spool-dir", spool,
+		"--audit-log=", // no libvirt here: the host's audit log is not the stack's
+		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
+	}
 }
 
 // SpoolDir is where the agent keeps what the apiserver has not accepted yet.
@@ -213,6 +221,7 @@ func (s *Stack) KillAgent() { s.agent.Kill(); s.agent = nil }
 // Down stops every process the stack started.
 func (s *Stack) Down() {
 	s.agent.Stop(15 * time.Second)
+	s.StopNodeAgents()
 	for len(s.controllers) > 0 {
 		s.StopController()
 	}
