@@ -2,14 +2,13 @@ package e2e
 
 import (
 	"context"
-	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/vmevents/vmevents/qmpagent/journal"
 	"github.com/vmevents/vmevents/qmpagent/qmp"
 	"github.com/vmevents/vmevents/test/framework/localcluster"
 	"github.com/vmevents/vmevents/test/framework/qemuvm"
@@ -140,18 +139,14 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 		Eventually(occurrencesOf("web-1", "GuestPanicked")).Should(Equal(2))
 	})
 
-	It("loses no fault event when the agent is also killed during the outage: its spool keeps what was not written", func() {
+	It("loses no fault event when the agent is also killed during the outage: its journal keeps what was not written", func() {
 		sys.Cluster.StopAPIServer()
-		since := time.Now()
 		panicAgain("web-1")
-		// The agent's writes fail: it keeps the facts and the Event on disk.
-		// Killed before, it would lose them: that is the WAL's job, not the
-		// spool's. So wait for this panic's own entries, not any file.
-		spooled := func(kind string) func() []string {
-			return func() []string { m, _ := filepath.Glob(filepath.Join(sys.SpoolDir(), kind, "*.json")); return m }
-		}
-		Eventually(spooledSince(sys.SpoolDir(), "facts", since)).Should(ContainElement(ContainSubstring(`"GUEST_PANICKED":3`)))
-		Eventually(spooledSince(sys.SpoolDir(), "events", since)).Should(ContainElement(ContainSubstring("GuestPanicked")))
+		// The agent journals the facts and the Event as it reads them,
+		// before any write: this panic's own entries are on disk while the
+		// apiserver is away.
+		Eventually(journaled("facts")).Should(ContainElement(ContainSubstring(`"GUEST_PANICKED":3`)))
+		Eventually(journaled("events")).Should(ContainElement(And(ContainSubstring("GuestPanicked"), ContainSubstring(`"count":`))))
 
 		sys.KillAgent()
 		Expect(sys.StartAgent()).To(Succeed())
@@ -159,7 +154,8 @@ var _ = Describe("vmevents as users see it", Ordered, func() {
 
 		Eventually(kubectlFn("get", "vm", "web-1", "-o", "jsonpath={.status.eventCounts.GUEST_PANICKED}")).Should(Equal("3"))
 		Eventually(occurrencesOf("web-1", "GuestPanicked")).Should(Equal(3))
-		Eventually(spooled("events")).Should(BeEmpty())
+		// Written, so trimmed from the journal.
+		Eventually(journaled("events")).Should(BeEmpty())
 	})
 })
 
@@ -183,17 +179,14 @@ func occurrencesOf(vm, reason string) func() (int, error) {
 	}
 }
 
-// spooledSince reads the agent's spool entries of a kind written since t.
-func spooledSince(dir, kind string, t time.Time) func() []string {
+// journaled is what the agent's journal in the stack's spool folder
+// (facts or events) holds now, each live value as text.
+func journaled(kind string) func() []string {
 	return func() []string {
+		live, _ := journal.Read(filepath.Join(sys.SpoolDir(), kind))
 		var out []string
-		files, _ := filepath.Glob(filepath.Join(dir, kind, "*.json"))
-		for _, f := range files {
-			if info, err := os.Stat(f); err == nil && !info.ModTime().Before(t) {
-				if b, err := os.ReadFile(f); err == nil {
-					out = append(out, string(b))
-				}
-			}
+		for _, v := range live {
+			out = append(out, string(v))
 		}
 		return out
 	}
