@@ -172,7 +172,7 @@ func (a *Agent) remediate(ctx context.Context, vm *vmv1.VirtualMachine) (ctrl.Re
 func (a *Agent) execute(vm *vmv1.VirtualMachine, req vmv1.RemediationRequest, exec vmv1.RemediationExecution, rem source.Remediator) {
 	defer a.remediating.running.Done()
 	ctx, cancel := context.WithTimeout(context.Background(), remediationTimeout)
-	err := rem.Remediate(ctx, vm, req.Action)
+	err := actWhenConnected(ctx, rem, vm, req.Action)
 	cancel()
 	now := metav1.NowMicro()
 	exec.FinishedAt = &now
@@ -184,6 +184,29 @@ func (a *Agent) execute(vm *vmv1.VirtualMachine, req vmv1.RemediationRequest, ex
 		exec.Message = fmt.Sprintf("%s done through %s", req.Action, exec.Source)
 	}
 	a.report(vm, req, exec)
+}
+
+// connectPoll spaces the tries of an action whose source has no verified
+// connection yet.
+const connectPoll = 250 * time.Millisecond
+
+// actWhenConnected carries action out through rem. A source with no
+// verified connection to the VM yet has done nothing (source.Remediator):
+// an agent that just started takes a request up before its session has
+// connected, so it is asked again until it has one or ctx ends, instead of
+// the request failing and costing an attempt.
+func actWhenConnected(ctx context.Context, rem source.Remediator, vm *vmv1.VirtualMachine, action vmv1.RemediationAction) error {
+	for {
+		err := rem.Remediate(ctx, vm, action)
+		if !errors.Is(err, source.ErrNotConnected) {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(connectPoll):
+		}
+	}
 }
 
 // report writes the outcome of a request this process took up, until it
