@@ -46,10 +46,8 @@ type Coalescer[K comparable, V any] struct {
 	lastWrites map[K][burstWrites]time.Time
 	stats      CoalescerStats
 
-	// spool, when set, keeps the values until written (coalescer_spool.go);
-	// written holds the value each key's last successful write carried.
-	spool   *Spool[K, V]
-	written map[K]V
+	// spool, when set, keeps the values until written (coalescer_spool.go).
+	spool *Spool[K, V]
 	// onSpoolError is told what the spool could not keep.
 	onSpoolError func(error)
 }
@@ -245,10 +243,10 @@ func (c *Coalescer[K, V]) flush(timeout time.Duration, workers int) {
 
 func (c *Coalescer[K, V]) flushOne(ctx context.Context, key K, v V) {
 	if err := c.write(ctx, key, v); err != nil {
-		c.keep(key, v)
+		c.syncSpool()
 		return
 	}
-	c.release(key)
+	c.release(key, v)
 	c.mu.Lock()
 	c.stats.Writes++
 	c.mu.Unlock()
@@ -293,13 +291,15 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 	if dropped {
 		// Forgotten while written (a VM gone, or moved to another node):
 		// no retry with the old value, nothing kept for it.
-		c.release(key)
+		if err == nil {
+			c.release(key, v)
+		}
 		return true
 	}
 	if err != nil {
-		c.keep(key, v)
+		c.syncSpool()
 	} else {
-		c.release(key)
+		c.release(key, v)
 	}
 
 	c.mu.Lock()

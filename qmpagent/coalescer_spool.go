@@ -1,7 +1,5 @@
 package qmpagent
 
-import "context"
-
 // UseSpool makes the Coalescer's values survive the agent: the caller
 // saves each value in s before it Puts it (SaveAhead), a successful write
 // deletes it unless a newer one was saved meanwhile, and a failed write
@@ -11,20 +9,7 @@ import "context"
 // it before Run.
 func (c *Coalescer[K, V]) UseSpool(s *Spool[K, V], onError func(error)) (map[K]V, []error) {
 	kept, errs := s.Load()
-	write := c.write
-	c.mu.Lock()
 	c.spool, c.onSpoolError = s, onError
-	c.written = map[K]V{}
-	c.mu.Unlock()
-	c.write = func(ctx context.Context, key K, v V) error {
-		err := write(ctx, key, v)
-		if err == nil {
-			c.mu.Lock()
-			c.written[key] = v
-			c.mu.Unlock()
-		}
-		return err
-	}
 	return kept, errs
 }
 
@@ -40,10 +25,10 @@ func (c *Coalescer[K, V]) SaveAhead(key K, v V) {
 	}
 }
 
-// keep makes the spool's values survive the node after a failed write:
-// the value (or a newer one) was saved ahead; it is fsynced now, since an
-// outage may be the node's or the cluster's restart.
-func (c *Coalescer[K, V]) keep(K, V) {
+// syncSpool makes the spool's values survive the node after a failed
+// write: the value (or a newer one) was saved ahead; it is fsynced now,
+// since an outage may be the node's or the cluster's restart.
+func (c *Coalescer[K, V]) syncSpool() {
 	if c.spool == nil {
 		return
 	}
@@ -52,33 +37,23 @@ func (c *Coalescer[K, V]) keep(K, V) {
 	}
 }
 
-// release trims a key's value from the spool after a write: the value
-// written goes, unless a newer one was saved since (it stays, for its own
-// write).
-func (c *Coalescer[K, V]) release(key K) {
-	c.mu.Lock()
-	s := c.spool
-	v, ok := c.written[key]
-	delete(c.written, key)
-	c.mu.Unlock()
-	if s == nil || !ok {
+// release trims key's value from the spool after v was written: it goes,
+// unless a newer one was saved since (that stays, for its own write).
+func (c *Coalescer[K, V]) release(key K, v V) {
+	if c.spool == nil { // set once, before Run
 		return
 	}
-	if err := s.DeleteIf(key, v); err != nil && c.onSpoolError != nil {
+	if err := c.spool.DeleteIf(key, v); err != nil && c.onSpoolError != nil {
 		c.onSpoolError(err)
 	}
 }
 
 // drop deletes a forgotten key's value from the spool, whatever it is.
 func (c *Coalescer[K, V]) drop(key K) {
-	c.mu.Lock()
-	s := c.spool
-	delete(c.written, key)
-	c.mu.Unlock()
-	if s == nil {
+	if c.spool == nil {
 		return
 	}
-	if err := s.Delete(key); err != nil && c.onSpoolError != nil {
+	if err := c.spool.Delete(key); err != nil && c.onSpoolError != nil {
 		c.onSpoolError(err)
 	}
 }
