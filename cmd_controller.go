@@ -123,4 +123,4 @@ func runController(args []string, stdout, stderr io.Writer) error {
 }
 
 // reconcileWorkers is how many VMs the controller reconciles at once.
-const reconcileWorkers = 8
+const reconcileWorkers = 16

@@ -257,31 +257,70 @@ func newEventRecorder(c client.Client, reader client.Reader, instance string, wi
 	return &eventRecorder{client: c, instance: instance, window: window, known: newKnownEvents(reader, window)}
 }
 
+// plannedEvent is an Event a persisted state deserves: the writer creates
+// it later (events_writer.go), so it carries what to say about it then.
+type plannedEvent struct {
+	ev *corev1.Event
+	// at is when what ev records happened.
+	at time.Time
+	// what names it in errors.
+	what string
+	// created logs the incident line once ev is created.
+	created func()
+}
+
 // ensure creates the Events for the transitions in conds (as persisted on
 // vm, status.remediation too) that happened within the repair window and
 // may not have one yet.
 func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, conds []metav1.Condition, now time.Time) error {
+	for _, p := range r.plan(vm, conds, now) {
+		if err := r.record(ctx, p, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// plan lists the Events the transitions in conds (as persisted on vm,
+// status.remediation too) deserve that happened within the repair window
+// and are not known to exist.
+func (r *eventRecorder) plan(vm *vmv1.VirtualMachine, conds []metav1.Condition, now time.Time) []plannedEvent {
 	r.known.prune(now)
 	reported := agentReported(&vm.Status)
+	var out []plannedEvent
 	for _, c := range conds {
 		eventType := eventTypeFor(c, conds, reported)
 		if c.Type == vmv1.ConditionRemediationExhausted {
 			eventType = exhaustedEventType(c)
 		}
-		at := c.LastTransitionTime.Time
-		if eventType == "" || now.Sub(at) > r.window {
+		if eventType == "" || now.Sub(c.LastTransitionTime.Time) > r.window {
 			continue
 		}
-		result, err := r.create(ctx, transitionEvent(vm, c, eventType, r.instance), at, now)
-		if result != "" {
-			transitionEventsTotal.WithLabelValues(result).Inc()
+		ev := transitionEvent(vm, c, eventType, r.instance)
+		if r.known.has(types.NamespacedName{Namespace: ev.Namespace, Name: ev.Name}) {
+			continue
 		}
-		if err != nil {
-			return fmt.Errorf("recording the %s=%s transition Event: %w", c.Type, c.Status, err)
-		}
-		if result == "created" {
-			logCondition(incidentLog, vm, c, eventType)
-		}
+		out = append(out, plannedEvent{
+			ev: ev, at: c.LastTransitionTime.Time,
+			what:    fmt.Sprintf("the %s=%s transition Event", c.Type, c.Status),
+			created: func() { logCondition(incidentLog, vm, c, eventType) },
+		})
+	}
+	return append(out, r.planRemediation(vm, now)...)
+}
+
+// record creates a planned Event unless it is known to exist, and counts
+// how it went.
+func (r *eventRecorder) record(ctx context.Context, p plannedEvent, now time.Time) error {
+	result, err := r.create(ctx, p.ev, p.at, now)
+	if result != "" && p.ev.Action == EventAction {
+		transitionEventsTotal.WithLabelValues(result).Inc()
+	}
+	if err != nil {
+		return fmt.Errorf("recording %s: %w", p.what, err)
+	}
+	if result == "created" && p.created != nil {
+		p.created()
 	}
 	return nil
 }

@@ -73,7 +73,7 @@ type VirtualMachineReconciler struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 
-	events *eventRecorder
+	events *eventWriter
 	counts *conditionCounter
 }
 
@@ -110,7 +110,10 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	if r.ReportingInstance == "" {
 		return errors.New("ReportingInstance is required: it names this replica in Events")
 	}
-	r.events = newEventRecorder(r.Client, r.APIReader, r.ReportingInstance, r.EventRepairWindow)
+	r.events = newEventWriter(newEventRecorder(r.Client, r.APIReader, r.ReportingInstance, r.EventRepairWindow), r.now, eventWriterWorkers)
+	if err := mgr.Add(r.events); err != nil {
+		return fmt.Errorf("adding the Event writer: %w", err)
+	}
 	r.counts = newConditionCounter()
 	leaseAgeCollector.src.Store(&leaseSource{reader: mgr.GetCache(), namespace: r.AgentNamespace, now: r.now})
 
@@ -207,14 +210,10 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	r.counts.set(req.NamespacedName, after)
 
 	// After the status: an Event is only ever recorded for a transition
-	// that is persisted, and a crash before this line is repaired by the
-	// next reconcile (events.go).
-	if err := r.events.ensure(ctx, vm, after, now); err != nil {
-		return ctrl.Result{}, r.failed("events", err)
-	}
-	if err := r.events.ensureRemediation(ctx, vm, now); err != nil {
-		return ctrl.Result{}, r.failed("events", err)
-	}
+	// that is persisted, and a crash before the writer has it is repaired
+	// by the next reconcile (events.go). The writer creates the Events off
+	// this worker (events_writer.go).
+	r.events.submit(vm, after)
 	return ctrl.Result{RequeueAfter: sooner(requeueAfter(f, now), rem.recheck, now)}, nil
 }
 

@@ -1,13 +1,13 @@
 package controllers
 
 import (
-	"context"
 	"fmt"
 	"strconv"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
 )
@@ -29,27 +29,31 @@ const (
 	LabelRemediationAttempt = "vmevents.dev/remediation-attempt"
 )
 
-// ensureRemediation creates the Events of the attempts in vm's (persisted)
-// status.remediation that happened within the repair window.
-func (r *eventRecorder) ensureRemediation(ctx context.Context, vm *vmv1.VirtualMachine, now time.Time) error {
+// planRemediation lists the Events of the attempts in vm's (persisted)
+// status.remediation that happened within the repair window and are not
+// known to exist.
+func (r *eventRecorder) planRemediation(vm *vmv1.VirtualMachine, now time.Time) []plannedEvent {
 	if vm.Status.Remediation == nil {
 		return nil
 	}
+	var out []plannedEvent
 	for _, a := range vm.Status.Remediation.Attempts {
 		for _, e := range attemptEvents(vm, a) {
 			if now.Sub(e.at) > r.window {
 				continue
 			}
-			result, err := r.create(ctx, vmEvent(vm, e, r.instance), e.at, now)
-			if err != nil {
-				return fmt.Errorf("recording the %s Event of remediation attempt %d: %w", e.reason, a.ID, err)
+			ev := vmEvent(vm, e, r.instance)
+			if r.known.has(types.NamespacedName{Namespace: ev.Namespace, Name: ev.Name}) {
+				continue
 			}
-			if result == "created" {
-				logRemediation(incidentLog, vm, a, e)
-			}
+			out = append(out, plannedEvent{
+				ev: ev, at: e.at,
+				what:    fmt.Sprintf("the %s Event of remediation attempt %d", e.reason, a.ID),
+				created: func() { logRemediation(incidentLog, vm, a, e) },
+			})
 		}
 	}
-	return nil
+	return out
 }
 
 // attemptEvents are the Events that tell attempt a so far.
