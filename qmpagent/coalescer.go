@@ -2,6 +2,7 @@ package qmpagent
 
 import (
 	"context"
+	"errors"
 	"sort"
 	"sync"
 	"time"
@@ -42,6 +43,10 @@ type Coalescer[K comparable, V any] struct {
 	// the lane of values not put with PutUrgent (UseGate).
 	gate    *WriteGate
 	routine Lane
+	// urgentPut is closed, and replaced, when an urgent value is put: it
+	// calls back the workers waiting at the gate with a routine value
+	// (preempt.go).
+	urgentPut chan struct{}
 	// lastWrites holds each key's last burstWrites write times, oldest first.
 	lastWrites map[K][burstWrites]time.Time
 	stats      CoalescerStats
@@ -69,6 +74,7 @@ func NewCoalescer[K comparable, V any](name string, minInterval time.Duration, w
 		lastWrites:  map[K][burstWrites]time.Time{},
 		inflight:    map[K]bool{},
 		forgotten:   map[K]bool{},
+		urgentPut:   make(chan struct{}),
 	}
 }
 
@@ -85,17 +91,23 @@ func (c *Coalescer[K, V]) laneOf(urgent bool) Lane {
 	return c.routine
 }
 
-// gatedWrite is one write, through the gate if there is one.
-func (c *Coalescer[K, V]) gatedWrite(ctx context.Context, key K, v V, urgent bool) error {
+// gatedWrite is one write, through the gate if there is one. preempt, for
+// a routine value, ends its wait at the gate (errPreempted).
+func (c *Coalescer[K, V]) gatedWrite(ctx context.Context, key K, v V, urgent bool, preempt <-chan struct{}) error {
 	if c.gate == nil {
 		return c.write(ctx, key, v)
 	}
 	lane := c.laneOf(urgent)
-	if err := c.gate.Enter(ctx, lane); err != nil {
-		return err // stopping: the value stays pending for the flush
+	if err := c.enter(ctx, lane, preempt); err != nil {
+		return err // stopping or preempted: the value goes back to pending
 	}
 	defer c.gate.Leave(lane)
-	return c.write(ctx, key, v)
+	start := time.Now()
+	err := c.write(ctx, key, v)
+	if ctx.Err() == nil {
+		c.gate.Observe(time.Since(start))
+	}
+	return err
 }
 
 // burstWrites is how many writes of a key may follow each other at once. Two
@@ -151,6 +163,7 @@ func (c *Coalescer[K, V]) put(key K, v V, urgent bool, delay time.Duration) {
 	c.pending[key] = v
 	if urgent {
 		c.urgent[key] = true
+		c.callBackLocked()
 	}
 	c.stats.Puts++
 	c.addLocked(key, priorityqueue.AddOpts{After: max(delay, c.waitLocked(key))})
@@ -277,12 +290,17 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 	if ok {
 		c.inflight[key] = true
 	}
+	preempt := c.urgentPut
 	c.mu.Unlock()
 	if !ok {
 		return true // already written by an earlier wake-up
 	}
 
-	err := c.gatedWrite(ctx, key, v, urgent)
+	err := c.gatedWrite(ctx, key, v, urgent, preempt)
+	if errors.Is(err, errPreempted) {
+		c.putBack(key, v)
+		return true
+	}
 	c.mu.Lock()
 	delete(c.inflight, key)
 	dropped := c.forgotten[key]

@@ -23,6 +23,9 @@ type WriteGate struct {
 	// waiting holds the writes waiting for a place, by lane, oldest
 	// first; a waiter's channel is closed when it gets one.
 	waiting [lanes][]chan struct{}
+	// routine bounds the routine lanes' writes in flight together; it
+	// follows the apiserver's answer times (writegate_adapt.go).
+	routine routineBound
 }
 
 // Lane is how soon a write must go when the apiserver cannot take every
@@ -67,13 +70,17 @@ func NewWriteGate(limit, counters int) *WriteGate {
 		g.caps[lane] = g.limit
 	}
 	g.caps[LaneCounters] = min(max(1, counters), g.limit)
+	g.routine = newRoutineBound(g.limit)
 	return g
 }
 
 // roomLocked says whether a write of lane may go in flight now; g.mu is
 // held.
 func (g *WriteGate) roomLocked(lane Lane) bool {
-	return g.inflight < g.limit && g.in[lane] < g.caps[lane]
+	if g.inflight >= g.limit || g.in[lane] >= g.caps[lane] {
+		return false
+	}
+	return lane == LaneUrgent || g.in[LaneEvents]+g.in[LaneCounters] < g.routine.places()
 }
 
 // takeLocked puts a write of lane in flight; g.mu is held.
@@ -133,6 +140,12 @@ func (g *WriteGate) Leave(lane Lane) {
 func (g *WriteGate) leaveLocked(lane Lane) {
 	g.inflight--
 	g.in[lane]--
+	g.grantLocked()
+}
+
+// grantLocked hands what room there is to the waiting writes, highest lane
+// first; g.mu is held.
+func (g *WriteGate) grantLocked() {
 	for l := LaneUrgent; l >= LaneCounters; l-- {
 		for len(g.waiting[l]) > 0 && g.roomLocked(l) {
 			g.takeLocked(l)
