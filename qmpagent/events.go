@@ -154,6 +154,10 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 		s = &series{regarding: regarding, first: occ, name: eventName(regarding, key, occ.Time), suppressed: suppressed}
 		e.series[key] = s
 	}
+	// A fault again in a series written less than RepeatWindow ago only
+	// moves its count: like a repeat in the status facts (model.Urgent),
+	// it waits with the Normal Events when the apiserver cannot keep up.
+	repeat := ok && s.created && !occ.Time.Before(s.last) && occ.Time.Sub(s.last) <= model.RepeatWindow
 	s.count += max(1, occ.Repeat)
 	if occ.Time.After(s.last) {
 		s.last = occ.Time
@@ -163,7 +167,7 @@ func (e *Events) Publish(regarding corev1.ObjectReference, occ model.Occurrence)
 	if e.spool != nil {
 		e.spool.keep(key, snap, false) // write-ahead: on disk before any write carries it
 	}
-	if occ.Warning {
+	if occ.Warning && !repeat {
 		// A fault's Event goes ahead of Normal ones when the apiserver
 		// cannot keep up (Coalescer's lanes).
 		e.writer.PutUrgent(key, snap)

@@ -63,3 +63,48 @@ func seriesKeyOf(e *Events, s *series) string {
 	}
 	return ""
 }
+
+// A fault's Event is urgent, unless it only moves the count of a series
+// written less than model.RepeatWindow before; a Normal Event never is.
+func TestEventsFaultRepeatsAreRoutine(t *testing.T) {
+	vm := corev1.ObjectReference{Namespace: "default", Name: "web-1", UID: "u1"}
+	t0 := time.Unix(1700000000, 0)
+	fault := func(at time.Time) model.Occurrence {
+		return model.Occurrence{Time: at, Action: "WATCHDOG", Reason: "Watchdog", Warning: true, Series: "none"}
+	}
+	urgent := func(e *Events) bool {
+		e.writer.mu.Lock()
+		defer e.writer.mu.Unlock()
+		for _, u := range e.writer.urgent {
+			if u {
+				return true
+			}
+		}
+		return false
+	}
+	for _, tc := range []struct {
+		name    string
+		written bool          // the first Event is written before the second occurrence
+		after   time.Duration // the second occurrence, after the first
+		want    bool
+	}{
+		{name: "a repeat within the window", written: true, after: 10 * time.Second, want: false},
+		{name: "a repeat before the first is written stays urgent", written: false, after: 10 * time.Second, want: true},
+		{name: "the same fault after the window", written: true, after: model.RepeatWindow + time.Second, want: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := NewEvents(nil, "node-1") // not run: nothing is written
+			e.Publish(vm, fault(t0))
+			if !urgent(e) {
+				t.Fatal("a fault's first Event is not urgent")
+			}
+			if tc.written {
+				markWritten(e)
+			}
+			e.Publish(vm, fault(t0.Add(tc.after)))
+			if got := urgent(e); got != tc.want {
+				t.Fatalf("urgent %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
