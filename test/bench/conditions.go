@@ -49,11 +49,41 @@ type condState struct {
 // showed True with a transition before the fault's second: it was already
 // True for an earlier fault (of the normal mix), so no flip can be timed.
 type probe struct {
-	vm      int
-	event   string
-	ts      time.Time
-	seen    time.Time
-	spoiled bool
+	vm    int
+	event string
+	ts    time.Time
+	// factSeen is when the watch first saw the fault itself in the VM's
+	// status (lastPanic, lastWatchdog, blockErrors): the agent's part.
+	factSeen time.Time
+	seen     time.Time
+	spoiled  bool
+}
+
+// onFacts notes, for VM i's pending probes, when its status first shows
+// the fault; the caller holds t.mu.
+func (t *tracker) onFacts(i int, st *vmv1.VirtualMachineStatus, now time.Time) {
+	for _, k := range probeKinds {
+		p := t.pendProbe[tkey{i, k.event}]
+		if p == nil || !p.factSeen.IsZero() {
+			continue
+		}
+		// QEMU's timestamps have microseconds; the status keeps them.
+		shows := func(at metav1.MicroTime) bool { return !at.Time.Before(p.ts.Truncate(time.Microsecond)) }
+		seen := false
+		switch k.event {
+		case "GUEST_PANICKED":
+			seen = st.LastPanic != nil && shows(st.LastPanic.Time)
+		case "WATCHDOG":
+			seen = st.LastWatchdog != nil && shows(st.LastWatchdog.Time)
+		case "BLOCK_IO_ERROR":
+			for _, b := range st.BlockErrors {
+				seen = seen || (b.LastTime != nil && shows(*b.LastTime))
+			}
+		}
+		if seen {
+			p.factSeen = now
+		}
+	}
 }
 
 // onConditions records the fault conditions of VM i; the caller holds t.mu.
@@ -207,14 +237,21 @@ func (b *bench) clearProbes(ctx context.Context) {
 // probeStats are a phase's probes: fault to condition True, all and by
 // condition, and how many never flipped or could not be timed.
 type probeStats struct {
-	all            latencies
-	byCond         map[string]latencies
+	all    latencies
+	byCond map[string]latencies
+	// facts and control split all, where the fault was seen in status:
+	// the agent's part and the controller's.
+	facts, control latencies
 	unseen, spoilt int
 }
 
 func probeLatency(ps []*probe, keep func(*probe) bool, from func(*probe) time.Time) probeStats {
 	s := probeStats{byCond: map[string]latencies{}}
 	for _, p := range ps {
+		if !p.spoiled && !p.seen.IsZero() && !p.factSeen.IsZero() {
+			s.facts = append(s.facts, p.factSeen.Sub(from(p)))
+			s.control = append(s.control, p.seen.Sub(p.factSeen))
+		}
 		if keep != nil && !keep(p) {
 			continue
 		}
@@ -242,7 +279,9 @@ func (s probeStats) rows(label string) [][]string {
 	for _, k := range probeKinds {
 		out = append(out, []string{fmt.Sprintf("... %s (action %s) to `%s`", k.event, k.action, k.cond), s.byCond[k.cond].String()})
 	}
-	return out
+	return append(out,
+		[]string{"... the agent's part: to the fault in the VM's status (`lastPanic`, `lastWatchdog`, `blockErrors`)", s.facts.String()},
+		[]string{"... the controller's part: from there to the condition True", s.control.String()})
 }
 
 // goalMet: every probe flipped and the p99 is within limit.

@@ -391,8 +391,10 @@ type snapshot struct {
 	at    time.Time
 	agent metrics
 	api   metrics
-	proc  procSample
-	lg    wire.Stats
+	// ctrl is the controller's, empty when it could not be read.
+	ctrl metrics
+	proc procSample
+	lg   wire.Stats
 }
 
 func (b *bench) snap(ctx context.Context) snapshot {
@@ -405,6 +407,9 @@ func (b *bench) snap(ctx context.Context) snapshot {
 	if s.api, err = scrapeAPIServer(ctx, b.kc); err != nil {
 		logf("scraping the apiserver: %v", err)
 		s.api = metrics{}
+	}
+	if s.ctrl, err = scrapeHTTP(b.ctrlM); err != nil {
+		s.ctrl = metrics{}
 	}
 	if pid := b.agentS.pidNow(); pid != 0 {
 		s.proc, _ = readProc(pid)
@@ -463,8 +468,11 @@ func sumMap(m map[string]float64, keep func(string) bool) float64 {
 // those of fault events apart, and how many never showed.
 type latencyStats struct {
 	ev, st, evFault, stFault latencies
-	evUnseen, stUnseen       int
-	evUnseenFault            int
+	// evFaultFirst are the fault events that repeat no fault of theirs
+	// (sentEv.repeat): the ones whose Event the agent writes first.
+	evFaultFirst       latencies
+	evUnseen, stUnseen int
+	evUnseenFault      int
 }
 
 func latencyOf(events []*sentEv, keep func(*sentEv) bool) latencyStats {
@@ -483,6 +491,9 @@ func latencyOf(events []*sentEv, keep func(*sentEv) bool) latencyStats {
 			l.ev = append(l.ev, d)
 			if faults[e.name] {
 				l.evFault = append(l.evFault, d)
+				if !e.repeat {
+					l.evFaultFirst = append(l.evFaultFirst, d)
+				}
 			}
 		}
 		if e.stSeen.IsZero() {

@@ -38,10 +38,14 @@ type tkey struct {
 // bench saw it in the API: as a Kubernetes Event (its series count and last
 // observed time covering it) and in the VM's status (eventCounts).
 type sentEv struct {
-	vm     int
-	name   string
-	ts     time.Time // QEMU's timestamp
-	k      int64     // its rank among its VM's events of this name in this phase
+	vm   int
+	name string
+	ts   time.Time // QEMU's timestamp
+	k    int64     // its rank among its VM's events of this name in this phase
+	// repeat: the VM's previous event of this name was sent less than
+	// model.RepeatWindow before (the agent writes a fault's repeat with the
+	// Normal Events).
+	repeat bool
 	evSeen time.Time
 	stSeen time.Time
 }
@@ -64,6 +68,8 @@ type tracker struct {
 	// the current phase
 	evBase, stBase map[tkey]int64
 	sentN          map[tkey]int64
+	// lastSent is the QEMU timestamp of each VM's last event of a name.
+	lastSent       map[tkey]time.Time
 	pendEv, pendSt map[tkey][]*sentEv
 	phase          []*sentEv
 	exclude        map[int]bool
@@ -90,6 +96,7 @@ func newTracker() *tracker {
 		stCounts: map[tkey]int64{}, vmConnected: map[int]bool{}, vmResyncs: map[int]int64{},
 		conditioned: map[string]bool{}, rv: map[string]string{}, stormVM: -1,
 		conds: map[int]map[string]condState{}, pendProbe: map[tkey]*probe{}, probed: map[int]bool{},
+		lastSent: map[tkey]time.Time{},
 	}
 	for _, n := range mixNames {
 		t.reasonToName[model.ReasonFor(n)] = n
@@ -191,6 +198,7 @@ func (t *tracker) onVM(vm *vmv1.VirtualMachine, now time.Time) {
 		t.stormVMWrites++
 	}
 	t.rv["vm/"+vm.Name] = vm.ResourceVersion
+	t.onFacts(i, &vm.Status, now)
 	t.onConditions(i, vm.Status.Conditions, now)
 	t.vmConnected[i] = vm.Status.Monitor != nil && vm.Status.Monitor.State == vmv1.MonitorConnected
 	if vm.Status.Delivery != nil {
@@ -214,7 +222,9 @@ func (t *tracker) sent(vm int, name string, ts, now time.Time) {
 	}
 	k := tkey{vm, name}
 	t.sentN[k]++
-	s := &sentEv{vm: vm, name: name, ts: ts, k: t.sentN[k]}
+	prev, seen := t.lastSent[k]
+	t.lastSent[k] = ts
+	s := &sentEv{vm: vm, name: name, ts: ts, k: t.sentN[k], repeat: seen && ts.Sub(prev) <= model.RepeatWindow}
 	t.phase = append(t.phase, s)
 	t.pendEv[k] = append(t.pendEv[k], s)
 	t.pendSt[k] = append(t.pendSt[k], s)
