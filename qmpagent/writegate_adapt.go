@@ -32,8 +32,10 @@ type routineBound struct {
 
 const (
 	// routineTarget is the answer time the routine lanes are kept to.
-	// An idle apiserver answers a write in a few milliseconds; at 100 ms
-	// the requests in flight are queueing for its CPU.
+	// An idle apiserver answers a write in a few milliseconds; past 50 ms
+	// the requests in flight are queueing for its CPU (docs/benchmarks.md,
+	// scenario 2: at 50 ms the pausing faults became conditions after
+	// p50 225 ms, at 100 ms after 254 ms to 540 ms).
 	routineTarget = 50 * time.Millisecond
 	// routineMin are the places the routine lanes keep however slow the
 	// apiserver answers, so that they always move.

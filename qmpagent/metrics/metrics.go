@@ -132,7 +132,7 @@ func init() {
 // window the agent keeps to the apiserver's answer times.
 var RoutineWritePlaces = prometheus.NewGauge(prometheus.GaugeOpts{
 	Name: "vmevents_agent_routine_write_places",
-	Help: "Places in flight the agent's routine writes (Normal Events, counter-only status) may hold now; it shrinks while the apiserver answers slower than 100 ms and grows back while it answers quickly. Fault Events and the status facts conditions depend on are never held back by it.",
+	Help: "Places in flight the agent's routine writes (Normal Events, counter-only status) may hold now; it shrinks while the apiserver answers slower than 50 ms and grows back while it answers quickly. Fault Events and the status facts conditions depend on are never held back by it.",
 })
 
 func init() { crmetrics.Registry.MustRegister(RoutineWritePlaces) }

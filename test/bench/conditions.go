@@ -326,3 +326,30 @@ func (b *bench) timeToLeader(ctx context.Context, since time.Time) func() string
 		return ms(took)
 	}
 }
+
+// logSlowProbes logs, to the bench's log only, each probe whose condition
+// took over limit: its fault's own Event, its fact in status and the
+// condition, each from the fault's QEMU timestamp, to tell which part was
+// slow.
+func logSlowProbes(ps []*probe, events []*sentEv, limit time.Duration) {
+	evSeen := map[tkey]time.Time{}
+	for _, e := range events {
+		if e.evSeen.IsZero() {
+			continue
+		}
+		evSeen[tkey{e.vm, e.name + e.ts.String()}] = e.evSeen
+	}
+	since := func(t, from time.Time) string {
+		if t.IsZero() {
+			return "never"
+		}
+		return ms(t.Sub(from))
+	}
+	for _, p := range ps {
+		if p.spoiled || (!p.seen.IsZero() && p.seen.Sub(p.ts) <= limit) {
+			continue
+		}
+		logf("slow probe: vm-%04d %s at %s: its Event %s, its fact in status %s, the condition %s", p.vm, p.event,
+			p.ts.Format("15:04:05.000000"), since(evSeen[tkey{p.vm, p.event + p.ts.String()}], p.ts), since(p.factSeen, p.ts), since(p.seen, p.ts))
+	}
+}

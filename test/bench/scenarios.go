@@ -172,6 +172,7 @@ func (b *bench) scenario2(ctx context.Context) error {
 	res := b.tr.result()
 	lat := latencyOf(res.events, nil)
 	cond := probeLatency(res.probes, nil, faultTime)
+	logSlowProbes(res.probes, res.events, time.Second)
 	sent := float64(len(res.events))
 	reqs := apiRequests(a, c)
 	aw := agentWrites(a, c)
