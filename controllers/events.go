@@ -269,18 +269,6 @@ type plannedEvent struct {
 	created func()
 }
 
-// ensure creates the Events for the transitions in conds (as persisted on
-// vm, status.remediation too) that happened within the repair window and
-// may not have one yet.
-func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, conds []metav1.Condition, now time.Time) error {
-	for _, p := range r.plan(vm, conds, now) {
-		if err := r.record(ctx, p, now); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // plan lists the Events the transitions in conds (as persisted on vm,
 // status.remediation too) deserve that happened within the repair window
 // and are not known to exist.

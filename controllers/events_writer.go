@@ -38,7 +38,8 @@ type eventWriter struct {
 	// pending are the planned Events of each VM not yet created, oldest
 	// first.
 	pending map[types.NamespacedName][]plannedEvent
-	// busy counts the VMs whose Events a worker is creating.
+	// busy counts the VMs whose Events a worker is creating: with pending
+	// and the queue, it tells when the writer is idle.
 	busy int
 }
 
@@ -57,10 +58,10 @@ func newEventWriter(rec *eventRecorder, now func() time.Time, workers int) *even
 	}
 }
 
-// submit plans the Events of vm as persisted (conds its owned conditions)
-// and queues those not already pending.
-func (w *eventWriter) submit(vm *vmv1.VirtualMachine, conds []metav1.Condition) {
-	planned := w.rec.plan(vm, conds, w.now())
+// submit plans the Events of vm as persisted at now (conds its owned
+// conditions) and queues those not already pending.
+func (w *eventWriter) submit(vm *vmv1.VirtualMachine, conds []metav1.Condition, now time.Time) {
+	planned := w.rec.plan(vm, conds, now)
 	if len(planned) == 0 {
 		return
 	}

@@ -56,7 +56,7 @@ func TestEventWriter(t *testing.T) {
 			defer func() { cancel(); <-done }()
 
 			vm, conds := recorderVM()
-			w.submit(vm, conds)
+			w.submit(vm, conds, t0)
 			poll.Until(t, "the writer is done with the VM", func() bool { return writerIdle(w) })
 			mu.Lock()
 			defer mu.Unlock()
@@ -73,12 +73,12 @@ func TestEventWriterTellsEveryFlip(t *testing.T) {
 	api := newFakeAPI(t0)
 	w := newEventWriter(newEventRecorder(api, api, "pod-1", 15*time.Minute), func() time.Time { return t0 }, 1)
 	vm, conds := recorderVM()
-	w.submit(vm, conds) // GuestPanicked True, Ready False
+	w.submit(vm, conds, t0) // GuestPanicked True, Ready False
 	recovered := append([]metav1.Condition(nil), conds...)
 	recovered[0] = metav1.Condition{Type: panics, Status: "False", Reason: vmv1.ReasonRecovered, LastTransitionTime: metav1.NewTime(t0)}
 	recovered[1] = metav1.Condition{Type: ready, Status: "True", Reason: vmv1.ReasonReady, LastTransitionTime: metav1.NewTime(t0)}
-	w.submit(vm, recovered)
-	w.submit(vm, recovered) // the same state again plans nothing new
+	w.submit(vm, recovered, t0)
+	w.submit(vm, recovered, t0) // the same state again plans nothing new
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})

@@ -213,7 +213,7 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	// that is persisted, and a crash before the writer has it is repaired
 	// by the next reconcile (events.go). The writer creates the Events off
 	// this worker (events_writer.go).
-	r.events.submit(vm, after)
+	r.events.submit(vm, after, now)
 	return ctrl.Result{RequeueAfter: sooner(requeueAfter(f, now), rem.recheck, now)}, nil
 }
 

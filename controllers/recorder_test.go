@@ -36,6 +36,16 @@ func TestEventRecorderEnsure(t *testing.T) {
 	}
 }
 
+// ensure plans and records at once what a reconcile hands the writer.
+func (r *eventRecorder) ensure(ctx context.Context, vm *vmv1.VirtualMachine, conds []metav1.Condition, now time.Time) error {
+	for _, p := range r.plan(vm, conds, now) {
+		if err := r.record(ctx, p, now); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // recorderVM is a VM whose persisted conditions deserve two Events.
 func recorderVM() (*vmv1.VirtualMachine, []metav1.Condition) {
 	vm := &vmv1.VirtualMachine{ObjectMeta: metav1.ObjectMeta{Name: "db-1", Namespace: "ns", UID: "uid-1"}, Status: running()}

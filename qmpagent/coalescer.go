@@ -91,14 +91,15 @@ func (c *Coalescer[K, V]) laneOf(urgent bool) Lane {
 	return c.routine
 }
 
-// gatedWrite is one write, through the gate if there is one. preempt, for
-// a routine value, ends its wait at the gate (errPreempted).
+// gatedWrite is one write, through the gate if there is one. preempt ends
+// its wait at the gate (ErrCalledBack); nil for an urgent value, which
+// nothing calls back.
 func (c *Coalescer[K, V]) gatedWrite(ctx context.Context, key K, v V, urgent bool, preempt <-chan struct{}) error {
 	if c.gate == nil {
 		return c.write(ctx, key, v)
 	}
 	lane := c.laneOf(urgent)
-	if err := c.enter(ctx, lane, preempt); err != nil {
+	if err := c.gate.EnterUnless(ctx, lane, preempt); err != nil {
 		return err // stopping or preempted: the value goes back to pending
 	}
 	defer c.gate.Leave(lane)
@@ -290,14 +291,17 @@ func (c *Coalescer[K, V]) next(ctx context.Context) bool {
 	if ok {
 		c.inflight[key] = true
 	}
-	preempt := c.urgentPut
+	var preempt chan struct{}
+	if !urgent {
+		preempt = c.urgentPut
+	}
 	c.mu.Unlock()
 	if !ok {
 		return true // already written by an earlier wake-up
 	}
 
 	err := c.gatedWrite(ctx, key, v, urgent, preempt)
-	if errors.Is(err, errPreempted) {
+	if errors.Is(err, ErrCalledBack) {
 		c.putBack(key, v)
 		return true
 	}

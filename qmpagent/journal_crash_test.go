@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"sync"
 	"time"
@@ -126,11 +127,7 @@ func (s *stuckWrites) kill() { s.mu.Lock(); close(s.dead); s.mu.Unlock() }
 func (s *stuckWrites) stuckOnes() map[string]int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := map[string]int{}
-	for k, n := range s.stuck {
-		out[k] = n
-	}
-	return out
+	return maps.Clone(s.stuck)
 }
 
 // do makes one write of kind.

@@ -1,9 +1,6 @@
 package qmpagent
 
 import (
-	"context"
-	"errors"
-
 	"sigs.k8s.io/controller-runtime/pkg/controller/priorityqueue"
 )
 
@@ -19,10 +16,6 @@ import (
 // routine value: each puts its value back, unwritten and uncounted, and
 // takes the next key, which is the urgent one.
 
-// errPreempted is a routine write called back from the gate before it went
-// in flight.
-var errPreempted = errors.New("preempted by an urgent write")
-
 // callBackLocked tells the workers waiting at the gate with a routine value
 // to make way; c.mu is held.
 func (c *Coalescer[K, V]) callBackLocked() {
@@ -31,28 +24,6 @@ func (c *Coalescer[K, V]) callBackLocked() {
 	}
 	close(c.urgentPut)
 	c.urgentPut = make(chan struct{})
-}
-
-// enter waits at the gate for a place in lane; for a routine lane, until
-// preempt is closed too (errPreempted).
-func (c *Coalescer[K, V]) enter(ctx context.Context, lane Lane, preempt <-chan struct{}) error {
-	if lane == LaneUrgent || preempt == nil {
-		return c.gate.Enter(ctx, lane)
-	}
-	waitCtx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	go func() {
-		select {
-		case <-preempt:
-			cancel(errPreempted)
-		case <-waitCtx.Done():
-		}
-	}()
-	err := c.gate.Enter(waitCtx, lane)
-	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(waitCtx), errPreempted) {
-		return errPreempted
-	}
-	return err
 }
 
 // putBack returns a preempted value to pending, unless a newer one came

@@ -2,8 +2,13 @@ package qmpagent
 
 import (
 	"context"
+	"errors"
 	"sync"
 )
+
+// ErrCalledBack is a wait at the gate ended by its call-back channel
+// (EnterUnless).
+var ErrCalledBack = errors.New("called back before a place was free")
 
 // WriteGate bounds how many of the agent's API writes are in flight at
 // once, across its writers (status and Events), and hands a place that
@@ -93,6 +98,12 @@ func (g *WriteGate) takeLocked(lane Lane) {
 // taking nothing, when ctx ends first. Every Enter that returns nil is
 // paired with a Leave.
 func (g *WriteGate) Enter(ctx context.Context, lane Lane) error {
+	return g.EnterUnless(ctx, lane, nil)
+}
+
+// EnterUnless is Enter that also gives up, with ErrCalledBack, when
+// callBack is closed first (a nil callBack never is).
+func (g *WriteGate) EnterUnless(ctx context.Context, lane Lane, callBack <-chan struct{}) error {
 	lane = min(max(lane, LaneCounters), LaneUrgent)
 	g.mu.Lock()
 	// A write waits behind every waiting write of its lane and above.
@@ -109,22 +120,26 @@ func (g *WriteGate) Enter(ctx context.Context, lane Lane) error {
 	g.waiting[lane] = append(g.waiting[lane], granted)
 	g.mu.Unlock()
 
+	var gaveUp error
 	select {
 	case <-granted:
 		return nil
 	case <-ctx.Done():
+		gaveUp = ctx.Err()
+	case <-callBack:
+		gaveUp = ErrCalledBack
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for i, ch := range g.waiting[lane] {
 		if ch == granted {
 			g.waiting[lane] = append(g.waiting[lane][:i], g.waiting[lane][i+1:]...)
-			return ctx.Err()
+			return gaveUp
 		}
 	}
-	// Granted as ctx ended: pass the place on.
+	// Granted as it gave up: pass the place on.
 	g.leaveLocked(lane)
-	return ctx.Err()
+	return gaveUp
 }
 
 // Leave gives back the place an Enter of lane took.

@@ -18,6 +18,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -225,11 +226,7 @@ func openFile(p string, flags int) (*os.File, error) {
 func (j *Journal) Live() map[string][]byte {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	out := make(map[string][]byte, len(j.live))
-	for k, v := range j.live {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(j.live)
 }
 
 // Len is the number of live keys.

@@ -332,12 +332,16 @@ func (b *bench) timeToLeader(ctx context.Context, since time.Time) func() string
 // condition, each from the fault's QEMU timestamp, to tell which part was
 // slow.
 func logSlowProbes(ps []*probe, events []*sentEv, limit time.Duration) {
-	evSeen := map[tkey]time.Time{}
+	// A probe's fault is one of the events sent: the same VM, name and
+	// QEMU timestamp.
+	type sentKey struct {
+		vm   int
+		name string
+		ts   int64
+	}
+	evSeen := map[sentKey]time.Time{}
 	for _, e := range events {
-		if e.evSeen.IsZero() {
-			continue
-		}
-		evSeen[tkey{e.vm, e.name + e.ts.String()}] = e.evSeen
+		evSeen[sentKey{e.vm, e.name, e.ts.UnixMicro()}] = e.evSeen
 	}
 	since := func(t, from time.Time) string {
 		if t.IsZero() {
@@ -350,6 +354,6 @@ func logSlowProbes(ps []*probe, events []*sentEv, limit time.Duration) {
 			continue
 		}
 		logf("slow probe: vm-%04d %s at %s: its Event %s, its fact in status %s, the condition %s", p.vm, p.event,
-			p.ts.Format("15:04:05.000000"), since(evSeen[tkey{p.vm, p.event + p.ts.String()}], p.ts), since(p.factSeen, p.ts), since(p.seen, p.ts))
+			p.ts.Format("15:04:05.000000"), since(evSeen[sentKey{p.vm, p.event, p.ts.UnixMicro()}], p.ts), since(p.factSeen, p.ts), since(p.seen, p.ts))
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"maps"
 	"strconv"
 	"strings"
 	"sync"
@@ -364,11 +365,7 @@ func (t *tracker) connectedVMs(before map[int]int64) (connected, resynced int) {
 func (t *tracker) resyncs() map[int]int64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := map[int]int64{}
-	for k, v := range t.vmResyncs {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(t.vmResyncs)
 }
 
 func (t *tracker) conditionedCount() int {
