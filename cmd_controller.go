@@ -9,6 +9,7 @@ import (
 	"os"
 	"time"
 
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -68,6 +69,12 @@ func runController(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	gracePeriod := 10 * time.Second
+	var lock resourcelock.Interface
+	if *leaderElect {
+		if lock, err = leaderLock(cfg, *leaderNS); err != nil {
+			return err
+		}
+	}
 	mgr, err := ctrl.NewManager(cfg, ctrl.Options{
 		Scheme:                  scheme.New(),
 		Cache:                   controllers.CacheOptions(*agentNS),
@@ -75,8 +82,10 @@ func runController(args []string, stdout, stderr io.Writer) error {
 		HealthProbeBindAddress:  common.probeAddr,
 		PprofBindAddress:        common.pprofAddr,
 		LeaderElection:          *leaderElect,
-		LeaderElectionID:        "vmevents-controller",
+		LeaderElectionID:        leaderElectionID,
 		LeaderElectionNamespace: *leaderNS,
+		// The Lease under the pod's name: see leaderIdentity.
+		LeaderElectionResourceLockInterface: lock,
 		// Hand leadership over at once on a clean shutdown instead of
 		// making the next replica wait for the lease to expire. Safe: the
 		// process exits right after the manager stops.

@@ -2,6 +2,7 @@ package controllers
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"time"
 
@@ -33,6 +34,8 @@ type eventWriter struct {
 	now     func() time.Time
 	workers int
 	queue   workqueue.TypedRateLimitingInterface[types.NamespacedName]
+	// pacer holds the workers back while the API server answers slowly.
+	pacer *eventPacer
 
 	mu sync.Mutex
 	// pending are the planned Events of each VM not yet created, oldest
@@ -55,6 +58,7 @@ func newEventWriter(rec *eventRecorder, now func() time.Time, workers int) *even
 			workqueue.DefaultTypedControllerRateLimiter[types.NamespacedName](),
 			workqueue.TypedRateLimitingQueueConfig[types.NamespacedName]{Name: "transition_events"}),
 		pending: map[types.NamespacedName][]plannedEvent{},
+		pacer:   newEventPacer(workers),
 	}
 }
 
@@ -101,7 +105,7 @@ func (w *eventWriter) Start(ctx context.Context) error {
 			}
 		}()
 	}
-	<-ctx.Done()
+	w.pacer.stopWhen(ctx)
 	w.queue.ShutDown()
 	wg.Wait()
 	return nil
@@ -127,9 +131,12 @@ func (w *eventWriter) next(ctx context.Context) bool {
 	}()
 
 	for i, p := range todo {
-		err := w.rec.record(ctx, p, w.now())
+		err := w.create(ctx, p)
 		switch {
 		case err == nil:
+		case errors.Is(err, errWriterStopped):
+			// Left for the next leader's repair, as a crash leaves them.
+			return false
 		case refused(err):
 			// Asking again would be refused again.
 			reconcileErrorsTotal.WithLabelValues("events").Inc()
@@ -146,6 +153,20 @@ func (w *eventWriter) next(ctx context.Context) bool {
 	}
 	w.queue.Forget(key)
 	return true
+}
+
+// errWriterStopped is a create not made because the writer stops.
+var errWriterStopped = errors.New("the event writer stops")
+
+// create creates one planned Event when the pacer gives it a place.
+func (w *eventWriter) create(ctx context.Context, p plannedEvent) error {
+	if !w.pacer.enter() {
+		return errWriterStopped
+	}
+	start := time.Now()
+	err := w.rec.record(ctx, p, w.now())
+	w.pacer.leave(time.Since(start))
+	return err
 }
 
 // refused says whether the API server refused a write for what it is, not

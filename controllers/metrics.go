@@ -37,6 +37,11 @@ var (
 		Help: "Transition Event writes by result: created, already_exists (deduplicated), skipped, failed.",
 	}, []string{"result"})
 
+	transitionEventPlaces = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "vmevents_controller_transition_event_places",
+		Help: "Transition Event creates the controller keeps in flight now: fewer while the API server answers slowly (events_pace.go).",
+	})
+
 	reconcileErrorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "vmevents_reconcile_errors_total",
 		Help: "Reconcile errors by step: read (VM or Lease), apply (status), events.",
@@ -44,7 +49,7 @@ var (
 )
 
 func init() {
-	metrics.Registry.MustRegister(conditionsGauge, vmConditionGauge, transitionsTotal, transitionEventsTotal, reconcileErrorsTotal)
+	metrics.Registry.MustRegister(conditionsGauge, vmConditionGauge, transitionsTotal, transitionEventsTotal, transitionEventPlaces, reconcileErrorsTotal)
 }
 
 // remediationAttemptsTotal counts remediation attempts by their outcome.

@@ -188,7 +188,11 @@ func (r *VirtualMachineReconciler) Reconcile(ctx context.Context, req ctrl.Reque
 	if !conditionsEqual(before, after) || vm.Status.ObservedGeneration != vm.Generation || !remediationEqual(vm.Status.Remediation, rem.status) {
 		// One apply for conditions and remediation: a request is only ever
 		// made by an apply conditional on the version it was decided from.
+		start := time.Now()
 		err := r.Client.Status().Apply(ctx, newStatusApply(vm, after, rem.status), client.FieldOwner(FieldManager), client.ForceOwnership)
+		// The transition Events make way while the conditions' own writes
+		// are answered slowly (events_pace.go).
+		r.events.pacer.observe(time.Since(start))
 		switch {
 		case apierrors.IsConflict(err):
 			// Computed from a version that is no longer current: compute

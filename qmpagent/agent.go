@@ -87,6 +87,9 @@ type Agent struct {
 	started bool
 
 	factsMu sync.Mutex
+	// vmLocks orders each VM's updates from its facts to their Put
+	// (facts.go).
+	vmLocks keyLocks
 	facts   map[types.NamespacedName]model.Facts
 	// dropped counts, per VM, what the core left out of its status
 	// (facts.go), apart from its facts: a source may replace those whole.
@@ -216,12 +219,15 @@ func (a *Agent) Start(ctx context.Context) error {
 }
 
 // statusWorkers is how many status writes may be under way at once,
-// waiting at the agent's WriteGate or in flight. The gate, not this number,
-// decides who is served when the apiserver cannot keep up: urgent facts
-// and fault Events first, counters and Normal Events with what is left. A
-// status apply costs the apiserver more than an Event, and a VM's status
-// coalesces while it waits: half the Event writers.
-const statusWorkers = 16
+// waiting at the agent's WriteGate or in flight: as many as the gate has
+// places. The gate, not this number, decides who is served when the
+// apiserver cannot keep up: urgent facts and fault Events first, counters
+// and Normal Events with what is left. With fewer workers than places, the
+// workers were the bound: at the start of a load that faults hundreds of
+// VMs at once, every worker waited on a slow apply and a panic's status
+// waited for a worker, not for the apiserver (docs/benchmarks.md,
+// scenario 2).
+const statusWorkers = writeConcurrency
 
 // NeedLeaderElection is false: every node's agent runs.
 func (a *Agent) NeedLeaderElection() bool { return false }

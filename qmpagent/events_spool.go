@@ -16,8 +16,12 @@ type seriesSpool struct {
 	// onError is told what the spool could not keep.
 	onError func(error)
 
-	// mu orders the saves and deletes of a series against the news that a
-	// write succeeded, so a stale save never follows a delete.
+	// keys orders the saves and deletes of a series against the news that
+	// a write succeeded, so a stale save never follows a delete. Per
+	// series, not one lock for all: a save waits for the file, and saves
+	// of different series are then written together (group commit).
+	keys keyLocks
+	// mu guards marks only; it is never held across the file.
 	mu    sync.Mutex
 	marks map[string]spoolMark
 }
@@ -54,9 +58,10 @@ func (ss *seriesSpool) load() (map[string]seriesSnapshot, []error) {
 // keep saves snap unless the spool (synced, if sync is asked) or the
 // apiserver already has its count.
 func (ss *seriesSpool) keep(key string, snap seriesSnapshot, sync bool) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	m := ss.marks[key]
+	keyMu := ss.keys.of(key)
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	m, _ := ss.mark(key)
 	if m.name != snap.Name {
 		m = spoolMark{name: snap.Name} // a new series; the old one was all written
 	}
@@ -78,15 +83,31 @@ func (ss *seriesSpool) keep(key string, snap seriesSnapshot, sync bool) {
 	if sync {
 		m.synced = snap.Count
 	}
+	ss.setMark(key, m)
+}
+
+// mark is key's mark; the caller holds key's lock.
+func (ss *seriesSpool) mark(key string) (spoolMark, bool) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	m, ok := ss.marks[key]
+	return m, ok
+}
+
+// setMark sets key's mark; the caller holds key's lock.
+func (ss *seriesSpool) setMark(key string, m spoolMark) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
 	ss.marks[key] = m
 }
 
 // written records that the apiserver holds count for the series named name,
 // and drops it from the spool once that says no more than that.
 func (ss *seriesSpool) written(key, name string, count int64) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	m, ok := ss.marks[key]
+	keyMu := ss.keys.of(key)
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	m, ok := ss.mark(key)
 	switch {
 	case count == 0:
 		return // the series was forgotten meanwhile
@@ -108,16 +129,19 @@ func (ss *seriesSpool) written(key, name string, count int64) {
 		}
 		m.kept, m.synced = 0, 0
 	}
-	ss.marks[key] = m
+	ss.setMark(key, m)
 }
 
 // forget drops a series for good: its object is gone, or its window closed
 // with everything written.
 func (ss *seriesSpool) forget(key string) {
-	ss.mu.Lock()
-	defer ss.mu.Unlock()
-	if ss.marks[key].kept > 0 {
+	keyMu := ss.keys.of(key)
+	keyMu.Lock()
+	defer keyMu.Unlock()
+	if m, _ := ss.mark(key); m.kept > 0 {
 		_ = ss.spool.Delete(key)
 	}
+	ss.mu.Lock()
 	delete(ss.marks, key)
+	ss.mu.Unlock()
 }

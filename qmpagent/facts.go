@@ -17,7 +17,17 @@ import (
 
 // UpdateFacts implements source.Publisher.
 func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
+	// A VM's updates go one at a time from here to the Put, so that its
+	// snapshots are saved and put in the order they were made.
+	vmMu := a.vmLocks.of(key.String())
+	vmMu.Lock()
+	defer vmMu.Unlock()
 	f, urgent := a.updateFacts(key, update)
+	// Write-ahead: on disk before any write carries it. Outside factsMu,
+	// which every VM's update takes: a save waits for the file, and saves
+	// of different VMs are then written together (group commit) instead
+	// of one after the other with the agent's every other VM waiting.
+	a.status.SaveAhead(key, f)
 	if !urgent {
 		a.status.PutLater(key, f, a.cfg.RoutineStatusDelay)
 		return
@@ -52,11 +62,7 @@ func (a *Agent) updateFacts(key types.NamespacedName, update func(f *model.Facts
 		a.countDroppedLocked(key, n)
 	}
 	a.facts[key] = f
-	snap := a.snapshotLocked(key, f)
-	// Write-ahead, under the lock so that saves of a VM are in order: on
-	// disk before any write carries it.
-	a.status.SaveAhead(key, snap)
-	return snap, !ok || f.Urgent(before)
+	return a.snapshotLocked(key, f), !ok || f.Urgent(before)
 }
 
 // countDroppedLocked counts n entries (or writes) the core left out of a

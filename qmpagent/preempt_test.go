@@ -12,7 +12,7 @@ import (
 // once the gate has room: nothing lost, nothing written twice.
 func TestCoalescerUrgentValueNeverWaitsForAWorker(t *testing.T) {
 	g := NewWriteGate(8, 4)
-	g.routine.window = routineMin
+	slowApiserver(g)
 	ctx := context.Background()
 	for range routineMin { // the routine places, taken by another writer
 		if err := g.Enter(ctx, LaneEvents); err != nil {

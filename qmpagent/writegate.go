@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/vmevents/vmevents/internal/pace"
 )
 
 // ErrCalledBack is a wait at the gate ended by its call-back channel
@@ -30,7 +32,7 @@ type WriteGate struct {
 	waiting [lanes][]chan struct{}
 	// routine bounds the routine lanes' writes in flight together; it
 	// follows the apiserver's answer times (writegate_adapt.go).
-	routine routineBound
+	routine *pace.Window
 }
 
 // Lane is how soon a write must go when the apiserver cannot take every
@@ -75,7 +77,7 @@ func NewWriteGate(limit, counters int) *WriteGate {
 		g.caps[lane] = g.limit
 	}
 	g.caps[LaneCounters] = min(max(1, counters), g.limit)
-	g.routine = newRoutineBound(g.limit)
+	g.routine = newRoutineWindow(g.limit)
 	return g
 }
 
@@ -85,7 +87,7 @@ func (g *WriteGate) roomLocked(lane Lane) bool {
 	if g.inflight >= g.limit || g.in[lane] >= g.caps[lane] {
 		return false
 	}
-	return lane == LaneUrgent || g.in[LaneEvents]+g.in[LaneCounters] < g.routine.places()
+	return lane == LaneUrgent || g.in[LaneEvents]+g.in[LaneCounters] < g.routine.Places()
 }
 
 // takeLocked puts a write of lane in flight; g.mu is held.

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vmevents/vmevents/internal/pace"
 	"github.com/vmevents/vmevents/test/framework/poll"
 )
 
@@ -102,42 +103,12 @@ func TestWriteGateCapsTheCounters(t *testing.T) {
 	}
 }
 
-// The routine lanes' places follow the answer times: a slow answer cuts
-// them by a quarter (once per answer time, never below routineMin), quick
-// answers add them back one per round, up to the gate's limit.
-func TestRoutineBound(t *testing.T) {
-	t0 := time.Unix(1000, 0)
-	slow, quick := 2*routineTarget, routineTarget/10
-	for _, tc := range []struct {
-		name    string
-		start   float64
-		answers []time.Duration // one each 10 ms from t0
-		want    int
-	}{
-		{name: "quick answers keep the limit", start: 32, answers: []time.Duration{quick, quick}, want: 32},
-		{name: "a slow answer cuts a quarter", start: 32, answers: []time.Duration{slow}, want: 24},
-		{name: "slow answers within one answer time cut once", start: 32, answers: []time.Duration{slow, slow, slow}, want: 24},
-		{name: "never below the minimum", start: 2, answers: []time.Duration{slow}, want: routineMin},
-		{name: "a round of quick answers adds one", start: 4, answers: []time.Duration{quick, quick, quick, quick, quick}, want: 5},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			b := newRoutineBound(32)
-			b.window = tc.start
-			for i, took := range tc.answers {
-				b.observe(took, t0.Add(time.Duration(i)*10*time.Millisecond))
-			}
-			if got := b.places(); got != tc.want {
-				t.Fatalf("%d places, want %d", got, tc.want)
-			}
-		})
-	}
-}
-
 // A gate whose routine places are taken lets urgent writes through and
 // holds routine ones until a quick answer or a leaving write makes room.
 func TestWriteGateHoldsRoutineWritesWhileTheApiserverIsSlow(t *testing.T) {
 	g := NewWriteGate(8, 4)
-	g.routine.window = routineMin
+	slowApiserver(g)
+	g.Observe(pace.Target / 10) // quick: 2.5 places, no third yet
 	ctx := context.Background()
 	for range routineMin {
 		if err := g.Enter(ctx, LaneEvents); err != nil {
@@ -150,13 +121,21 @@ func TestWriteGateHoldsRoutineWritesWhileTheApiserverIsSlow(t *testing.T) {
 	held := make(chan error, 1)
 	go func() { held <- g.Enter(ctx, LaneCounters) }()
 	poll.Until(t, "the counter write to wait", func() bool { return g.waiters() == 1 })
-	g.Observe(routineTarget / 10) // quick: 2.5 places, no room yet
-	g.Observe(routineTarget / 10) // 2.9
+	g.Observe(pace.Target / 10) // 2.9
 	if g.waiters() != 1 {
 		t.Fatal("the counter write went in flight before a place was added")
 	}
-	g.Observe(routineTarget / 10) // 3.24: a third place
+	g.Observe(pace.Target / 10) // 3.24: a third place
 	if err := <-held; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// slowApiserver leaves g's routine lanes the places a slow apiserver
+// leaves them: routineMin.
+func slowApiserver(g *WriteGate) {
+	t0 := time.Now()
+	for i := 0; g.routine.Size() > routineMin; i++ {
+		g.routine.Observe(2*pace.Target, t0.Add(time.Duration(i)*time.Second))
 	}
 }

@@ -237,7 +237,8 @@ func (b *bench) scenario2(ctx context.Context) error {
 			"%g events/s spread over %d VMs rarely fold into a series, so each costs an Event write, and a fault a status write and a controller condition write besides: "+
 			"when the apiserver answers fewer writes than that, they queue and the latency grows for as long as the load lasts (the reduced-rate rows above show what this machine sustains). "+
 			"By design the routine writes (Normal Events, counters) queue in the agent, not at the apiserver: they get only the places in flight that keep its answers quick "+
-			"(`vmevents_agent_routine_write_places`), so that faults' Events and the facts conditions are made of, and the controller's condition writes, find it answering",
+			"(`vmevents_agent_routine_write_places`), and the controller's transition Events likewise (`vmevents_controller_transition_event_places`), "+
+			"so that faults' Events and the facts conditions are made of, and the controller's condition writes, find it answering",
 			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, clientLimit(), writeReq/window, b.p.Rate, b.p.VMs))
 	}
 	b.rep.goal("2", "p99 QEMU timestamp to Event readable <= 250 ms", ms(p99), p99 <= 250*time.Millisecond && lat.evUnseen == 0)

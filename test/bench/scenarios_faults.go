@@ -261,8 +261,8 @@ func (b *bench) scenario5(ctx context.Context) error {
 func (b *bench) revive(scenario string, agentToo bool) string {
 	var out []string
 	if _, err := childPid(b.o.Binary, "controller"); err != nil {
-		b.rep.finding(scenario, "the controller exited (see its log: `leader election lost`) and the bench started it again, as the kubelet would")
-		if err := b.st.StartController(); err != nil {
+		b.rep.finding(scenario, "the controller exited (see its log: `leader election lost`) and the bench started it again in the same pod (`POD_NAME`), as the kubelet would")
+		if err := b.st.EnsureController(); err != nil {
 			return "controller exited; restarting it failed: " + err.Error()
 		}
 		time.Sleep(100 * time.Millisecond)

@@ -21,11 +21,19 @@ type Process struct {
 
 // Start runs bin with args, appending its output to logPath.
 func Start(name, logPath, bin string, args ...string) (*Process, error) {
+	return StartEnv(name, logPath, nil, bin, args...)
+}
+
+// StartEnv is Start with env added to the caller's environment.
+func StartEnv(name, logPath string, env []string, bin string, args ...string) (*Process, error) {
 	log, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, err
 	}
 	cmd := exec.Command(bin, args...)
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.Stdout, cmd.Stderr = log, log
 	// Its own process group, so a Ctrl-C aimed at the caller's terminal
 	// reaches the caller, which then stops its children in order; and a

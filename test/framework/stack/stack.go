@@ -49,8 +49,12 @@ type Stack struct {
 	SocketRoot string
 
 	// controllers are the controller replicas running, oldest first.
-	controllers []*proc.Process
-	agent       *proc.Process
+	controllers []controllerReplica
+	// pods counts the controller pods started, to name the next one;
+	// lastPod is the pod of the replica that exited last.
+	pods    int
+	lastPod string
+	agent   *proc.Process
 	// nodeAgents are the agents StartAgentOn started, on nodes of their own.
 	nodeAgents []*NodeAgent
 	// agentKubeconfig holds the agent's pod-bound token, which names its
@@ -132,19 +136,31 @@ func (s *Stack) LogFile(component string) string {
 	return filepath.Join(s.logDir(), component+".log")
 }
 
+// controllerReplica is a running controller and the pod it plays.
+type controllerReplica struct {
+	p   *proc.Process
+	pod string
+}
+
 // StartController starts a replica of `vmevents controller` as its service
-// account. The first one started leads; one started while another runs
-// waits for the leader Lease (a standby), and leads once the replicas
-// started before it are stopped. All write to LogFile("controller").
+// account, in a pod of its own ($POD_NAME, as its Deployment gives it).
+// The first one started leads; one started while another runs waits for
+// the leader Lease (a standby), and leads once the replicas started before
+// it are stopped. All write to LogFile("controller").
 func (s *Stack) StartController() error {
+	s.pods++
+	return s.startController(fmt.Sprintf("vmevents-controller-%d", s.pods))
+}
+
+func (s *Stack) startController(pod string) error {
 	args := append([]string{"controller",
 		"--kubeconfig", s.Cluster.Kubeconfig(localcluster.Controller),
 		"--leader-elect", "--leader-election-namespace", "vmevents-controller",
 		"--metrics-bind-address", "0", "--health-probe-bind-address", "0",
 	}, s.ControllerArgs...)
-	p, err := proc.Start("controller", s.LogFile("controller"), s.Binary, args...)
+	p, err := proc.StartEnv("controller", s.LogFile("controller"), []string{"POD_NAME=" + pod}, s.Binary, args...)
 	if err == nil {
-		s.controllers = append(s.controllers, p)
+		s.controllers = append(s.controllers, controllerReplica{p: p, pod: pod})
 	}
 	return err
 }
@@ -174,23 +190,28 @@ func agentArgs(kubeconfig, node, socketRoot, spool string) []string {
 // SpoolDir is where the agent keeps what the apiserver has not accepted yet.
 func (s *Stack) SpoolDir() string { return filepath.Join(s.Dir, "spool") }
 
-// EnsureController starts a controller replica unless one runs, as its
-// Deployment would after the last one exited (a controller exits when it
-// loses its leader Lease, for example while the apiserver is down).
+// EnsureController starts a controller replica unless one runs, as the
+// kubelet restarts the container of its pod after it exited (a controller
+// exits when it loses its leader Lease, for example while the apiserver
+// is down): in the pod of the replica that exited last.
 func (s *Stack) EnsureController() error {
 	running := s.controllers[:0]
-	for _, p := range s.controllers {
+	for _, r := range s.controllers {
 		select {
-		case <-p.Done():
+		case <-r.p.Done():
+			s.lastPod = r.pod
 		default:
-			running = append(running, p)
+			running = append(running, r)
 		}
 	}
 	s.controllers = running
 	if len(running) > 0 {
 		return nil
 	}
-	return s.StartController()
+	if s.lastPod == "" {
+		return s.StartController()
+	}
+	return s.startController(s.lastPod)
 }
 
 // StopController stops the oldest controller replica gracefully: the
@@ -199,7 +220,7 @@ func (s *Stack) StopController() {
 	if len(s.controllers) == 0 {
 		return
 	}
-	s.controllers[0].Stop(15 * time.Second)
+	s.controllers[0].p.Stop(15 * time.Second)
 	s.controllers = s.controllers[1:]
 }
 
