@@ -219,15 +219,14 @@ func (a *Agent) Start(ctx context.Context) error {
 }
 
 // statusWorkers is how many status writes may be under way at once,
-// waiting at the agent's WriteGate or in flight: as many as the gate has
-// places. The gate, not this number, decides who is served when the
-// apiserver cannot keep up: urgent facts and fault Events first, counters
-// and Normal Events with what is left. With fewer workers than places, the
-// workers were the bound: at the start of a load that faults hundreds of
-// VMs at once, every worker waited on a slow apply and a panic's status
-// waited for a worker, not for the apiserver (docs/benchmarks.md,
-// scenario 2).
-const statusWorkers = writeConcurrency
+// waiting at the agent's WriteGate or in flight. The gate, not this number,
+// decides who is served when the apiserver cannot keep up: urgent facts
+// and fault Events first, counters and Normal Events with what is left. A
+// status apply costs the apiserver more than an Event, and a VM's status
+// coalesces while it waits: half the Event writers. (As many as the gate's
+// places, 32, was tried: the facts did not reach the status sooner in the
+// bench's scenario 2, and the storm's conditions came later.)
+const statusWorkers = 16
 
 // NeedLeaderElection is false: every node's agent runs.
 func (a *Agent) NeedLeaderElection() bool { return false }
