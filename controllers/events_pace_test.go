@@ -14,7 +14,6 @@ import (
 // context ends.
 func TestEventPacer(t *testing.T) {
 	p := newEventPacer(4)
-	p.window = pace.NewWindow(4, 1)
 	for i := 0; p.window.Places() > 1; i++ { // as a slow API server leaves it
 		p.window.Observe(2*pace.Target, time.Unix(int64(1000+i), 0))
 	}

@@ -89,7 +89,7 @@ type Agent struct {
 	factsMu sync.Mutex
 	// vmLocks orders each VM's updates from its facts to their Put
 	// (facts.go).
-	vmLocks keyLocks
+	vmLocks keyLocks[types.NamespacedName]
 	facts   map[types.NamespacedName]model.Facts
 	// dropped counts, per VM, what the core left out of its status
 	// (facts.go), apart from its facts: a source may replace those whole.

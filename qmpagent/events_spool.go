@@ -20,7 +20,7 @@ type seriesSpool struct {
 	// a write succeeded, so a stale save never follows a delete. Per
 	// series, not one lock for all: a save waits for the file, and saves
 	// of different series are then written together (group commit).
-	keys keyLocks
+	keys keyLocks[string]
 	// mu guards marks only; it is never held across the file.
 	mu    sync.Mutex
 	marks map[string]spoolMark

@@ -19,7 +19,7 @@ import (
 func (a *Agent) UpdateFacts(key types.NamespacedName, update func(f *model.Facts)) {
 	// A VM's updates go one at a time from here to the Put, so that its
 	// snapshots are saved and put in the order they were made.
-	vmMu := a.vmLocks.of(key.String())
+	vmMu := a.vmLocks.of(key)
 	vmMu.Lock()
 	defer vmMu.Unlock()
 	f, urgent := a.updateFacts(key, update)

@@ -1,7 +1,7 @@
 package qmpagent
 
 import (
-	"hash/fnv"
+	"hash/maphash"
 	"sync"
 )
 
@@ -9,8 +9,9 @@ import (
 // making keys wait for each other: a fixed set of mutexes, a key's being
 // the one it hashes to. Two keys may share one, which costs a wait, never
 // a wrong order; a fixed set needs no cleanup when keys go. The zero value
-// is ready to use.
-type keyLocks struct {
+// is ready to use. It is on every fact update and Event occurrence, so
+// finding a key's mutex allocates nothing.
+type keyLocks[K comparable] struct {
 	stripes [keyLockStripes]sync.Mutex
 }
 
@@ -18,9 +19,11 @@ type keyLocks struct {
 // once, so that keys rarely share one.
 const keyLockStripes = 256
 
+// keyLockSeed seeds every keyLocks' hash: fixed for the process, so that
+// a key always finds the same mutex.
+var keyLockSeed = maphash.MakeSeed()
+
 // of is key's mutex.
-func (l *keyLocks) of(key string) *sync.Mutex {
-	h := fnv.New32a()
-	_, _ = h.Write([]byte(key))
-	return &l.stripes[h.Sum32()%keyLockStripes]
+func (l *keyLocks[K]) of(key K) *sync.Mutex {
+	return &l.stripes[maphash.Comparable(keyLockSeed, key)%keyLockStripes]
 }
