@@ -92,6 +92,11 @@ func (d *Daemon) SocketDir() string { return filepath.Join(d.Dir, "run") }
 func (d *Daemon) Stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	_ = d.cmd.Wait()
+	// Whatever of its process group outlived the script (an auditd it
+	// did not get to stop) would keep the kernel's one audit daemon slot,
+	// and the next private auditd, of this process or another, would fail
+	// to start.
+	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
 	_ = exec.Command("auditctl", "-e", "0").Run()
 	d.lock.Close() // releases the lock
 }
