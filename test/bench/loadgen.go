@@ -29,6 +29,18 @@ type loadgen struct {
 	stats      chan wire.Stats
 	stormDone  chan [2]int64
 	ready      chan int
+	held       chan struct{}
+	// unread collects U lines until UNREAD hands them over.
+	unread     []unreadEvent
+	unreadDone chan []unreadEvent
+}
+
+// unreadEvent is an event written to a client that the client never read
+// (test/loadgen's unread).
+type unreadEvent struct {
+	vm   int
+	name string
+	ts   time.Time
 }
 
 // startLoadgen starts the load generator with n sockets under dir (args:
@@ -53,7 +65,8 @@ func startLoadgen(bin, dir string, n int, tr *tracker, logPath string, args ...s
 		return nil, err
 	}
 	l := &loadgen{cmd: cmd, stdin: stdin, tr: tr, connected: map[int]bool{},
-		stats: make(chan wire.Stats, 1), stormDone: make(chan [2]int64, 1), ready: make(chan int, 1)}
+		stats: make(chan wire.Stats, 1), stormDone: make(chan [2]int64, 1), ready: make(chan int, 1),
+		held: make(chan struct{}, 1), unreadDone: make(chan []unreadEvent, 1)}
 	go l.read(stdout)
 	select {
 	case <-l.ready:
@@ -116,6 +129,20 @@ func (l *loadgen) read(r io.Reader) {
 				n, _ := strconv.ParseInt(f[1], 10, 64)
 				l.stormDone <- [2]int64{vm, n}
 			}
+		case "HELD":
+			l.held <- struct{}{}
+		case "U":
+			f := strings.Fields(rest)
+			if len(f) != 4 {
+				continue
+			}
+			vm, _ := strconv.Atoi(f[0])
+			sec, _ := strconv.ParseInt(f[2], 10, 64)
+			usec, _ := strconv.ParseInt(f[3], 10, 64)
+			l.unread = append(l.unread, unreadEvent{vm: vm, name: f[1], ts: time.Unix(sec, usec*1000)})
+		case "UNREAD":
+			l.unreadDone <- l.unread
+			l.unread = nil
 		case "READY":
 			n, _ := strconv.Atoi(rest)
 			l.ready <- n
@@ -139,6 +166,32 @@ func (l *loadgen) Stats() wire.Stats {
 		return st
 	case <-time.After(30 * time.Second):
 		return wire.Stats{}
+	}
+}
+
+// hold stops the load generator's writes to its clients (after the writes
+// under way) and returns once they stopped; release lets them go on.
+func (l *loadgen) hold() error {
+	l.send("hold")
+	select {
+	case <-l.held:
+		return nil
+	case <-time.After(30 * time.Second):
+		return fmt.Errorf("the load generator's writers did not stop")
+	}
+}
+
+func (l *loadgen) release() { l.send("release") }
+
+// unreadEvents returns the events written to the clients that they have
+// not read: exact while the writes are held and the clients stopped.
+func (l *loadgen) unreadEvents() ([]unreadEvent, error) {
+	l.send("unread")
+	select {
+	case u := <-l.unreadDone:
+		return u, nil
+	case <-time.After(30 * time.Second):
+		return nil, fmt.Errorf("the load generator did not say which events are unread")
 	}
 }
 

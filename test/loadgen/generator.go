@@ -26,6 +26,8 @@ type Generator struct {
 	stopOnce sync.Once
 
 	noMonitor atomic.Int64 // events emitted while no client was connected
+	// held stops every session's writer after its current write (hold).
+	held atomic.Bool
 }
 
 // Layout places the sockets: socket i is Dir/i.qmp or, with PerFolder set,

@@ -19,6 +19,12 @@
 //	                            watchdog, ioerror): the fault event, then STOP; query-status
 //	                            answers guest-panicked, watchdog or io-error until cleared
 //	clear VM                    socket VM is reset and resumed (RESET, RESUME; running again)
+//	hold                        stop writing to every client (after the write under way);
+//	                            print HELD
+//	release                     write again
+//	unread                      print a U line for each event written to a client that
+//	                            the client has not read (in its socket's receive queue),
+//	                            then UNREAD N; exact while held and the clients stopped
 //	stats                       print an "S {json}" line
 //	quit                        close every socket and exit
 //
@@ -31,6 +37,9 @@
 //	                            RESUME) was written to the client
 //	F VM EVENT SECONDS MICROS   a fault command's fault event was written to the client
 //	STORMDONE VM WRITTEN        a storm ended; WRITTEN events reached the socket
+//	HELD                        the writers stopped (hold)
+//	U VM EVENT SECONDS MICROS   an event written but not read by its client (unread)
+//	UNREAD N                    the end of unread's N U lines
 //	S {json}                    statistics (see wire.Stats)
 //
 // Usage: go run ./test/loadgen -dir /tmp/vmb -n 1000 [-per-folder 50 -sub NS] [-rate 200] [-mix ...]
@@ -152,6 +161,18 @@ func (g *Generator) command(line string) bool {
 		} else if err := g.sessions[vm].fault(f[2]); err != nil {
 			bad(err)
 		}
+	case "hold":
+		g.hold()
+		g.out.line("HELD")
+	case "release":
+		g.release()
+	case "unread":
+		ls, err := g.unread()
+		if err != nil {
+			bad(err)
+		}
+		g.out.lines(ls)
+		g.out.line(fmt.Sprintf("UNREAD %d", len(ls)))
 	case "stats":
 		b, _ := json.Marshal(g.Stats())
 		g.out.line("S " + string(b))

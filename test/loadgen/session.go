@@ -19,13 +19,17 @@ type session struct {
 	ln       *net.UnixListener
 	storming atomic.Bool
 
-	mu           sync.Mutex
-	cond         *sync.Cond
-	conn         *net.UnixConn
-	gen          int // connection generation, to tell a writer its client is gone
-	commandMode  bool
-	buf          []byte   // bytes queued for the client
-	recs         []string // E lines of the events in buf
+	mu          sync.Mutex
+	cond        *sync.Cond
+	conn        *net.UnixConn
+	gen         int // connection generation, to tell a writer its client is gone
+	commandMode bool
+	buf         []byte      // bytes queued for the client
+	recs        []queuedRec // the reported events in buf
+	// sent counts the bytes written to the current client; tail holds its
+	// last reported events with where they end in that stream (unread.go).
+	sent         int64
+	tail         []sentRec
 	counts       map[string]int64
 	stormQueued  int64
 	writing      bool
@@ -71,6 +75,7 @@ func (s *session) handle(c *net.UnixConn) {
 	s.gen++
 	gen := s.gen
 	s.buf, s.recs, s.counts, s.stormQueued = s.buf[:0], nil, map[string]int64{}, 0
+	s.sent, s.tail = 0, nil
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go s.writer(c, gen, done)
@@ -176,7 +181,7 @@ func (s *session) emitKind(name string, data json.RawMessage, kind string) {
 	s.buf = append(s.buf, line...)
 	s.counts[name]++
 	if kind != "" {
-		s.recs = append(s.recs, fmt.Sprintf("%s %d %s %d %d", kind, s.id, name, sec, usec))
+		s.recs = append(s.recs, queuedRec{line: fmt.Sprintf("%s %d %s %d %d", kind, s.id, name, sec, usec), end: len(s.buf)})
 	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
@@ -223,7 +228,7 @@ func (s *session) writer(c *net.UnixConn, gen int, done chan struct{}) {
 	var out []byte
 	for {
 		s.mu.Lock()
-		for len(s.buf) == 0 && s.gen == gen && s.conn != nil && !s.closed {
+		for (len(s.buf) == 0 || s.g.held.Load()) && s.gen == gen && s.conn != nil && !s.closed {
 			s.cond.Wait()
 		}
 		if s.gen != gen || s.conn == nil || s.closed {
@@ -248,6 +253,7 @@ func (s *session) writer(c *net.UnixConn, gen int, done chan struct{}) {
 			}
 			s.written[qmpBlockIOError] += storm
 			s.stormWritten += storm
+			s.wroteLocked(recs, len(out))
 		}
 		s.cond.Broadcast()
 		s.mu.Unlock()
@@ -255,6 +261,6 @@ func (s *session) writer(c *net.UnixConn, gen int, done chan struct{}) {
 			_ = c.Close()
 			return
 		}
-		s.g.out.lines(recs)
+		s.g.out.lines(lines(recs))
 	}
 }
