@@ -157,6 +157,17 @@ func written(a, c snapshot, keep func(string) bool) int64 {
 	return t
 }
 
+// apiserverCPU is the kube-apiserver's own CPU between two snapshots
+// (its process_cpu_seconds_total), in cores, and per write request.
+func apiserverCPU(a, c snapshot, writes float64) string {
+	secs := c.api.sum("process_cpu_seconds_total", nil) - a.api.sum("process_cpu_seconds_total", nil)
+	window := c.at.Sub(a.at).Seconds()
+	if secs <= 0 || window <= 0 || writes <= 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2f; %.1f ms", secs/window, 1000*secs/writes)
+}
+
 // scenario2: 200 events/s over all VMs: latency to the Event and to the
 // status, API requests per event.
 func (b *bench) scenario2(ctx context.Context) error {
@@ -209,6 +220,7 @@ func (b *bench) scenario2(ctx context.Context) error {
 		[]string{"agent writes by kind and result", mapLine(aw)},
 		[]string{"apiserver requests by verb and resource", mapLine(reqs)},
 		[]string{"where a write's time went, means", writeWaits(a, c)},
+		[]string{"kube-apiserver CPU from the start of the load until the last event showed: cores; per write (all its CPU over all writes)", apiserverCPU(a, c, writeReq)},
 		[]string{"agent CPU during the load (share of one core)", fmt.Sprintf("%.1f %%", cpuPercent(a.proc, end))},
 		[]string{"agent journal (write-ahead spool)", journalCost(a, c)},
 		[]string{"agent RSS at the end", mib(c.proc.RSSKiB)},
@@ -233,13 +245,13 @@ func (b *bench) scenario2(ctx context.Context) error {
 			}
 		}
 		b.rep.finding("2", fmt.Sprintf("p99 event-to-Event latency %s (max %s; the last event of the load took %s): the agent made %.0f API writes in the %.0f s from the start of the load "+
-			"to the last event showing (%.1f/s, %.2f per event; its client's limit is %s), and the apiserver answered %.0f writes/s from all clients. "+
+			"to the last event showing (%.1f/s, %.2f per event; its client's limit is %s), and the apiserver answered %.0f writes/s from all clients (its CPU, cores; per write: %s). "+
 			"%g events/s spread over %d VMs rarely fold into a series, so each costs an Event write, and a fault a status write and a controller condition write besides: "+
 			"when the apiserver answers fewer writes than that, they queue and the latency grows for as long as the load lasts (the reduced-rate rows above show what this machine sustains). "+
 			"By design the routine writes (Normal Events, counters) queue in the agent, not at the apiserver: they get only the places in flight that keep its answers quick "+
 			"(`vmevents_agent_routine_write_places`), and the controller's transition Events likewise (`vmevents_controller_transition_event_places`), "+
 			"so that faults' Events and the facts conditions are made of, and the controller's condition writes, find it answering",
-			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, clientLimit(), writeReq/window, b.p.Rate, b.p.VMs))
+			ms(p99), ms(lat.ev.quantile(1)), ms(lastLat), agentW, window, agentW/window, agentW/sent, clientLimit(), writeReq/window, apiserverCPU(a, c, writeReq), b.p.Rate, b.p.VMs))
 	}
 	b.rep.goal("2", "p99 QEMU timestamp to Event readable <= 250 ms", ms(p99), p99 <= 250*time.Millisecond && lat.evUnseen == 0)
 	b.rep.goal("2", fmt.Sprintf("p99 QEMU timestamp of a fault to its condition True <= 1 s (%g events/s, %d VMs)", b.p.Rate, b.p.VMs), cond.goal(), cond.goalMet(time.Second))
