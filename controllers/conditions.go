@@ -93,6 +93,18 @@ func previous(vm *vmv1.VirtualMachine, t string) *metav1.Condition {
 	return meta.FindStatusCondition(vm.Status.Conditions, t)
 }
 
+// recoveredMessage is msg, the message of condition t recovering from the
+// fault of time at, unless t already is Recovered from that fault: then the
+// message it has. The message names the reset, restart or resume that
+// ended the fault; every later reset moves lastReset, and telling the
+// latest one instead would rewrite the condition (a status write) on each.
+func recoveredMessage(vm *vmv1.VirtualMachine, t string, at time.Time, msg string) string {
+	if recoveredFrom(vm, t, at) {
+		return previous(vm, t).Message
+	}
+	return msg
+}
+
 // recoveredFrom says whether condition t already recovered from the fault
 // of time at: it is False/Recovered since then. A guest that ran again
 // after a reset stays recovered when it is paused or shut down later: that

@@ -49,7 +49,7 @@ func setGuestPanickedCondition(vm *vmv1.VirtualMachine, f facts, now time.Time) 
 		how, restarted := restartedSincePanic(f, p)
 		if restarted && (f.running() || recoveredFrom(vm, vmv1.ConditionGuestPanicked, at)) {
 			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
-			c.Message = fmt.Sprintf("the guest panicked at %s; %s and runs again", stamp(at), how)
+			c.Message = recoveredMessage(vm, c.Type, at, fmt.Sprintf("the guest panicked at %s; %s and runs again", stamp(at), how))
 			break
 		}
 		action, ok := panicActions[p.Action]

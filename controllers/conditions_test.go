@@ -331,6 +331,11 @@ func TestGuestPanicked(t *testing.T) {
 			at(0, with(panicked("pause", 0, ""), stopped("guest-panicked", 0))),
 			at(time.Minute, with(panicked("pause", 0, ""), reset(time.Minute), resumed(time.Minute)))},
 			want{panics: "False/Recovered", paused: "False/Resumed", ready: "True/Running"}, []string{panics, "the guest was reset at 2026-03-01T12:01:00Z"}},
+		{"recovered, then reset again: the message keeps the reset that recovered it", []step{
+			at(0, with(panicked("pause", 0, ""), stopped("guest-panicked", 0))),
+			at(time.Minute, with(panicked("pause", 0, ""), reset(time.Minute), resumed(time.Minute))),
+			at(3*time.Minute, with(panicked("pause", 0, ""), reset(3*time.Minute), resumed(time.Minute)))},
+			want{panics: "False/Recovered", ready: "True/Running"}, []string{panics, "the guest was reset at 2026-03-01T12:01:00Z"}},
 		{"recovered, then shut down: still recovered", []step{
 			at(0, with(panicked("pause", 0, ""), stopped("guest-panicked", 0))),
 			at(time.Minute, with(panicked("pause", 0, ""), reset(time.Minute), resumed(time.Minute))),
@@ -364,6 +369,34 @@ func TestGuestPanicked(t *testing.T) {
 	}
 }
 
+// A recovered watchdog condition keeps telling what recovered it: later
+// resets (each moves lastReset) do not rewrite it, so they cost no write.
+func TestWatchdogRecoveryMessageIsStable(t *testing.T) {
+	fire := 10 * time.Second
+	cases := []struct {
+		name  string
+		steps []step
+		msg   string
+	}{
+		{"reset, then reset again", []step{
+			at(fire, with(watchdog("reset", fire))),
+			at(time.Minute, with(watchdog("reset", fire), reset(time.Minute))),
+			at(3*time.Minute, with(watchdog("reset", fire), reset(3*time.Minute)))},
+			"the guest was reset at 2026-03-01T12:01:00Z"},
+		{"pause, resumed, then paused and resumed again", []step{
+			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
+			at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute))),
+			at(2*time.Minute, with(watchdog("pause", fire), stopped("paused", 2*time.Minute))),
+			at(3*time.Minute, with(watchdog("pause", fire), resumed(3*time.Minute)))},
+			"the VM runs again since 2026-03-01T12:01:00Z"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			check(t, evaluate(c.steps...), want{wdog: "False/Recovered"}, wdog, c.msg)
+		})
+	}
+}
+
 func TestWatchdogExpired(t *testing.T) {
 	fire := 10 * time.Second
 	cases := []struct {
@@ -394,6 +427,11 @@ func TestWatchdogExpired(t *testing.T) {
 		{"pause: the STOP not reported yet", []step{at(fire, with(watchdog("pause", fire)))}, want{wdog: "True/Pause"}},
 		{"pause: resumed", []step{at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))), at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute)))},
 			want{wdog: "False/Recovered", paused: "False/Resumed", ready: "True/Running"}},
+		{"pause: resumed, then paused by a user: still recovered", []step{
+			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
+			at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute))),
+			at(2*time.Minute, with(watchdog("pause", fire), stopped("paused", 2*time.Minute)))},
+			want{wdog: "False/Recovered", paused: "True/PausedByUser"}},
 		{"debug: fired", []step{at(fire, with(watchdog("debug", fire), stopped("debug", fire)))},
 			want{wdog: "True/Debug", paused: "True/Debug"}},
 		{"debug: resumed", []step{at(fire, with(watchdog("debug", fire), stopped("debug", fire))), at(time.Minute, with(watchdog("debug", fire), resumed(time.Minute)))},

@@ -71,10 +71,12 @@ func setWatchdogExpiredCondition(vm *vmv1.VirtualMachine, f facts, now time.Time
 		switch {
 		case restarted && (f.running() || recoveredFrom(vm, vmv1.ConditionWatchdogExpired, at)):
 			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
-			c.Message = fmt.Sprintf("the watchdog expired at %s (action %s); %s and runs again", stamp(at), w.Action, how)
-		case action.clear == clearOnResume && f.resumedAfter(at):
+			c.Message = recoveredMessage(vm, c.Type, at, fmt.Sprintf("the watchdog expired at %s (action %s); %s and runs again", stamp(at), w.Action, how))
+		case action.clear == clearOnResume && (f.resumedAfter(at) || recoveredFrom(vm, vmv1.ConditionWatchdogExpired, at)):
+			// Resumed after the expiry: a pause later (by a user, for a
+			// migration) is told by Paused, not the old expiry again.
 			c.Status, c.Reason = metav1.ConditionFalse, vmv1.ReasonRecovered
-			c.Message = fmt.Sprintf("the watchdog expired at %s (action %s); the VM runs again since %s", stamp(at), w.Action, stamp(f.status.RunStateSince.Time))
+			c.Message = recoveredMessage(vm, c.Type, at, fmt.Sprintf("the watchdog expired at %s (action %s); the VM runs again since %s", stamp(at), w.Action, stamp(f.status.RunStateSince.Time)))
 		default:
 			c.Status, c.Reason = metav1.ConditionTrue, action.reason
 			c.Message = fmt.Sprintf("the watchdog expired at %s; %s", stamp(at), action.did)
