@@ -31,16 +31,35 @@ type loadgen struct {
 	ready      chan int
 	held       chan struct{}
 	// unread collects U lines until UNREAD hands them over.
-	unread     []unreadEvent
-	unreadDone chan []unreadEvent
+	unread     []eventLine
+	unreadDone chan unreadResult
 }
 
-// unreadEvent is an event written to a client that the client never read
-// (test/loadgen's unread).
-type unreadEvent struct {
+// unreadResult is what an UNREAD line ends: the U lines before it, or a
+// failure (UNREAD -1).
+type unreadResult struct {
+	events []eventLine
+	failed bool
+}
+
+// eventLine is an event as the load generator reports it (its E, F and U
+// lines): the VM, the event's name and its QEMU timestamp.
+type eventLine struct {
 	vm   int
 	name string
 	ts   time.Time
+}
+
+// parseEventLine reads "VM EVENT SECONDS MICROS", an event line's fields.
+func parseEventLine(fields string) (eventLine, bool) {
+	f := strings.Fields(fields)
+	if len(f) != 4 {
+		return eventLine{}, false
+	}
+	vm, _ := strconv.Atoi(f[0])
+	sec, _ := strconv.ParseInt(f[2], 10, 64)
+	usec, _ := strconv.ParseInt(f[3], 10, 64)
+	return eventLine{vm: vm, name: f[1], ts: time.Unix(sec, usec*1000)}, true
 }
 
 // startLoadgen starts the load generator with n sockets under dir (args:
@@ -66,7 +85,7 @@ func startLoadgen(bin, dir string, n int, tr *tracker, logPath string, args ...s
 	}
 	l := &loadgen{cmd: cmd, stdin: stdin, tr: tr, connected: map[int]bool{},
 		stats: make(chan wire.Stats, 1), stormDone: make(chan [2]int64, 1), ready: make(chan int, 1),
-		held: make(chan struct{}, 1), unreadDone: make(chan []unreadEvent, 1)}
+		held: make(chan struct{}, 1), unreadDone: make(chan unreadResult, 1)}
 	go l.read(stdout)
 	select {
 	case <-l.ready:
@@ -86,17 +105,13 @@ func (l *loadgen) read(r io.Reader) {
 		kind, rest, _ := strings.Cut(line, " ")
 		switch kind {
 		case "E", "F":
-			f := strings.Fields(rest)
-			if len(f) != 4 {
+			e, ok := parseEventLine(rest)
+			if !ok {
 				continue
 			}
-			vm, _ := strconv.Atoi(f[0])
-			sec, _ := strconv.ParseInt(f[2], 10, 64)
-			usec, _ := strconv.ParseInt(f[3], 10, 64)
-			ts := time.Unix(sec, usec*1000)
-			l.tr.sent(vm, f[1], ts, now)
+			l.tr.sent(e.vm, e.name, e.ts, now)
 			if kind == "F" {
-				l.tr.faulted(vm, f[1], ts, now)
+				l.tr.faulted(e.vm, e.name, e.ts, now)
 			}
 		case "C", "D":
 			f := strings.Fields(rest)
@@ -132,16 +147,11 @@ func (l *loadgen) read(r io.Reader) {
 		case "HELD":
 			l.held <- struct{}{}
 		case "U":
-			f := strings.Fields(rest)
-			if len(f) != 4 {
-				continue
+			if e, ok := parseEventLine(rest); ok {
+				l.unread = append(l.unread, e)
 			}
-			vm, _ := strconv.Atoi(f[0])
-			sec, _ := strconv.ParseInt(f[2], 10, 64)
-			usec, _ := strconv.ParseInt(f[3], 10, 64)
-			l.unread = append(l.unread, unreadEvent{vm: vm, name: f[1], ts: time.Unix(sec, usec*1000)})
 		case "UNREAD":
-			l.unreadDone <- l.unread
+			l.unreadDone <- unreadResult{events: l.unread, failed: strings.HasPrefix(rest, "-")}
 			l.unread = nil
 		case "READY":
 			n, _ := strconv.Atoi(rest)
@@ -185,11 +195,14 @@ func (l *loadgen) release() { l.send("release") }
 
 // unreadEvents returns the events written to the clients that they have
 // not read: exact while the writes are held and the clients stopped.
-func (l *loadgen) unreadEvents() ([]unreadEvent, error) {
+func (l *loadgen) unreadEvents() ([]eventLine, error) {
 	l.send("unread")
 	select {
 	case u := <-l.unreadDone:
-		return u, nil
+		if u.failed {
+			return nil, fmt.Errorf("the load generator could not read the sockets' receive queues (see its log)")
+		}
+		return u.events, nil
 	case <-time.After(30 * time.Second):
 		return nil, fmt.Errorf("the load generator did not say which events are unread")
 	}

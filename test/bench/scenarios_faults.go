@@ -280,11 +280,11 @@ func (b *bench) scenario5(ctx context.Context) error {
 // is exactly what it had not read when it died. What the generator queues
 // meanwhile goes to no agent: it is counted as unwritten at the
 // disconnect.
-func (b *bench) killAgentCounting() ([]unreadEvent, error) {
+func (b *bench) killAgentCounting() ([]eventLine, error) {
+	defer b.lg.release()
 	if err := b.lg.hold(); err != nil {
 		return nil, err
 	}
-	defer b.lg.release()
 	if err := b.st.SignalAgent(syscall.SIGSTOP); err != nil {
 		return nil, err
 	}

@@ -39,7 +39,7 @@
 //	STORMDONE VM WRITTEN        a storm ended; WRITTEN events reached the socket
 //	HELD                        the writers stopped (hold)
 //	U VM EVENT SECONDS MICROS   an event written but not read by its client (unread)
-//	UNREAD N                    the end of unread's N U lines
+//	UNREAD N                    the end of unread's N U lines (-1: it failed, see stderr)
 //	S {json}                    statistics (see wire.Stats)
 //
 // Usage: go run ./test/loadgen -dir /tmp/vmb -n 1000 [-per-folder 50 -sub NS] [-rate 200] [-mix ...]
@@ -170,6 +170,8 @@ func (g *Generator) command(line string) bool {
 		ls, err := g.unread()
 		if err != nil {
 			bad(err)
+			g.out.line("UNREAD -1")
+			break
 		}
 		g.out.lines(ls)
 		g.out.line(fmt.Sprintf("UNREAD %d", len(ls)))
