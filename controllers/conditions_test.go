@@ -369,88 +369,72 @@ func TestGuestPanicked(t *testing.T) {
 	}
 }
 
-// A recovered watchdog condition keeps telling what recovered it: later
-// resets (each moves lastReset) do not rewrite it, so they cost no write.
-func TestWatchdogRecoveryMessageIsStable(t *testing.T) {
-	fire := 10 * time.Second
-	cases := []struct {
-		name  string
-		steps []step
-		msg   string
-	}{
-		{"reset, then reset again", []step{
-			at(fire, with(watchdog("reset", fire))),
-			at(time.Minute, with(watchdog("reset", fire), reset(time.Minute))),
-			at(3*time.Minute, with(watchdog("reset", fire), reset(3*time.Minute)))},
-			"the guest was reset at 2026-03-01T12:01:00Z"},
-		{"pause, resumed, then paused and resumed again", []step{
-			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
-			at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute))),
-			at(2*time.Minute, with(watchdog("pause", fire), stopped("paused", 2*time.Minute))),
-			at(3*time.Minute, with(watchdog("pause", fire), resumed(3*time.Minute)))},
-			"the VM runs again since 2026-03-01T12:01:00Z"},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			check(t, evaluate(c.steps...), want{wdog: "False/Recovered"}, wdog, c.msg)
-		})
-	}
-}
-
 func TestWatchdogExpired(t *testing.T) {
 	fire := 10 * time.Second
 	cases := []struct {
 		name  string
 		steps []step
 		want  want
+		msg   []string
 	}{
-		{"reset: fired", []step{at(fire, with(watchdog("reset", fire)))}, want{wdog: "True/Reset", ready: "False/WatchdogExpired"}},
+		{"reset: fired", []step{at(fire, with(watchdog("reset", fire)))}, want{wdog: "True/Reset", ready: "False/WatchdogExpired"}, nil},
 		{"reset: the RESET follows", []step{at(fire, with(watchdog("reset", fire))), at(fire+time.Second, with(watchdog("reset", fire), reset(fire+time.Millisecond)))},
-			want{wdog: "False/Recovered", ready: "True/Running"}},
+			want{wdog: "False/Recovered", ready: "True/Running"}, nil},
 		{"pause: reset and ran, then paused by a user: still recovered", []step{
 			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
 			at(time.Minute, with(watchdog("pause", fire), reset(time.Minute), resumed(time.Minute))),
 			at(2*time.Minute, with(watchdog("pause", fire), reset(time.Minute), stopped("paused", 2*time.Minute)))},
-			want{wdog: "False/Recovered", paused: "True/PausedByUser"}},
+			want{wdog: "False/Recovered", paused: "True/PausedByUser"}, nil},
 		{"shutdown: fired, -no-shutdown", []step{at(fire, with(watchdog("shutdown", fire), stopped("shutdown", fire)))},
-			want{wdog: "True/Shutdown", paused: "True/Shutdown", ready: "False/WatchdogExpired"}},
+			want{wdog: "True/Shutdown", paused: "True/Shutdown", ready: "False/WatchdogExpired"}, nil},
 		{"shutdown: resumed without a reset is not enough", []step{at(fire, with(watchdog("shutdown", fire), stopped("shutdown", fire))), at(time.Minute, with(watchdog("shutdown", fire), resumed(time.Minute)))},
-			want{wdog: "True/Shutdown"}},
+			want{wdog: "True/Shutdown"}, nil},
 		{"shutdown: reset and running", []step{at(fire, with(watchdog("shutdown", fire), stopped("shutdown", fire))), at(time.Minute, with(watchdog("shutdown", fire), reset(time.Minute), resumed(time.Minute)))},
-			want{wdog: "False/Recovered", ready: "True/Running"}},
+			want{wdog: "False/Recovered", ready: "True/Running"}, nil},
 		{"poweroff: fired", []step{at(fire, with(watchdog("poweroff", fire), monitor(vmv1.MonitorDisconnected, "EOF"), stopped("shutdown", fire)))},
-			want{wdog: "True/Poweroff"}},
+			want{wdog: "True/Poweroff"}, nil},
 		{"poweroff: restarted", []step{at(fire, with(watchdog("poweroff", fire), stopped("shutdown", fire))), at(time.Minute, with(watchdog("poweroff", fire), restarted(time.Minute)))},
-			want{wdog: "False/Recovered", ready: "True/Running"}},
+			want{wdog: "False/Recovered", ready: "True/Running"}, nil},
 		{"pause: fired", []step{at(fire, with(watchdog("pause", fire), stopped("watchdog", fire)))},
-			want{wdog: "True/Pause", paused: "True/Watchdog", ready: "False/WatchdogExpired"}},
-		{"pause: the STOP not reported yet", []step{at(fire, with(watchdog("pause", fire)))}, want{wdog: "True/Pause"}},
+			want{wdog: "True/Pause", paused: "True/Watchdog", ready: "False/WatchdogExpired"}, nil},
+		{"pause: the STOP not reported yet", []step{at(fire, with(watchdog("pause", fire)))}, want{wdog: "True/Pause"}, nil},
 		{"pause: resumed", []step{at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))), at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute)))},
-			want{wdog: "False/Recovered", paused: "False/Resumed", ready: "True/Running"}},
+			want{wdog: "False/Recovered", paused: "False/Resumed", ready: "True/Running"}, nil},
+		{"reset, then reset again: the message keeps the reset that recovered it", []step{
+			at(fire, with(watchdog("reset", fire))),
+			at(time.Minute, with(watchdog("reset", fire), reset(time.Minute))),
+			at(3*time.Minute, with(watchdog("reset", fire), reset(3*time.Minute)))},
+			want{wdog: "False/Recovered"}, []string{wdog, "the guest was reset at 2026-03-01T12:01:00Z"}},
+		{"pause: resumed, paused and resumed again: the message keeps the first resume", []step{
+			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
+			at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute))),
+			at(2*time.Minute, with(watchdog("pause", fire), stopped("paused", 2*time.Minute))),
+			at(3*time.Minute, with(watchdog("pause", fire), resumed(3*time.Minute)))},
+			want{wdog: "False/Recovered"}, []string{wdog, "the VM runs again since 2026-03-01T12:01:00Z"}},
 		{"pause: resumed, then paused by a user: still recovered", []step{
 			at(fire, with(watchdog("pause", fire), stopped("watchdog", fire))),
 			at(time.Minute, with(watchdog("pause", fire), resumed(time.Minute))),
 			at(2*time.Minute, with(watchdog("pause", fire), stopped("paused", 2*time.Minute)))},
-			want{wdog: "False/Recovered", paused: "True/PausedByUser"}},
+			want{wdog: "False/Recovered", paused: "True/PausedByUser"}, nil},
 		{"debug: fired", []step{at(fire, with(watchdog("debug", fire), stopped("debug", fire)))},
-			want{wdog: "True/Debug", paused: "True/Debug"}},
+			want{wdog: "True/Debug", paused: "True/Debug"}, nil},
 		{"debug: resumed", []step{at(fire, with(watchdog("debug", fire), stopped("debug", fire))), at(time.Minute, with(watchdog("debug", fire), resumed(time.Minute)))},
-			want{wdog: "False/Recovered"}},
-		{"none: fired, the guest runs on", []step{at(fire, with(watchdog("none", fire)))}, want{wdog: "True/None", paused: "False/Running", ready: "False/WatchdogExpired"}},
+			want{wdog: "False/Recovered"}, nil},
+		{"none: fired, the guest runs on", []step{at(fire, with(watchdog("none", fire)))}, want{wdog: "True/None", paused: "False/Running", ready: "False/WatchdogExpired"}, nil},
 		{"none: running is not enough", []step{at(fire, with(watchdog("none", fire))), at(time.Hour, with(watchdog("none", fire), resumed(time.Minute)))},
-			want{wdog: "True/None"}},
+			want{wdog: "True/None"}, nil},
 		{"none: reset", []step{at(fire, with(watchdog("none", fire))), at(time.Minute, with(watchdog("none", fire), reset(time.Minute)))},
-			want{wdog: "False/Recovered"}},
-		{"inject-nmi: fired", []step{at(fire, with(watchdog("inject-nmi", fire)))}, want{wdog: "True/InjectNMI"}},
+			want{wdog: "False/Recovered"}, nil},
+		{"inject-nmi: fired", []step{at(fire, with(watchdog("inject-nmi", fire)))}, want{wdog: "True/InjectNMI"}, nil},
 		{"inject-nmi: restarted", []step{at(fire, with(watchdog("inject-nmi", fire))), at(time.Minute, with(watchdog("inject-nmi", fire), restarted(time.Minute)))},
-			want{wdog: "False/Recovered"}},
-		{"an action newer than the controller", []step{at(fire, with(watchdog("explode", fire)))}, want{wdog: "True/OtherAction"}},
-		{"the agent missed the WATCHDOG: the run state tells", []step{at(fire, with(stopped("watchdog", fire)))}, want{wdog: "True/Pause", paused: "True/Watchdog"}},
-		{"the agent missed the WATCHDOG, then resumed", []step{at(fire, with(stopped("watchdog", fire))), at(time.Minute, with(resumed(time.Minute)))}, want{wdog: "False/Recovered", ready: "True/Running"}},
-		{"an expiry of an earlier run, running now", []step{at(time.Minute, with(watchdog("none", fire), restarted(time.Minute)))}, want{wdog: "False/Recovered"}},
+			want{wdog: "False/Recovered"}, nil},
+		{"an action newer than the controller", []step{at(fire, with(watchdog("explode", fire)))}, want{wdog: "True/OtherAction"}, nil},
+		{"the agent missed the WATCHDOG: the run state tells", []step{at(fire, with(stopped("watchdog", fire)))}, want{wdog: "True/Pause", paused: "True/Watchdog"}, nil},
+		{"the agent missed the WATCHDOG, then resumed", []step{at(fire, with(stopped("watchdog", fire))), at(time.Minute, with(resumed(time.Minute)))}, want{wdog: "False/Recovered", ready: "True/Running"}, nil},
+		{"an expiry of an earlier run, running now", []step{at(time.Minute, with(watchdog("none", fire), restarted(time.Minute)))}, want{wdog: "False/Recovered"}, nil},
 	}
 	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) { check(t, evaluate(c.steps...), c.want) })
+		t.Run(c.name, func(t *testing.T) { check(t, evaluate(c.steps...), c.want, c.msg...) })
 	}
 }
 
