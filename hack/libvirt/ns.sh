@@ -86,23 +86,27 @@ CONF
 mkdir -p "$dir/auditconf/plugins.d"
 chmod 0640 "$dir/auditconf/auditd.conf"
 
+# QEMU outlives libvirtd by design: stop the domains' QEMUs too. The trap
+# is set before auditd starts: auditd makes itself a session leader, so a
+# TERM that killed this script before the trap would leave it running,
+# holding the kernel's one audit daemon slot.
+libvirtd= auditd= stopping=0
+stop_all() {
+	stopping=1
+	for pidfile in "$dir"/run/qemu/*.pid; do
+		[ -e "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
+	done
+	if [ -n "$libvirtd" ]; then kill $libvirtd 2>/dev/null; wait $libvirtd 2>/dev/null; fi
+	if [ -n "$auditd" ]; then kill $auditd 2>/dev/null; wait $auditd 2>/dev/null; fi
+	return 0
+}
+trap 'stop_all; exit 0' TERM INT
 /usr/sbin/auditd -n -c "$dir/auditconf" >"$dir/auditd.log" 2>&1 &
 auditd=$!
 for _ in $(seq 100); do
 	auditctl -s 2>/dev/null | grep -q "enabled 1" && [ -e "$dir/audit/audit.log" ] && break
 	sleep 0.1
 done
-# QEMU outlives libvirtd by design: stop the domains' QEMUs too.
-stop_all() {
-	stopping=1
-	for pidfile in "$dir"/run/qemu/*.pid; do
-		[ -e "$pidfile" ] && kill "$(cat "$pidfile")" 2>/dev/null
-	done
-	kill $libvirtd 2>/dev/null; wait $libvirtd 2>/dev/null
-	kill $auditd 2>/dev/null; wait $auditd 2>/dev/null
-}
-stopping=0
-trap 'stop_all; exit 0' TERM INT
 # libvirtd is started again when it exits (a test kills DIR/libvirtd.pid
 # to restart it under running domains), up to 20 times.
 for _ in $(seq 20); do

@@ -12,6 +12,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -57,6 +60,7 @@ func Start(ctx context.Context, repoRoot, dir string, out io.Writer) (_ *Daemon,
 	if err != nil {
 		return nil, err
 	}
+	killPrivateAuditds() // an earlier holder's, had it died without Stop
 	cmd := exec.Command("unshare", "-m", filepath.Join(repoRoot, "hack", "libvirt", "ns.sh"), dir)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -92,13 +96,47 @@ func (d *Daemon) SocketDir() string { return filepath.Join(d.Dir, "run") }
 func (d *Daemon) Stop() {
 	_ = d.cmd.Process.Signal(syscall.SIGTERM)
 	_ = d.cmd.Wait()
-	// Whatever of its process group outlived the script (an auditd it
-	// did not get to stop) would keep the kernel's one audit daemon slot,
-	// and the next private auditd, of this process or another, would fail
-	// to start.
+	// Whatever outlived the script would keep the kernel's one audit
+	// daemon slot, and the next private auditd, of this process or
+	// another, would fail to start: the rest of its process group, and
+	// auditd, which makes itself a session leader and so leaves the group.
 	_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
+	killPrivateAuditds()
 	_ = exec.Command("auditctl", "-e", "0").Run()
 	d.lock.Close() // releases the lock
+}
+
+// killPrivateAuditds kills every private auditd of this package's (one
+// whose configuration folder is a private daemon's auditconf) and waits
+// until they are gone. Called with the lock held, so none of them belongs
+// to a daemon still running: a leftover of a test process that died
+// without Stop, or of a script killed before it could stop its auditd.
+func killPrivateAuditds() {
+	var pids []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+		if filepath.Base(args[0]) == "auditd" && slices.ContainsFunc(args, func(a string) bool { return strings.HasSuffix(a, "/auditconf") }) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+			pids = append(pids, pid)
+		}
+	}
+	_ = poll(context.Background(), 10*time.Second, func() error {
+		for _, pid := range pids {
+			if _, err := os.Stat(filepath.Join("/proc", strconv.Itoa(pid))); err == nil {
+				return fmt.Errorf("auditd %d still runs", pid)
+			}
+		}
+		return nil
+	})
 }
 
 // Virsh runs virsh against uri and returns its output.
