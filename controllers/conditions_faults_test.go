@@ -210,7 +210,7 @@ func TestRequeueForFaultWindows(t *testing.T) {
 		"recent quorum fault":             {with(quorumFault(vmv1.QuorumFaultNoQuorum, "q", -time.Minute)), 4 * time.Minute},
 		"the older of two quorum faults":  {with(quorumFault(vmv1.QuorumFaultNoQuorum, "q", -2*time.Minute), quorumFault(vmv1.QuorumFaultBadChild, "c", -time.Minute)), 3 * time.Minute},
 		"recent ignored memory failure":   {with(memoryFailure("ignore", -time.Minute)), 4 * time.Minute},
-		"injected memory failure: no end": {with(memoryFailure("inject", -time.Minute)), time.Hour},
+		"injected memory failure: no end": {with(memoryFailure("inject", -time.Minute)), 0},
 	} {
 		f := newFacts(&vmv1.VirtualMachine{Status: c.facts}, alive, 5*time.Minute)
 		if got := requeueAfter(f, t0); got != c.want {

@@ -25,7 +25,7 @@ func microp(d time.Duration) *metav1.MicroTime {
 func secs(d time.Duration) *metav1.MicroTime { return microp(d) }
 
 var (
-	alive   = agentLiveness{state: agentAlive, node: "n1", lease: "vmevents-system/vmevents-agent-n1", staleAt: t0.Add(time.Hour)}
+	alive   = agentLiveness{state: agentAlive, node: "n1", lease: "vmevents-system/vmevents-agent-n1"}
 	stale   = agentLiveness{state: agentStale, node: "n1", lease: "vmevents-system/vmevents-agent-n1", lastRenew: t0.Add(-2 * time.Minute)}
 	missing = agentLiveness{state: agentMissing, node: "n1", lease: "vmevents-system/vmevents-agent-n1"}
 )
@@ -545,8 +545,8 @@ func TestLastTransitionTimeMovesOnlyOnFlips(t *testing.T) {
 func TestRequeueAfter(t *testing.T) {
 	now := t0
 	f := newFacts(&vmv1.VirtualMachine{Status: running()}, alive, 5*time.Minute)
-	if got := requeueAfter(f, now); got != time.Hour {
-		t.Errorf("live agent: requeue after %s, want 1h (when the Lease goes stale)", got)
+	if got := requeueAfter(f, now); got != 0 {
+		t.Errorf("live agent: requeue after %s, want none (the node's stale timer wakes it)", got)
 	}
 	f.agent = stale
 	if got := requeueAfter(f, now); got != 0 {
@@ -555,9 +555,5 @@ func TestRequeueAfter(t *testing.T) {
 	f = newFacts(&vmv1.VirtualMachine{Status: with(blockError("d", "report", -time.Minute, false))}, alive, 5*time.Minute)
 	if got := requeueAfter(f, now); got != 4*time.Minute {
 		t.Errorf("recent I/O error: requeue after %s, want 4m (when it leaves the window)", got)
-	}
-	f.agent.staleAt = now.Add(-time.Second)
-	if got := requeueAfter(f, now); got != minRequeue {
-		t.Errorf("overdue: requeue after %s, want %s", got, minRequeue)
 	}
 }

@@ -67,8 +67,6 @@ type agentLiveness struct {
 	node, lease string
 	// lastRenew is the Lease's last renewal (zero if never).
 	lastRenew time.Time
-	// staleAt is when a current Lease goes stale (zero otherwise).
-	staleAt time.Time
 }
 
 // livenessOf judges lease (nil when there is none) at now.
@@ -83,7 +81,6 @@ func livenessOf(node, namespace string, lease *coordinationv1.Lease, now time.Ti
 		return a
 	}
 	a.state = agentAlive
-	a.staleAt, _ = heartbeat.StaleAt(lease, grace)
 	return a
 }
 

@@ -11,8 +11,6 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -73,35 +71,6 @@ func (r *VirtualMachineReconciler) vmsForLease(ctx context.Context, obj client.O
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}})
 	}
 	return reqs
-}
-
-// leaseLivenessChanged lets through only the Lease changes that can change
-// a condition: creation, deletion, and updates that make the Lease fresh
-// again (or go stale earlier than planned). A routine renewal of a fresh
-// Lease (every ~10 s per node) needs no reconcile: each VM is already
-// requeued for the moment its Lease would go stale, and then reads the
-// renewed Lease.
-func (r *VirtualMachineReconciler) leaseLivenessChanged() predicate.Funcs {
-	return predicate.Funcs{
-		UpdateFunc: func(e event.UpdateEvent) bool {
-			oldL, ok1 := e.ObjectOld.(*coordinationv1.Lease)
-			newL, ok2 := e.ObjectNew.(*coordinationv1.Lease)
-			if !ok1 || !ok2 {
-				return true
-			}
-			if oldL.Labels[heartbeat.NodeLabel] != newL.Labels[heartbeat.NodeLabel] {
-				return true
-			}
-			now := r.now()
-			if heartbeat.Stale(oldL, now, r.LeaseGrace) != heartbeat.Stale(newL, now, r.LeaseGrace) {
-				return true
-			}
-			oldAt, _ := heartbeat.StaleAt(oldL, r.LeaseGrace)
-			newAt, _ := heartbeat.StaleAt(newL, r.LeaseGrace)
-			return newAt.Before(oldAt)
-		},
-		GenericFunc: func(event.GenericEvent) bool { return false },
-	}
 }
 
 // liveness reads the agent Lease of node from the cache and judges it.

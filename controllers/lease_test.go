@@ -65,6 +65,11 @@ var _ = Describe("the agent's heartbeat Lease", func() {
 		applyFacts(vm, healthyFacts(tl))
 		expectConditions(vm, healthyConditions)
 		seen := expectEvents(nil, "MonitorConnected=True:Normal", "Ready=True:Normal")
+		// Another VM of the node, which nothing touches afterwards: the
+		// node's stale timer must reach it too.
+		other := newVM("hb-other", node)
+		applyFacts(other, healthyFacts(tl))
+		expectConditions(other, healthyConditions)
 
 		By("a renewal that is already stale when written")
 		renewLease(node, time.Now().Add(-time.Minute), 1)
@@ -78,6 +83,7 @@ var _ = Describe("the agent's heartbeat Lease", func() {
 
 		By("no renewal: the controller notices when the Lease lapses (3 s + 1 s grace), with nothing else changing")
 		expectConditions(vm, map[string]string{sMon: "Unknown/AgentNotReporting", sReady: "Unknown/AgentNotReporting"})
+		expectConditions(other, map[string]string{sMon: "Unknown/AgentNotReporting", sReady: "Unknown/AgentNotReporting"})
 		seen = expectEvents(seen, "MonitorConnected=Unknown:Warning", "Ready=Unknown:Warning")
 		Expect(getVM(Default, vm).Status.Conditions).To(ContainElement(SatisfyAll(
 			HaveField("Type", sMon), HaveField("Message", ContainSubstring("stopped renewing its Lease "+agentNS+"/"+heartbeat.LeaseName(node))))))

@@ -20,10 +20,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/klog/v2"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	vmv1 "github.com/vmevents/vmevents/api/v1alpha1"
@@ -75,6 +73,9 @@ type VirtualMachineReconciler struct {
 
 	events *eventWriter
 	counts *conditionCounter
+	// stale wakes a node's VMs when its agent Lease goes stale
+	// (lease_stale.go).
+	stale *staleTimers
 }
 
 func (r *VirtualMachineReconciler) now() time.Time {
@@ -115,6 +116,7 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 		return fmt.Errorf("adding the Event writer: %w", err)
 	}
 	r.counts = newConditionCounter()
+	r.stale = newStaleTimers()
 	leaseAgeCollector.src.Store(&leaseSource{reader: mgr.GetCache(), namespace: r.AgentNamespace, now: r.now})
 
 	if err := mgr.GetFieldIndexer().IndexField(ctx, &vmv1.VirtualMachine{}, NodeNameField, indexNodeName); err != nil {
@@ -128,9 +130,7 @@ func (r *VirtualMachineReconciler) SetupWithManager(ctx context.Context, mgr ctr
 	return ctrl.NewControllerManagedBy(mgr).
 		Named(ControllerName).
 		Watches(&vmv1.VirtualMachine{}, vmChanges()).
-		Watches(&coordinationv1.Lease{},
-			urgentHandler(handler.EnqueueRequestsFromMapFunc(r.vmsForLease)),
-			builder.WithPredicates(r.leaseLivenessChanged())).
+		Watches(&coordinationv1.Lease{}, r.leaseChanges()).
 		WithOptions(opts).
 		Complete(r)
 }
@@ -243,14 +243,12 @@ func (r *VirtualMachineReconciler) failed(step string, err error) error {
 // minRequeue keeps a requeue that is due from spinning.
 const minRequeue = 10 * time.Millisecond
 
-// requeueAfter is how long until time alone changes a condition: the agent
-// Lease going stale, or a recent fault (I/O error, quorum fault, ignored
-// memory failure) leaving its window; zero when only a watch event can.
+// requeueAfter is how long until time alone changes a condition: a recent
+// fault (I/O error, quorum fault, ignored memory failure) leaving its
+// window; zero when only a watch event can. The agent Lease going stale is
+// not here: the node's stale timer wakes all its VMs then (lease_stale.go).
 func requeueAfter(f facts, now time.Time) time.Duration {
 	var at time.Time
-	if f.agent.state == agentAlive {
-		at = f.agent.staleAt
-	}
 	for _, t := range []time.Time{f.ioErrorRecheck(now), f.storageRecheck(now), f.hardwareErrorRecheck(now)} {
 		if !t.IsZero() && (at.IsZero() || t.Before(at)) {
 			at = t

@@ -26,6 +26,13 @@ type Heartbeat struct {
 	Namespace string
 	// Interval between renewals; heartbeat.DefaultRenewInterval when zero.
 	Interval time.Duration
+
+	// last is the Lease as the last write left it. A renewal updates it
+	// without reading first, as the kubelet does with its node Lease: one
+	// request per renewal instead of two, which is most of what an idle node
+	// costs the apiserver (docs/benchmarks.md, scenario 7). Only Start's
+	// goroutine uses it.
+	last *coordinationv1.Lease
 }
 
 // NeedLeaderElection is false: every node's agent beats.
@@ -51,8 +58,18 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 	}
 }
 
+// renew writes the renewal over the Lease the last write left, and reads
+// the Lease again only when that fails: someone else changed or deleted it,
+// or the write's outcome is unknown.
 func (h *Heartbeat) renew(ctx context.Context) error {
 	now := metav1.NewMicroTime(time.Now())
+	if h.last != nil {
+		lease := h.last.DeepCopy()
+		h.last = nil
+		if err := h.update(ctx, lease, now); !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
+			return err
+		}
+	}
 	var lease coordinationv1.Lease
 	err := h.Client.Get(ctx, client.ObjectKey{Namespace: h.Namespace, Name: heartbeat.LeaseName(h.Node)}, &lease)
 	if apierrors.IsNotFound(err) {
@@ -65,13 +82,26 @@ func (h *Heartbeat) renew(ctx context.Context) error {
 				RenewTime:            &now,
 			},
 		}
-		return h.Writer.Create(ctx, &lease)
+		if err := h.Writer.Create(ctx, &lease); err != nil {
+			return err
+		}
+		h.last = &lease
+		return nil
 	}
 	if err != nil {
 		return err
 	}
+	return h.update(ctx, &lease, now)
+}
+
+// update renews lease as of now and remembers it when the write succeeds.
+func (h *Heartbeat) update(ctx context.Context, lease *coordinationv1.Lease, now metav1.MicroTime) error {
 	lease.Spec.RenewTime = &now
 	lease.Spec.HolderIdentity = ptr.To(h.Node)
 	lease.Spec.LeaseDurationSeconds = ptr.To(int32(heartbeat.DefaultDuration / time.Second))
-	return h.Writer.Update(ctx, &lease)
+	if err := h.Writer.Update(ctx, lease); err != nil {
+		return err
+	}
+	h.last = lease
+	return nil
 }

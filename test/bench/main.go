@@ -53,9 +53,9 @@ type params struct {
 	Reconcile      time.Duration // longest wait for the controller in scenario 6
 	ConnectTimeout time.Duration
 	// Scenario 7: Nodes agents with NodeVMs VMs each, idle for NodeIdle
-	// (a minute: the controller requeues each VM about once a minute, for
-	// when its agent's Lease would go stale), then the scenario-2 mix at
-	// Rate in total for NodeRun.
+	// (a minute: longer than a Lease takes to go stale, so a controller
+	// that woke idle VMs for their Lease would show it), then the
+	// scenario-2 mix at Rate in total for NodeRun.
 	Nodes, NodeVMs    int
 	NodeIdle, NodeRun time.Duration
 }

@@ -167,8 +167,8 @@ func (b *bench) scenario7(ctx context.Context) error {
 }
 
 // liveVMs is how many VirtualMachines in the cluster are on a node whose
-// agent Lease is fresh: those the controller requeues for the moment the
-// Lease would go stale, idle or not.
+// agent Lease is fresh: those the controller would reconcile when their
+// node's Lease goes stale, and otherwise leaves alone while idle.
 func (b *bench) liveVMs(ctx context.Context) (int, error) {
 	var leases coordinationv1.LeaseList
 	if err := b.cl.List(ctx, &leases, client.InNamespace(heartbeat.DefaultNamespace), client.HasLabels{heartbeat.NodeLabel}); err != nil {

@@ -31,9 +31,9 @@ func TestCostModel(t *testing.T) {
 		rate float64
 		want bigLoad
 	}{
-		{0, bigLoad{reqs: bigNodes*0.2 + vms*0.001 + 0.5, writes: bigNodes*0.1 + vms*0.0005, ctrlReqs: 0.5,
+		{0, bigLoad{reqs: bigNodes*0.1 + vms*0.001 + 0.5, writes: bigNodes*0.1 + vms*0.0005, ctrlReqs: 0.5,
 			reconciles: vms * 0.01, ctrlCores: vms * 0.01 * 0.0005}},
-		{0.01, bigLoad{events: vms * 0.01, reqs: bigNodes*0.2 + vms*0.001 + 0.5 + vms*0.01*2, writes: bigNodes*0.1 + vms*0.0005 + vms*0.01*1.5,
+		{0.01, bigLoad{events: vms * 0.01, reqs: bigNodes*0.1 + vms*0.001 + 0.5 + vms*0.01*2, writes: bigNodes*0.1 + vms*0.0005 + vms*0.01*1.5,
 			reconciles: vms*0.01 + vms*0.01*0.7, ctrlReqs: 0.5 + vms*0.01*0.6, ctrlCores: vms*0.01*0.0005 + vms*0.01*0.002, alive: vms * 0.01 * 3600}},
 	} {
 		got := c.at(tc.rate)
