@@ -104,7 +104,7 @@ func main() {
 	flag.StringVar(&o.sockets, "sockets", "", "folder for the fake QEMUs' sockets (short: 107-byte limit; default /tmp/vmb-PID)")
 	flag.StringVar(&o.out, "out", "", "also write the markdown to this file")
 	flag.BoolVar(&o.quick, "quick", false, "small and short: 100 VMs, 10 s runs, 1,000 VMs in scenario 6")
-	flag.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5,6,7", "scenarios to run (1 always runs: it sets up the others)")
+	flag.StringVar(&o.scenarios, "scenarios", "1,2,3,4,5,6,7,8", "scenarios to run (1 always runs: it sets up the others)")
 	flag.StringVar(&o.agentArgs, "agent-args", "", "extra agent flags, space-separated (default: the DaemonSet's)")
 	flag.StringVar(&o.command, "command", "make bench", "the command to name in the report")
 	flag.StringVar(&o.charts, "charts", "", "folder for the latency charts (PNG; default: bench/ beside -out, none without -out)")
@@ -147,6 +147,8 @@ type bench struct {
 	ctrlS   sampler
 	rep     *report
 	started time.Time
+	// mix is what scenario 2 measured that scenario 8 prices.
+	mix mixDemand
 }
 
 func run(o options) error {
@@ -256,6 +258,7 @@ func run(o options) error {
 		run func(context.Context) error
 	}{
 		{"1", b.scenario1}, {"2", b.scenario2}, {"3", b.scenario3}, {"4", b.scenario4}, {"5", b.scenario5}, {"6", b.scenario6}, {"7", b.scenario7},
+		{"8", b.scenario8},
 	}
 	for _, sc := range scenarios {
 		if sc.n != "1" && !want[sc.n] {

@@ -119,7 +119,7 @@ func (r *report) markdown() string {
 		}
 		w("\n")
 	}
-	for _, n := range []string{"1", "2", "3", "4", "5", "6", "7"} {
+	for _, n := range []string{"1", "2", "3", "4", "5", "6", "7", "8"} {
 		body, ok := r.sections[n]
 		if !ok && r.errors[n] == "" {
 			continue
@@ -154,7 +154,7 @@ func (r *report) markdown() string {
 	w("- **CPU and memory**: `/proc/<pid>/stat` (utime + stime) and `/proc/<pid>/status` (VmRSS, VmHWM) of the agent and controller processes.\n\n")
 	w("The charts are the cumulative latency distributions of a scenario's events (share seen by a given time, log scale) and, for scenario 3, the write rates ")
 	w("sampled every second (the agent's metrics, the bench's watches), drawn by the bench beside this page (`docs/bench/`).\n\n")
-	w("Run it: `make bench` (this page, about 20 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
+	w("Run it: `make bench` (this page, about 25 minutes, then the QMP client benchmark of `docs/qmp-benchmark.md`), ")
 	w("`hack/bench.sh -quick` (about 5 minutes, writes nothing unless `-out` is given), `hack/bench.sh -h` for the knobs; logs of every process are left in `_out/bench/logs/`.\n")
 	return b.String()
 }

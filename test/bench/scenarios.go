@@ -187,6 +187,10 @@ func (b *bench) scenario2(ctx context.Context) error {
 	sent := float64(len(res.events))
 	reqs := apiRequests(a, c)
 	aw := agentWrites(a, c)
+	if sent > 0 {
+		b.mix = mixDemand{rate: b.p.Rate, appliesPerEvent: reqs["APPLY virtualmachines/status"] / sent,
+			cores: (c.api.sum("process_cpu_seconds_total", nil) - a.api.sum("process_cpu_seconds_total", nil)) / c.at.Sub(a.at).Seconds()}
+	}
 	allReq := sumMap(reqs, nil)
 	writeReq := sumMap(reqs, isWrite)
 	per := func(v float64) string {
