@@ -60,17 +60,27 @@ func (r *VirtualMachineReconciler) vmsForLease(ctx context.Context, obj client.O
 	if !ok {
 		return nil
 	}
+	reqs, err := r.vmsOnNode(ctx, node)
+	if err != nil {
+		// Only a cache failure, and the event is gone: the Lease's stale
+		// timer still wakes the VMs when it goes stale (lease_stale.go).
+		return nil
+	}
+	return reqs
+}
+
+// vmsOnNode lists the VMs of node from the cache, as requests.
+func (r *VirtualMachineReconciler) vmsOnNode(ctx context.Context, node string) ([]reconcile.Request, error) {
 	var vms vmv1.VirtualMachineList
 	if err := r.Client.List(ctx, &vms, client.MatchingFields{NodeNameField: node}); err != nil {
-		// Only a cache failure; the VMs' own requeues catch up.
 		reconcileErrorsTotal.WithLabelValues("read").Inc()
-		return nil
+		return nil, err
 	}
 	reqs := make([]reconcile.Request, 0, len(vms.Items))
 	for _, vm := range vms.Items {
 		reqs = append(reqs, reconcile.Request{NamespacedName: types.NamespacedName{Namespace: vm.Namespace, Name: vm.Name}})
 	}
-	return reqs
+	return reqs, nil
 }
 
 // liveness reads the agent Lease of node from the cache and judges it.

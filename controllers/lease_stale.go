@@ -6,6 +6,8 @@ import (
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -15,10 +17,10 @@ import (
 	"github.com/vmevents/vmevents/internal/heartbeat"
 )
 
-// staleTimers holds one timer per node, set for the moment its agent Lease
-// goes stale. When it fires, the node's VMs are reconciled and find their
-// agent not reporting. One timer per node instead of a requeue per VM: a
-// renewal (every ~10 s per node) only moves the node's timer, so idle VMs
+// staleTimers holds one timer per agent Lease, set for the moment it goes
+// stale. When it fires, the VMs of the Lease's node are reconciled and find
+// their agent not reporting. One timer per Lease instead of a requeue per
+// VM: a renewal (every ~10 s per node) only moves the timer, so idle VMs
 // cost no reconcile at all, where each used to be requeued every ~40 s
 // (1,000 nodes x 100 VMs: 2,600 reconciles/s and almost 4 cores for
 // nothing; docs/benchmarks.md, scenario 7).
@@ -26,105 +28,152 @@ type staleTimers struct {
 	// afterFunc is time.AfterFunc, returning the timer's Stop.
 	afterFunc func(d time.Duration, f func()) (stop func() bool)
 
-	mu    sync.Mutex
-	stops map[string]func() bool
+	mu     sync.Mutex
+	timers map[types.NamespacedName]staleTimer
+	next   uint64
+}
+
+type staleTimer struct {
+	stop func() bool
+	id   uint64
 }
 
 func newStaleTimers() *staleTimers {
 	return &staleTimers{
 		afterFunc: func(d time.Duration, f func()) func() bool { return time.AfterFunc(d, f).Stop },
-		stops:     map[string]func() bool{},
+		timers:    map[types.NamespacedName]staleTimer{},
 	}
 }
 
-// set replaces node's timer with one calling wake after d.
-func (t *staleTimers) set(node string, d time.Duration, wake func()) {
+// set replaces the Lease's timer with one calling wake after d. The timer
+// forgets itself when it fires, unless a newer one replaced it meanwhile.
+func (t *staleTimers) set(lease types.NamespacedName, d time.Duration, wake func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if stop, ok := t.stops[node]; ok {
-		stop()
+	if old, ok := t.timers[lease]; ok {
+		old.stop()
 	}
-	t.stops[node] = t.afterFunc(max(d, minRequeue), wake)
+	t.next++
+	id := t.next
+	t.timers[lease] = staleTimer{id: id, stop: t.afterFunc(max(d, minRequeue), func() {
+		t.mu.Lock()
+		if cur, ok := t.timers[lease]; ok && cur.id == id {
+			delete(t.timers, lease)
+		}
+		t.mu.Unlock()
+		wake()
+	})}
 }
 
-// cancel stops node's timer, if it has one.
-func (t *staleTimers) cancel(node string) {
+// cancel stops the Lease's timer and says whether it was still pending:
+// then nobody has told the node's VMs that the Lease went stale yet.
+func (t *staleTimers) cancel(lease types.NamespacedName) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if stop, ok := t.stops[node]; ok {
-		stop()
-		delete(t.stops, node)
+	old, ok := t.timers[lease]
+	if !ok {
+		return false
 	}
+	delete(t.timers, lease)
+	return old.stop()
 }
+
+// staleRetry is how soon a stale timer tries again after it could not read
+// the cache.
+const staleRetry = time.Second
 
 // leaseChanges handles agent Lease events: it reconciles the node's VMs,
-// in the urgent lane, when the Lease appears, goes away or turns fresh or
-// stale, and keeps the node's stale timer at the Lease's stale moment. A
-// routine renewal of a fresh Lease reconciles nothing.
+// in the urgent lane, when the Lease appears, goes away, moves to another
+// node or turns fresh or stale, and keeps the Lease's stale timer at its
+// stale moment. A routine renewal of a fresh Lease reconciles nothing.
 func (r *VirtualMachineReconciler) leaseChanges() handler.EventHandler {
 	enqueue := urgentHandler(handler.EnqueueRequestsFromMapFunc(r.vmsForLease))
 	return handler.Funcs{
 		CreateFunc: func(ctx context.Context, e event.CreateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.trackLease(ctx, e.Object, enqueue, q)
+			r.trackLease(ctx, e.Object, q)
 			enqueue.Create(ctx, e, q)
 		},
 		UpdateFunc: func(ctx context.Context, e event.UpdateEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			r.trackLease(ctx, e.ObjectNew, enqueue, q)
-			if r.livenessChanged(e.ObjectOld, e.ObjectNew) {
+			if r.trackLease(ctx, e.ObjectNew, q) || r.livenessChanged(e.ObjectOld, e.ObjectNew) {
 				enqueue.Update(ctx, e, q)
 			}
 		},
 		DeleteFunc: func(ctx context.Context, e event.DeleteEvent, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			if node, ok := leaseNode(e.Object); ok {
-				r.stale.cancel(node)
-			}
+			r.stale.cancel(client.ObjectKeyFromObject(e.Object))
 			enqueue.Delete(ctx, e, q)
 		},
 	}
 }
 
-// trackLease sets the stale timer of obj's node: at its stale moment, the
-// node's VMs are reconciled. A Lease already stale needs no timer; the
-// event that brought it reconciles them.
-func (r *VirtualMachineReconciler) trackLease(ctx context.Context, obj client.Object, enqueue handler.EventHandler, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-	node, ok := leaseNode(obj)
+// trackLease sets obj's stale timer for its stale moment. A Lease already
+// stale needs no timer: the event that brought it reconciles the node's
+// VMs if its staleness is news. It says whether it is news only because a
+// timer was still pending (the Lease went stale between two events, and
+// the timer had not fired yet).
+func (r *VirtualMachineReconciler) trackLease(ctx context.Context, obj client.Object, q workqueue.TypedRateLimitingInterface[reconcile.Request]) bool {
+	lease, ok := obj.(*coordinationv1.Lease)
 	if !ok {
-		return
+		return false
 	}
-	at, ok := heartbeat.StaleAt(obj.(*coordinationv1.Lease), r.LeaseGrace)
-	now := r.now()
-	if !ok || !now.Before(at) {
-		r.stale.cancel(node)
-		return
+	key := client.ObjectKeyFromObject(lease)
+	at, ok := heartbeat.StaleAt(lease, r.LeaseGrace)
+	if now := r.now(); !ok || !now.Before(at) {
+		return r.stale.cancel(key)
 	}
 	// controller-runtime cancels a handler's ctx when the handler returns;
 	// the timer fires long after. Once the controller stops, its queue
 	// takes nothing more, so a late timer adds nothing.
-	ctx = context.WithoutCancel(ctx)
-	r.stale.set(node, at.Sub(now), func() {
-		enqueue.Generic(ctx, event.GenericEvent{Object: obj}, q)
+	r.armStale(context.WithoutCancel(ctx), key, at, q)
+	return false
+}
+
+// armStale sets the Lease's timer for at. When it fires it reads the Lease
+// again, as the VMs will: the timer runs on the monotonic clock and the
+// Lease on the wall clock, and a renewal may have come meanwhile. Still
+// fresh, the timer is set again for what is left.
+func (r *VirtualMachineReconciler) armStale(ctx context.Context, key types.NamespacedName, at time.Time, q workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+	r.stale.set(key, at.Sub(r.now()), func() {
+		var lease coordinationv1.Lease
+		err := r.Client.Get(ctx, key, &lease)
+		switch {
+		case apierrors.IsNotFound(err):
+			return // its Delete event reconciles the VMs
+		case err != nil:
+			r.armStale(ctx, key, r.now().Add(staleRetry), q)
+			return
+		}
+		if next, ok := heartbeat.StaleAt(&lease, r.LeaseGrace); ok && r.now().Before(next) {
+			r.armStale(ctx, key, next, q)
+			return
+		}
+		node, ok := heartbeat.Node(&lease)
+		if !ok {
+			return
+		}
+		reqs, err := r.vmsOnNode(ctx, node)
+		if err != nil {
+			r.armStale(ctx, key, r.now().Add(staleRetry), q)
+			return
+		}
+		urgent := urgently(q)
+		for _, req := range reqs {
+			urgent.Add(req)
+		}
 	})
 }
 
-// leaseNode is the node an agent Lease speaks for.
-func leaseNode(obj client.Object) (string, bool) {
-	lease, ok := obj.(*coordinationv1.Lease)
-	if !ok {
-		return "", false
-	}
-	return heartbeat.Node(lease)
-}
-
 // livenessChanged says whether a Lease update can change a condition by
-// itself: it moved to another node, or turned fresh or stale. A renewal
-// that only moves the stale moment is the timer's business.
+// itself: it speaks for another node now, or turned fresh or stale. A
+// renewal that only moves the stale moment is the timer's business.
 func (r *VirtualMachineReconciler) livenessChanged(old, new client.Object) bool {
 	oldL, ok1 := old.(*coordinationv1.Lease)
 	newL, ok2 := new.(*coordinationv1.Lease)
 	if !ok1 || !ok2 {
 		return true
 	}
-	if oldL.Labels[heartbeat.NodeLabel] != newL.Labels[heartbeat.NodeLabel] {
+	oldNode, _ := heartbeat.Node(oldL)
+	newNode, _ := heartbeat.Node(newL)
+	if oldNode != newNode {
 		return true
 	}
 	now := r.now()

@@ -58,9 +58,10 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 	}
 }
 
-// renew writes the renewal over the Lease the last write left, and reads
-// the Lease again only when that fails: someone else changed or deleted it,
-// or the write's outcome is unknown.
+// renew writes the renewal over the Lease the last write left. When that
+// write is refused because someone else changed or deleted the Lease, it
+// reads the Lease and writes again; after any other failure, whose outcome
+// is unknown, the next renewal reads first.
 func (h *Heartbeat) renew(ctx context.Context) error {
 	now := metav1.NewMicroTime(time.Now())
 	if h.last != nil {
@@ -95,7 +96,15 @@ func (h *Heartbeat) renew(ctx context.Context) error {
 }
 
 // update renews lease as of now and remembers it when the write succeeds.
+// It puts the agent labels back too: without them the controller, which
+// caches only labelled Leases, would take the Lease for gone.
 func (h *Heartbeat) update(ctx context.Context, lease *coordinationv1.Lease, now metav1.MicroTime) error {
+	if lease.Labels == nil {
+		lease.Labels = map[string]string{}
+	}
+	for k, v := range heartbeat.Labels(h.Node) {
+		lease.Labels[k] = v
+	}
 	lease.Spec.RenewTime = &now
 	lease.Spec.HolderIdentity = ptr.To(h.Node)
 	lease.Spec.LeaseDurationSeconds = ptr.To(int32(heartbeat.DefaultDuration / time.Second))

@@ -51,7 +51,7 @@ var _ = Describe("the heartbeat", func() {
 		Expect(got).To(Equal(node))
 	})
 
-	It("renews with one write, and reads the Lease again only after someone else changed or deleted it", func(ctx SpecContext) {
+	It("renews with one write, reads the Lease again only after someone else changed or deleted it, and puts its labels back", func(ctx SpecContext) {
 		const hbNode = "heartbeat-node"
 		key := client.ObjectKey{Namespace: "vmevents-system", Name: heartbeat.LeaseName(hbNode)}
 		reader := &countingReader{Reader: env.Client}
@@ -77,6 +77,7 @@ var _ = Describe("the heartbeat", func() {
 				return err
 			}
 			lease.Annotations = map[string]string{"touched-by": "someone-else"}
+			lease.Labels = nil // and the controller no longer finds it
 			return env.Client.Update(ctx, &lease)
 		}).Should(Succeed())
 		touched := lease.ResourceVersion
@@ -85,6 +86,7 @@ var _ = Describe("the heartbeat", func() {
 			g.Expect(env.Client.Get(ctx, key, &now)).To(Succeed())
 			g.Expect(now.ResourceVersion).NotTo(Equal(touched))
 			g.Expect(now.Annotations).To(HaveKeyWithValue("touched-by", "someone-else"))
+			g.Expect(now.Labels).To(Equal(heartbeat.Labels(hbNode)))
 		}).Should(Succeed())
 		Expect(reader.gets.Load()).To(BeEquivalentTo(2))
 

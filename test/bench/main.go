@@ -53,9 +53,9 @@ type params struct {
 	Reconcile      time.Duration // longest wait for the controller in scenario 6
 	ConnectTimeout time.Duration
 	// Scenario 7: Nodes agents with NodeVMs VMs each, idle for NodeIdle
-	// (a minute: longer than a Lease takes to go stale, so a controller
-	// that woke idle VMs for their Lease would show it), then the
-	// scenario-2 mix at Rate in total for NodeRun.
+	// (a minute, as long as a fresh Lease takes to go stale by default: a
+	// controller that woke idle VMs when their Lease would go stale shows
+	// it), then the scenario-2 mix at Rate in total for NodeRun.
 	Nodes, NodeVMs    int
 	NodeIdle, NodeRun time.Duration
 }

@@ -46,15 +46,17 @@ type costModel struct {
 	reconcilesPerEvent                           float64
 	// vmReconciles is the controller's reconciles/s per VM when idle
 	// (nothing but a Lease going stale wakes an idle VM, so about zero: a
-	// regression shows here). reconcileCPU and eventCPU are the controller's CPU seconds per
-	// idle reconcile and per event.
-	vmReconciles, reconcileCPU, eventCPU float64
-	watchesPerAgent                      float64
-	readLat, writeLat, reconcileTime     time.Duration
-	workers, ctrlQPS, agentQPS           float64
-	level                                string
-	seats                                float64
-	mixRate                              float64 // events/s per VM in the mix
+	// regression shows here). nodeIdleCPU is the controller's CPU when
+	// idle per node, in cores: what it does idle comes with the nodes'
+	// Lease renewals, and its fixed cost is spread over them, which
+	// overstates it at scale. eventCPU is its CPU seconds per event.
+	vmReconciles, nodeIdleCPU, eventCPU float64
+	watchesPerAgent                     float64
+	readLat, writeLat, reconcileTime    time.Duration
+	workers, ctrlQPS, agentQPS          float64
+	level                               string
+	seats                               float64
+	mixRate                             float64 // events/s per VM in the mix
 	// queueWait is the controller's mean queue wait under the mix: when
 	// long, it was saturated and its reconciles per event (requeues and
 	// events folding in its queue) are a lower bound.
@@ -70,9 +72,7 @@ func (b *bench) costModel(end fleetSnap, idle, load phaseCost, n, m, events int,
 	if live > 0 {
 		c.vmReconciles = idle.reconciles / float64(live)
 	}
-	if idle.reconciles > 0 {
-		c.reconcileCPU = idle.ctrlCPU / 100 / idle.reconciles
-	}
+	c.nodeIdleCPU = idle.ctrlCPU / 100 / float64(n)
 	isLease := func(k string) bool { return strings.HasPrefix(k, "lease ") }
 	c.leasePerNode = sumMap(idle.agentWrites, isLease) / float64(n)
 	c.vmReq = max(0, sumMap(idle.agentReq, nil)/float64(n)-c.leasePerNode) / float64(m)
@@ -133,7 +133,7 @@ func (c costModel) at(rate float64) bigLoad {
 	l.reqs = leaseReqs + vms*c.vmReq + c.ctrlIdle + l.events*c.reqPerEvent
 	l.writes = bigNodes*c.leasePerNode + vms*c.vmWrites + l.events*c.writesPerEvent
 	l.reconciles = vms*c.vmReconciles + l.events*c.reconcilesPerEvent
-	l.ctrlCores = vms*c.vmReconciles*c.reconcileCPU + l.events*c.eventCPU
+	l.ctrlCores = bigNodes*c.nodeIdleCPU + l.events*c.eventCPU
 	l.ctrlReqs = c.ctrlIdle + l.events*c.ctrlReqPerEvent
 	// Little's law: requests in flight = rate x time in the apiserver,
 	// spread over the apiservers.
@@ -171,7 +171,7 @@ func (c costModel) markdown() string {
 		[]string{"per event of the mix (net of idle): apiserver requests / writes / Event creations", fmt.Sprintf("%.2f / %.2f / %.2f", c.reqPerEvent, c.writesPerEvent, c.createsPerEvent)},
 		[]string{"per event: agent writes / controller requests / controller reconciles", fmt.Sprintf("%.2f / %.2f / %.2f", c.agentWritesPerEvent, c.ctrlReqPerEvent, c.reconcilesPerEvent)},
 		[]string{"controller reconciles/s per VM when idle (a renewal reconciles no VM; a Lease going stale wakes its node's), so one every", fmt.Sprintf("%.5f, %s", c.vmReconciles, every(c.vmReconciles))},
-		[]string{"controller CPU seconds per idle reconcile / per event of the mix", fmt.Sprintf("%.2f ms / %.2f ms", c.reconcileCPU*1000, c.eventCPU*1000)},
+		[]string{"controller CPU when idle, per node (its Lease renewals; its fixed cost spread over the nodes) / CPU seconds per event of the mix", fmt.Sprintf("%.4f cores / %.2f ms", c.nodeIdleCPU, c.eventCPU*1000)},
 		[]string{"watches per agent", fmt.Sprintf("%.1f", c.watchesPerAgent)},
 		[]string{"apiserver mean latency idle, reads / writes: its service time without queueing (this machine)", fmt.Sprintf("%.1f ms / %.1f ms", c.readLat.Seconds()*1000, c.writeLat.Seconds()*1000)},
 		[]string{"controller: workers (`controller_runtime_max_concurrent_reconciles`), mean reconcile under the mix (most write), so at most writing reconciles/s", fmt.Sprintf("%.0f, %s, %.0f/s", c.workers, ms(c.reconcileTime), capacity)},
@@ -194,10 +194,8 @@ func (c costModel) markdown() string {
 	w("Read: idle, %s agents cost the control plane %.0f requests/s and %.0f writes/s, almost all Lease renewals (one more Lease per node beside the kubelet's, renewed every %s), "+
 		"and hold %s watches (%.0f per agent; each VirtualMachine change is matched against every agent's field selector). ",
 		thousands(bigNodes), idle.reqs, idle.writes, heartbeat.DefaultRenewInterval, thousands(c.watchesPerAgent*bigNodes), c.watchesPerAgent)
-	if c.vmReconciles > 0 {
-		w("The controller, idle, reconciles %s times a second (each VM every %s, writing nothing) on %.2f cores. ",
-			thousands(idle.reconciles), every(c.vmReconciles), idle.ctrlCores)
-	}
+	w("The controller, idle, reconciles %s times a second (a renewal wakes no VM; only a Lease going stale wakes its node's) and needs %.2f cores, "+
+		"its CPU per node here times %s nodes. ", thousands(idle.reconciles), idle.ctrlCores, thousands(bigNodes))
 	w("Events cost %.2f writes each: within an assumed budget of %s writes/s for vmevents the cluster takes %.3g events/s per VM (one per VM every %s); "+
 		"the whole assumed etcd capacity of %s writes/s would take %.3g (one every %s). ",
 		c.writesPerEvent, thousands(writeBudget), c.maxRate(writeBudget), every(c.maxRate(writeBudget)), thousands(clusterWriteCap), c.maxRate(clusterWriteCap), every(c.maxRate(clusterWriteCap)))

@@ -24,7 +24,7 @@ func TestThousands(t *testing.T) {
 func TestCostModel(t *testing.T) {
 	c := costModel{leasePerNode: 0.1, vmReq: 0.001, vmWrites: 0.0005, ctrlIdle: 0.5,
 		reqPerEvent: 2, writesPerEvent: 1.5, createsPerEvent: 1, reconcilesPerEvent: 0.7, ctrlReqPerEvent: 0.6,
-		vmReconciles: 0.01, reconcileCPU: 0.0005, eventCPU: 0.002,
+		vmReconciles: 0.01, nodeIdleCPU: 0.0005, eventCPU: 0.002,
 		readLat: 10 * time.Millisecond, writeLat: 30 * time.Millisecond}
 	vms := float64(bigNodes * bigVMsPerNode)
 	for _, tc := range []struct {
@@ -32,9 +32,9 @@ func TestCostModel(t *testing.T) {
 		want bigLoad
 	}{
 		{0, bigLoad{reqs: bigNodes*0.1 + vms*0.001 + 0.5, writes: bigNodes*0.1 + vms*0.0005, ctrlReqs: 0.5,
-			reconciles: vms * 0.01, ctrlCores: vms * 0.01 * 0.0005}},
+			reconciles: vms * 0.01, ctrlCores: bigNodes * 0.0005}},
 		{0.01, bigLoad{events: vms * 0.01, reqs: bigNodes*0.1 + vms*0.001 + 0.5 + vms*0.01*2, writes: bigNodes*0.1 + vms*0.0005 + vms*0.01*1.5,
-			reconciles: vms*0.01 + vms*0.01*0.7, ctrlReqs: 0.5 + vms*0.01*0.6, ctrlCores: vms*0.01*0.0005 + vms*0.01*0.002, alive: vms * 0.01 * 3600}},
+			reconciles: vms*0.01 + vms*0.01*0.7, ctrlReqs: 0.5 + vms*0.01*0.6, ctrlCores: bigNodes*0.0005 + vms*0.01*0.002, alive: vms * 0.01 * 3600}},
 	} {
 		got := c.at(tc.rate)
 		tc.want.seats = ((tc.want.reqs-tc.want.writes)*0.010 + tc.want.writes*0.030) / apiservers
