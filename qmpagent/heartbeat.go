@@ -2,6 +2,7 @@ package qmpagent
 
 import (
 	"context"
+	"maps"
 	"time"
 
 	coordinationv1 "k8s.io/api/coordination/v1"
@@ -65,7 +66,7 @@ func (h *Heartbeat) Start(ctx context.Context) error {
 func (h *Heartbeat) renew(ctx context.Context) error {
 	now := metav1.NewMicroTime(time.Now())
 	if h.last != nil {
-		lease := h.last.DeepCopy()
+		lease := h.last
 		h.last = nil
 		if err := h.update(ctx, lease, now); !apierrors.IsConflict(err) && !apierrors.IsNotFound(err) {
 			return err
@@ -102,9 +103,7 @@ func (h *Heartbeat) update(ctx context.Context, lease *coordinationv1.Lease, now
 	if lease.Labels == nil {
 		lease.Labels = map[string]string{}
 	}
-	for k, v := range heartbeat.Labels(h.Node) {
-		lease.Labels[k] = v
-	}
+	maps.Copy(lease.Labels, heartbeat.Labels(h.Node))
 	lease.Spec.RenewTime = &now
 	lease.Spec.HolderIdentity = ptr.To(h.Node)
 	lease.Spec.LeaseDurationSeconds = ptr.To(int32(heartbeat.DefaultDuration / time.Second))
