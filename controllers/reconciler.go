@@ -73,8 +73,8 @@ type VirtualMachineReconciler struct {
 
 	events *eventWriter
 	counts *conditionCounter
-	// stale wakes a node's VMs when its agent Lease goes stale
-	// (lease_stale.go).
+	// stale wakes a node's VMs when its agent Lease goes stale: one timer
+	// per Lease (lease_stale.go).
 	stale *staleTimers
 }
 
@@ -246,7 +246,8 @@ const minRequeue = 10 * time.Millisecond
 // requeueAfter is how long until time alone changes a condition: a recent
 // fault (I/O error, quorum fault, ignored memory failure) leaving its
 // window; zero when only a watch event can. The agent Lease going stale is
-// not here: the node's stale timer wakes all its VMs then (lease_stale.go).
+// not here: the Lease's stale timer wakes all the node's VMs then
+// (lease_stale.go).
 func requeueAfter(f facts, now time.Time) time.Duration {
 	var at time.Time
 	for _, t := range []time.Time{f.ioErrorRecheck(now), f.storageRecheck(now), f.hardwareErrorRecheck(now)} {

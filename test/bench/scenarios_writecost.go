@@ -297,7 +297,7 @@ func (b *bench) reportWriteCosts(costs []writeCost) {
 			continue
 		}
 		rows = append(rows, []string{w.kind, w.as, fmt.Sprintf("%.0f (%d refused)", float64(w.writes)/w.window, w.failed),
-			mapLineP(perSecond(w.all, w.window), 0), f2(w.cores), f2(w.idle), fmt.Sprintf("%.2f ms", w.perWrite().Seconds()*1000)})
+			mapLineP(scaled(w.all, 1/w.window), 0), f2(w.cores), f2(w.idle), fmt.Sprintf("%.2f ms", w.perWrite().Seconds()*1000)})
 	}
 	body += table([]string{"write", "as", "bench writes/s", "apiserver writes/s, all clients", "apiserver CPU, cores", "... idle just before", "apiserver CPU per write (all clients' writes)"}, rows...)
 	if b.mix.rate > 0 && len(costs) == 6 {
@@ -317,13 +317,4 @@ func (b *bench) reportWriteCosts(costs []writeCost) {
 		b.rep.finding("8", fmt.Sprintf("the apiserver spent %.2f ms of CPU per VirtualMachine status apply, %.2f ms per Event creation and %.2f ms per series update from the agent",
 			costs[0].perWrite().Seconds()*1000, costs[2].perWrite().Seconds()*1000, costs[4].perWrite().Seconds()*1000))
 	}
-}
-
-// perSecond is counts over window seconds.
-func perSecond(counts map[string]float64, window float64) map[string]float64 {
-	out := make(map[string]float64, len(counts))
-	for k, v := range counts {
-		out[k] = v / window
-	}
-	return out
 }
